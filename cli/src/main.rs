@@ -1,0 +1,241 @@
+//! `gavel`: a thin command line over the gavel libraries. Every subcommand is argument parsing,
+//! one library call and printing.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use gavel_runner::machine::{MachineOptions, Runtime};
+use gavel_runner::module::GuestModule;
+use gavel_runner::run::{InputArg, TraceMode};
+
+mod bench;
+mod output;
+
+/// Optimistic fraud proofs for ML inference.
+#[derive(Parser)]
+#[command(name = "gavel", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log filter (also `RUST_LOG`), e.g. `debug`.
+    #[arg(long, global = true, default_value = "warn")]
+    log: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a model deterministically in the wasm guest and print its outputs and state root.
+    Run(RunArgs),
+    /// Run a model and write its level-1 trace (the state root after every macro-step).
+    Trace {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Where to write the trace (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Compare native tract, the wasm guest and the traced wasm guest on real models.
+    Bench(bench::BenchArgs),
+    /// Show what gavel does today on the real models (the end-to-end chain demo grows from it).
+    Demo(bench::DemoArgs),
+    /// Build-time operations on the guest module.
+    #[command(subcommand)]
+    Guest(GuestCommand),
+}
+
+#[derive(Args, Clone)]
+struct RunArgs {
+    /// ONNX model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Input tensor: `NAME=FILE` or, for a single-input model, `FILE` (.npy or ONNX .pb).
+    #[arg(long = "input", required = true)]
+    inputs: Vec<InputArg>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Bound on guest linear memory in MiB (at most 4096).
+    #[arg(long, default_value_t = gavel_runner::config::DEFAULT_MEMORY_LIMIT_MIB)]
+    memory_limit_mib: u64,
+    #[command(flatten)]
+    guest: GuestArgs,
+}
+
+#[derive(Args, Clone)]
+struct GuestArgs {
+    /// Guest module to use instead of the pinned one (`GAVEL_GUEST`); its hash is not checked
+    /// against spec/guest.toml, so its results are not valid claims.
+    #[arg(long)]
+    guest: Option<PathBuf>,
+}
+
+impl GuestArgs {
+    fn runtime(&self) -> Result<Runtime> {
+        let module = match &self.guest {
+            Some(p) => GuestModule::load(p, true)?,
+            None => GuestModule::load(&gavel_runner::module::default_guest_path(), false)?,
+        };
+        Ok(Runtime::new(module)?)
+    }
+}
+
+#[derive(Subcommand)]
+enum GuestCommand {
+    /// Turn the raw cargo output into the pinned module (strip v128 bodies, export globals) and
+    /// check it against spec/guest.toml and spec/opcodes.txt.
+    Finalize {
+        /// The module cargo built.
+        #[arg(long)]
+        raw: PathBuf,
+        /// Where to write the finalized module.
+        #[arg(long)]
+        out: PathBuf,
+        /// Rewrite spec/guest.toml with the new hashes instead of checking them.
+        #[arg(long)]
+        write_pin: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the opcodes the module contains and fail on any the step machine does not support.
+    Opcodes {
+        /// Module (default: the pinned guest).
+        #[arg(long)]
+        module: Option<PathBuf>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read_model(path: &PathBuf) -> Result<Arc<Vec<u8>>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read model {}", path.display()))?;
+    if bytes.is_empty() {
+        bail!("model {} is empty", path.display());
+    }
+    Ok(Arc::new(bytes))
+}
+
+fn run_command(args: &RunArgs, mode: TraceMode) -> Result<gavel_runner::run::RunOutcome> {
+    let model = read_model(&args.model)?;
+    let inputs = gavel_runner::run::load_inputs(&args.inputs)?;
+    let runtime = args.guest.runtime()?;
+    let options = MachineOptions { memory_limit_mib: args.memory_limit_mib };
+    let bar = output::step_bar(args.json);
+    let outcome = gavel_runner::run::run(&runtime, model, &inputs, &options, mode, &mut |s| {
+        bar.set_message(format!("{} {} {}", s.kind, s.op, s.name));
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    Ok(outcome?)
+}
+
+fn dispatch(command: Command) -> Result<()> {
+    match command {
+        Command::Run(args) => {
+            let outcome = run_command(&args, TraceMode::FinalRoot)?;
+            output::print_run(&outcome, args.json)
+        }
+        Command::Trace { run, out } => {
+            let outcome = run_command(&run, TraceMode::Level1)?;
+            let trace = outcome.trace.as_ref().context("trace missing")?;
+            let text = serde_json::to_string_pretty(trace)?;
+            std::fs::write(&out, text).with_context(|| format!("cannot write {}", out.display()))?;
+            output::print_trace(&outcome, &out, run.json)
+        }
+        Command::Bench(args) => bench::bench(args),
+        Command::Demo(args) => bench::demo(args),
+        Command::Guest(GuestCommand::Finalize { raw, out, write_pin, json }) => guest_finalize(&raw, &out, write_pin, json),
+        Command::Guest(GuestCommand::Opcodes { module, json }) => guest_opcodes(module, json),
+    }
+}
+
+fn guest_finalize(raw: &PathBuf, out: &PathBuf, write_pin: bool, json: bool) -> Result<()> {
+    let raw_bytes = gavel_runner::module::read_module(raw)?;
+    let (finalized, report) = gavel_runner::module::finalize(&raw_bytes)?;
+    let census = gavel_runner::module::census(&finalized)?;
+    let unsupported = census.unsupported();
+    if census.simd_functions > 0 {
+        bail!("finalized module still has {} functions with v128 code", census.simd_functions);
+    }
+    let module = GuestModule::from_bytes(finalized.clone(), out.clone());
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, &finalized).with_context(|| format!("cannot write {}", out.display()))?;
+    let keccak = gavel_runner::state::hex32(&module.keccak256);
+    let pin = gavel_runner::module::pinned();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "blake3": module.blake3, "keccak256": keccak, "size": finalized.len(),
+                "simd_bodies_replaced": report.simd_bodies_replaced, "globals_exported": report.globals_exported,
+                "functions": census.functions, "distinct_opcodes": census.opcodes.len(), "unsupported": unsupported,
+                "pinned": pin.blake3 == module.blake3,
+            })
+        );
+    } else {
+        println!("finalized guest: {} ({} bytes)", out.display(), finalized.len());
+        println!("  blake3    {}", module.blake3);
+        println!("  keccak256 {keccak}");
+        println!("  {} function bodies with v128 code replaced by `unreachable`", report.simd_bodies_replaced);
+        println!("  {} globals exported, {} functions, {} distinct opcodes", report.globals_exported, census.functions, census.opcodes.len());
+    }
+    if !unsupported.is_empty() {
+        bail!("the module contains opcodes the step machine does not support (spec/opcodes.txt): {}", unsupported.join(", "));
+    }
+    if write_pin {
+        let path = gavel_runner::cases::repo_root().join("spec/guest.toml");
+        let text = std::fs::read_to_string(&path)?;
+        let mut lines: Vec<String> = text.lines().filter(|l| l.starts_with('#')).map(str::to_string).collect();
+        lines.push(format!("blake3 = \"{}\"", module.blake3));
+        lines.push(format!("keccak256 = \"{keccak}\""));
+        lines.push(format!("size = {}", finalized.len()));
+        std::fs::write(&path, lines.join("\n") + "\n")?;
+        eprintln!("wrote the new pin to {}; rebuild gavel so it compiles the pin in", path.display());
+    } else if pin.blake3 != module.blake3 {
+        bail!(
+            "the rebuilt guest is not the pinned one: blake3 {} but spec/guest.toml pins {} (not reproducible, or the guest changed: run scripts/build-guest.sh --write-pin)",
+            module.blake3,
+            pin.blake3
+        );
+    }
+    Ok(())
+}
+
+fn guest_opcodes(module: Option<PathBuf>, json: bool) -> Result<()> {
+    let path = module.unwrap_or_else(gavel_runner::module::default_guest_path);
+    let bytes = gavel_runner::module::read_module(&path)?;
+    let census = gavel_runner::module::census(&bytes)?;
+    let unsupported = census.unsupported();
+    if json {
+        println!("{}", serde_json::json!({ "census": census, "unsupported": unsupported }));
+    } else {
+        for (op, n) in &census.opcodes {
+            println!("{n:>9}  {op}");
+        }
+        println!("{} distinct opcodes in {} functions; {} with v128 code", census.opcodes.len(), census.functions, census.simd_functions);
+    }
+    if !unsupported.is_empty() || census.simd_functions > 0 {
+        bail!("unsupported opcodes: {}", unsupported.join(", "));
+    }
+    Ok(())
+}

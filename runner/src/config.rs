@@ -1,0 +1,42 @@
+//! The one deterministic wasmtime configuration (`spec/machine.md`, "Fast path").
+//!
+//! Everything that runs the guest goes through [`deterministic_engine`]; nothing else builds a
+//! `wasmtime::Config`. Each setting removes a source of non-determinism or bounds a resource the
+//! step machine must also bound.
+
+use crate::error::{Result, RunnerError};
+
+/// Default bound on guest linear memory.
+pub const DEFAULT_MEMORY_LIMIT_MIB: u64 = 2048;
+/// Largest memory limit accepted: the wasm32 address space.
+pub const MAX_MEMORY_LIMIT_MIB: u64 = 4096;
+/// Native stack the guest may use. Stack exhaustion is the one trap whose point depends on the
+/// compiled code; the guest is kept far from it (no deep recursion in a macro-step), and the step
+/// machine bounds call depth explicitly.
+pub const MAX_WASM_STACK: usize = 8 << 20;
+
+/// A short, stable description of the configuration, part of the compiled-module cache key.
+pub const CONFIG_ID: &str = "gavel-det-v1:nan-canon,no-threads,no-relaxed-simd,no-simd,fuel,stack8m,speed";
+
+/// Builds the deterministic engine.
+///
+/// - NaN canonicalization on: every float arithmetic result that is a NaN becomes the canonical
+///   quiet NaN, so hardware NaN payloads cannot leak into memory.
+/// - SIMD, relaxed SIMD and threads off: the pinned guest has no v128 code (checked by
+///   [`crate::module::census`]), relaxed SIMD is implementation-defined, threads race.
+/// - Fuel metering on: an instruction count for every run.
+/// - Memory is bounded per store by [`crate::machine::MachineOptions::memory_limit_mib`].
+pub fn deterministic_engine() -> Result<wasmtime::Engine> {
+    let mut c = wasmtime::Config::new();
+    c.cranelift_nan_canonicalization(true)
+        .wasm_simd(false)
+        .wasm_relaxed_simd(false)
+        .wasm_multi_memory(false)
+        .wasm_memory64(false)
+        .wasm_bulk_memory(true)
+        .wasm_multi_value(true)
+        .consume_fuel(true)
+        .max_wasm_stack(MAX_WASM_STACK)
+        .cranelift_opt_level(wasmtime::OptLevel::Speed);
+    wasmtime::Engine::new(&c).map_err(|e| RunnerError::Engine(format!("{e:#}")))
+}

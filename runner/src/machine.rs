@@ -1,0 +1,332 @@
+//! The fast-path machine: one guest instance in the deterministic engine, driven one macro-step
+//! at a time, with the state root computable between steps.
+
+use std::sync::Arc;
+
+use wasmtime::{Caller, Extern, Instance, Linker, Memory, Store, TypedFunc, Val};
+
+use crate::error::{Result, RunnerError};
+use crate::merkle::{Hash32, MemoryTree};
+use crate::module::{GuestModule, GLOBAL_EXPORT_PREFIX};
+use crate::state::{BlobCommitment, MachineHeader, Status};
+
+/// Options of one machine.
+#[derive(Clone, Debug)]
+pub struct MachineOptions {
+    /// Bound on guest linear memory, in MiB (at most 4096).
+    pub memory_limit_mib: u64,
+}
+
+impl Default for MachineOptions {
+    fn default() -> Self {
+        MachineOptions { memory_limit_mib: crate::config::DEFAULT_MEMORY_LIMIT_MIB }
+    }
+}
+
+/// The compiled guest, shared by every machine of a process.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: wasmtime::Engine,
+    module: wasmtime::Module,
+    linker: Arc<Linker<Host>>,
+    /// The guest module.
+    pub guest: GuestModule,
+    /// Whether the compiled module came from the cache.
+    pub from_cache: bool,
+}
+
+struct Host {
+    blobs: Vec<Arc<Vec<u8>>>,
+    limiter: Limiter,
+}
+
+struct Limiter {
+    max_bytes: usize,
+    denied: bool,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let ok = desired <= self.max_bytes;
+        if !ok {
+            self.denied = true;
+        }
+        Ok(ok)
+    }
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+fn engine_err(e: impl std::fmt::Display) -> RunnerError {
+    RunnerError::Engine(e.to_string())
+}
+
+/// `gavel.blob_len(blob) -> i64`: byte length, or -1 for an unknown blob.
+fn blob_len(caller: Caller<'_, Host>, blob: i32) -> i64 {
+    usize::try_from(blob).ok().and_then(|b| caller.data().blobs.get(b)).map_or(-1, |b| b.len() as i64)
+}
+
+/// `gavel.blob_read(blob, offset, dst, len) -> i32`: copies `len` bytes of `blob` from `offset`
+/// to guest address `dst`; returns the count copied, or -1 if any argument is out of range (the
+/// guest turns that into an error; nothing is written).
+fn blob_read(mut caller: Caller<'_, Host>, blob: i32, offset: i64, dst: i32, len: i32) -> i32 {
+    let Some(memory) = caller.get_export("memory").and_then(Extern::into_memory) else { return -1 };
+    let Ok(b) = usize::try_from(blob) else { return -1 };
+    let Some(data) = caller.data().blobs.get(b).cloned() else { return -1 };
+    let (Ok(off), Ok(n), Ok(dst)) = (usize::try_from(offset), usize::try_from(len), usize::try_from(dst as u32)) else {
+        return -1;
+    };
+    let Some(src) = off.checked_add(n).and_then(|end| data.get(off..end)) else { return -1 };
+    match memory.write(&mut caller, dst, src) {
+        Ok(()) => len,
+        Err(_) => -1,
+    }
+}
+
+impl Runtime {
+    /// Builds the deterministic engine and compiles (or loads from cache) the guest.
+    pub fn new(guest: GuestModule) -> Result<Runtime> {
+        let engine = crate::config::deterministic_engine()?;
+        let (module, from_cache) = crate::module::compile_cached(&engine, &guest)?;
+        let mut linker = Linker::new(&engine);
+        linker.func_wrap("gavel", "blob_len", blob_len).map_err(engine_err)?;
+        linker.func_wrap("gavel", "blob_read", blob_read).map_err(engine_err)?;
+        Ok(Runtime { engine, module, linker: Arc::new(linker), guest, from_cache })
+    }
+
+    /// A fresh machine over `blobs` (blob 0: the ONNX model; blob 1: the input tensor set).
+    pub fn machine(&self, blobs: Vec<Arc<Vec<u8>>>, options: &MachineOptions) -> Result<Machine> {
+        if options.memory_limit_mib == 0 || options.memory_limit_mib > crate::config::MAX_MEMORY_LIMIT_MIB {
+            return Err(RunnerError::Engine(format!(
+                "memory limit of {} MiB is outside 1..={}",
+                options.memory_limit_mib,
+                crate::config::MAX_MEMORY_LIMIT_MIB
+            )));
+        }
+        let blob_roots = blobs.iter().map(|b| BlobCommitment::of(b)).collect();
+        let limiter = Limiter { max_bytes: (options.memory_limit_mib as usize) << 20, denied: false };
+        let mut store = Store::new(&self.engine, Host { blobs, limiter });
+        store.limiter(|h| &mut h.limiter);
+        store.set_fuel(u64::MAX).map_err(engine_err)?;
+        let instance = self.linker.instantiate(&mut store, &self.module).map_err(|e| {
+            if store.data().limiter.denied {
+                RunnerError::MemoryLimit { limit_mib: options.memory_limit_mib, step: 0 }
+            } else {
+                RunnerError::Engine(format!("instantiating the guest: {e:#}"))
+            }
+        })?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| RunnerError::GuestModule("the guest exports no memory".into()))?;
+        let func = |store: &mut Store<Host>, name: &str| -> Result<TypedFunc<(), i32>> {
+            instance
+                .get_typed_func::<(), i32>(&mut *store, name)
+                .map_err(|e| RunnerError::GuestModule(format!("export {name}: {e}")))
+        };
+        let exports = GuestExports {
+            step: func(&mut store, "gavel_step")?,
+            message_ptr: func(&mut store, "gavel_message_ptr")?,
+            message_len: func(&mut store, "gavel_message_len")?,
+            output_ptr: func(&mut store, "gavel_output_ptr")?,
+            output_len: func(&mut store, "gavel_output_len")?,
+        };
+        let mut globals = Vec::new();
+        while let Some(g) = instance.get_global(&mut store, &format!("{GLOBAL_EXPORT_PREFIX}{}", globals.len())) {
+            globals.push(g);
+        }
+        Ok(Machine {
+            store,
+            instance,
+            memory,
+            exports,
+            globals,
+            code: self.guest.keccak256,
+            blob_roots,
+            status: Status::Running,
+            steps: 0,
+            fuel_used: 0,
+            tree: MemoryTree::new(),
+            memory_limit_mib: options.memory_limit_mib,
+        })
+    }
+}
+
+struct GuestExports {
+    step: TypedFunc<(), i32>,
+    message_ptr: TypedFunc<(), i32>,
+    message_len: TypedFunc<(), i32>,
+    output_ptr: TypedFunc<(), i32>,
+    output_len: TypedFunc<(), i32>,
+}
+
+/// One running guest.
+pub struct Machine {
+    store: Store<Host>,
+    #[allow(dead_code)]
+    instance: Instance,
+    memory: Memory,
+    exports: GuestExports,
+    globals: Vec<wasmtime::Global>,
+    code: Hash32,
+    blob_roots: Vec<BlobCommitment>,
+    status: Status,
+    steps: u64,
+    fuel_used: u64,
+    tree: MemoryTree,
+    memory_limit_mib: u64,
+}
+
+/// What one macro-step did.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StepInfo {
+    /// Index of the step (0-based).
+    pub index: u64,
+    /// `load`, `bind`, `node` or `finish`.
+    pub kind: String,
+    /// ONNX node name (for `node` steps) or a description.
+    pub name: String,
+    /// Operator (for `node` steps) or phase.
+    pub op: String,
+    /// wasmtime fuel consumed by the step.
+    pub fuel: u64,
+}
+
+impl Machine {
+    /// Status.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Macro-steps executed.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Fuel consumed so far (wasmtime's instruction metering; an approximation of the exact
+    /// step count, see `spec/machine.md`).
+    pub fn fuel_used(&self) -> u64 {
+        self.fuel_used
+    }
+
+    /// Current size of linear memory in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        self.memory.data_size(&self.store)
+    }
+
+    fn read_guest_string(&mut self, ptr: &TypedFunc<(), i32>, len: &TypedFunc<(), i32>) -> Option<Vec<u8>> {
+        let p = ptr.call(&mut self.store, ()).ok()? as u32 as usize;
+        let n = len.call(&mut self.store, ()).ok()? as u32 as usize;
+        self.memory.data(&self.store).get(p..p.checked_add(n)?).map(<[u8]>::to_vec)
+    }
+
+    /// Runs one macro-step.
+    pub fn step(&mut self) -> Result<StepInfo> {
+        if self.status != Status::Running {
+            return Err(RunnerError::Guest { message: format!("the machine is {:?}", self.status), step: self.steps });
+        }
+        let index = self.steps;
+        let before = self.store.get_fuel().map_err(engine_err)?;
+        let result = self.exports.step.call(&mut self.store, ());
+        let after = self.store.get_fuel().map_err(engine_err)?;
+        let fuel = before - after;
+        self.fuel_used += fuel;
+        self.steps += 1;
+        let code = match result {
+            Ok(code) => code,
+            Err(trap) => {
+                self.status = Status::Trapped;
+                if self.store.data().limiter.denied {
+                    return Err(RunnerError::MemoryLimit { limit_mib: self.memory_limit_mib, step: index });
+                }
+                return Err(RunnerError::Trap {
+                    step: index,
+                    label: String::new(),
+                    reason: trap.root_cause().to_string(),
+                });
+            }
+        };
+        let (msg_ptr, msg_len) = (self.exports.message_ptr.clone(), self.exports.message_len.clone());
+        let message = self.read_guest_string(&msg_ptr, &msg_len).unwrap_or_default();
+        let message = String::from_utf8_lossy(&message).into_owned();
+        match code {
+            1 | 0 => {
+                if code == 0 {
+                    self.status = Status::Done;
+                }
+                let mut parts = message.splitn(3, '\t');
+                let kind = parts.next().unwrap_or_default().to_string();
+                let name = parts.next().unwrap_or_default().to_string();
+                let op = parts.next().unwrap_or_default().to_string();
+                Ok(StepInfo { index, kind, name, op, fuel })
+            }
+            _ => {
+                self.status = Status::Failed;
+                if self.store.data().limiter.denied {
+                    return Err(RunnerError::MemoryLimit { limit_mib: self.memory_limit_mib, step: index });
+                }
+                Err(RunnerError::Guest { message, step: index })
+            }
+        }
+    }
+
+    /// The encoded output tensor set (once [`Status::Done`]).
+    pub fn output_bytes(&mut self) -> Result<Vec<u8>> {
+        if self.status != Status::Done {
+            return Err(RunnerError::Output(format!("the machine is {:?}, not done", self.status)));
+        }
+        let (p, l) = (self.exports.output_ptr.clone(), self.exports.output_len.clone());
+        self.read_guest_string(&p, &l).ok_or_else(|| RunnerError::Output("output range outside memory".into()))
+    }
+
+    /// The current global values in index order, as the state root hashes them.
+    pub fn global_values(&mut self) -> Result<Vec<(u8, u64)>> {
+        let mut out = Vec::with_capacity(self.globals.len());
+        for g in &self.globals {
+            let v = g.get(&mut self.store);
+            out.push(match v {
+                Val::I32(x) => (0x7f, x as u32 as u64),
+                Val::I64(x) => (0x7e, x as u64),
+                Val::F32(x) => (0x7d, x as u64),
+                Val::F64(x) => (0x7c, x),
+                other => return Err(RunnerError::GuestModule(format!("unsupported global value {other:?}"))),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The machine header for the current state, updating the memory tree incrementally.
+    pub fn header(&mut self) -> Result<MachineHeader> {
+        let memory_root = self.tree.update(self.memory.data(&self.store));
+        let globals = self.global_values()?;
+        Ok(MachineHeader {
+            status: self.status,
+            macro_step: self.steps,
+            memory_pages: (self.memory_bytes() / 65536) as u32,
+            code: self.code,
+            blobs: crate::state::blobs_root(&self.blob_roots),
+            globals: crate::state::globals_root(&globals),
+            memory: memory_root,
+        })
+    }
+
+    /// The state root now (see [`Machine::header`]).
+    pub fn state_root(&mut self) -> Result<Hash32> {
+        Ok(self.header()?.root())
+    }
+
+    /// Hashing statistics of the last root computation.
+    pub fn last_tree_update(&self) -> crate::merkle::UpdateStats {
+        self.tree.last_update()
+    }
+
+    /// Commitments of the blobs the machine reads.
+    pub fn blob_commitments(&self) -> &[BlobCommitment] {
+        &self.blob_roots
+    }
+
+    /// A copy of linear memory (tests compare incremental and from-scratch roots with it).
+    pub fn memory_snapshot(&self) -> Vec<u8> {
+        self.memory.data(&self.store).to_vec()
+    }
+}

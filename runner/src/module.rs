@@ -1,0 +1,374 @@
+//! The pinned guest module: finalizing the raw cargo output, its opcode census, its pinned hash
+//! and the compiled-module cache.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use wasmparser::{Operator, Parser, Payload};
+
+use crate::error::{read_file, Result, RunnerError};
+use crate::merkle::{keccak256, Hash32};
+
+/// `spec/guest.toml`, compiled in: the pinned module hashes.
+const GUEST_LOCK: &str = include_str!("../../spec/guest.toml");
+/// `spec/opcodes.txt`, compiled in: the opcodes the machine supports.
+const SUPPORTED_OPCODES: &str = include_str!("../../spec/opcodes.txt");
+/// Export name prefix under which finalization exposes every global.
+pub const GLOBAL_EXPORT_PREFIX: &str = "gavel.global.";
+
+/// The pinned guest as recorded in `spec/guest.toml`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinnedGuest {
+    /// blake3 of the finalized module (hex).
+    pub blake3: String,
+    /// keccak256 of the finalized module (0x-hex); the `code` field of the state root.
+    pub keccak256: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Reads the pinned hashes compiled in from `spec/guest.toml`.
+pub fn pinned() -> PinnedGuest {
+    let field = |key: &str| -> String {
+        GUEST_LOCK
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().trim_matches('"').to_string())
+            .unwrap_or_default()
+    };
+    PinnedGuest { blake3: field("blake3"), keccak256: field("keccak256"), size: field("size").parse().unwrap_or(0) }
+}
+
+/// The opcode names the step machine supports (`spec/opcodes.txt`).
+pub fn supported_opcodes() -> Vec<&'static str> {
+    SUPPORTED_OPCODES.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect()
+}
+
+/// A finalized guest module, verified against the pin unless explicitly unpinned.
+#[derive(Clone)]
+pub struct GuestModule {
+    /// Module bytes.
+    pub bytes: std::sync::Arc<Vec<u8>>,
+    /// blake3 (hex).
+    pub blake3: String,
+    /// keccak256, the code commitment in the state root.
+    pub keccak256: Hash32,
+    /// Where it was loaded from.
+    pub path: PathBuf,
+}
+
+/// Default location of the finalized guest: `$GAVEL_GUEST`, else `target/guest/gavel_guest.wasm`
+/// in the workspace this binary was built from, else next to the executable.
+pub fn default_guest_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("GAVEL_GUEST") {
+        return PathBuf::from(p);
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guest/gavel_guest.wasm");
+    if built.exists() {
+        return built;
+    }
+    if let Some(beside) = std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join("gavel_guest.wasm"))) {
+        if beside.exists() {
+            return beside;
+        }
+    }
+    built
+}
+
+impl GuestModule {
+    /// Loads the guest at `path` and checks it against the pinned hash (unless `allow_unpinned`).
+    pub fn load(path: &Path, allow_unpinned: bool) -> Result<GuestModule> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            RunnerError::GuestModule(format!(
+                "cannot read {} ({e}); build it with scripts/build-guest.sh or point GAVEL_GUEST at it",
+                path.display()
+            ))
+        })?;
+        let module = GuestModule::from_bytes(bytes, path.to_path_buf());
+        let pin = pinned();
+        if !allow_unpinned && module.blake3 != pin.blake3 {
+            return Err(RunnerError::GuestModule(format!(
+                "{} has blake3 {} but spec/guest.toml pins {}; rebuild with scripts/build-guest.sh",
+                path.display(),
+                module.blake3,
+                pin.blake3
+            )));
+        }
+        Ok(module)
+    }
+
+    /// Wraps bytes without any pin check.
+    pub fn from_bytes(bytes: Vec<u8>, path: PathBuf) -> GuestModule {
+        let blake3 = blake3::hash(&bytes).to_hex().to_string();
+        let keccak256 = keccak256(&bytes);
+        GuestModule { bytes: std::sync::Arc::new(bytes), blake3, keccak256, path }
+    }
+}
+
+/// Opcode census of a module: opcode name -> number of occurrences in code.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Census {
+    /// Occurrences per opcode name (wasmparser's operator names).
+    pub opcodes: BTreeMap<String, u64>,
+    /// Defined functions.
+    pub functions: u64,
+    /// Functions whose bodies contain v128 operators or locals.
+    pub simd_functions: u64,
+    /// Globals.
+    pub globals: u64,
+    /// Code section size in bytes.
+    pub code_bytes: u64,
+}
+
+impl Census {
+    /// Opcodes present that the machine does not support.
+    pub fn unsupported(&self) -> Vec<String> {
+        let supported = supported_opcodes();
+        self.opcodes.keys().filter(|k| !supported.contains(&k.as_str())).cloned().collect()
+    }
+}
+
+fn op_name(op: &Operator<'_>) -> String {
+    let dbg = format!("{op:?}");
+    let end = dbg.find([' ', '{', '(']).unwrap_or(dbg.len());
+    dbg[..end].to_string()
+}
+
+fn is_simd(op: &Operator<'_>) -> bool {
+    let name = op_name(op);
+    name.starts_with("V128") || name.starts_with("I8x16") || name.starts_with("I16x8")
+        || name.starts_with("I32x4") || name.starts_with("I64x2") || name.starts_with("F32x4")
+        || name.starts_with("F64x2")
+}
+
+fn wasm_err(e: impl std::fmt::Display) -> RunnerError {
+    RunnerError::GuestModule(format!("invalid wasm: {e}"))
+}
+
+fn body_has_simd(body: &wasmparser::FunctionBody<'_>) -> Result<bool> {
+    for local in body.get_locals_reader().map_err(wasm_err)? {
+        let (_, ty) = local.map_err(wasm_err)?;
+        if ty == wasmparser::ValType::V128 {
+            return Ok(true);
+        }
+    }
+    let mut ops = body.get_operators_reader().map_err(wasm_err)?;
+    while !ops.eof() {
+        if is_simd(&ops.read().map_err(wasm_err)?) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Counts the opcodes of a module.
+pub fn census(wasm: &[u8]) -> Result<Census> {
+    let mut c = Census::default();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.map_err(wasm_err)? {
+            Payload::GlobalSection(s) => c.globals += s.count() as u64,
+            Payload::CodeSectionStart { size, .. } => c.code_bytes = size as u64,
+            Payload::CodeSectionEntry(body) => {
+                c.functions += 1;
+                if body_has_simd(&body)? {
+                    c.simd_functions += 1;
+                }
+                let mut ops = body.get_operators_reader().map_err(wasm_err)?;
+                while !ops.eof() {
+                    *c.opcodes.entry(op_name(&ops.read().map_err(wasm_err)?)).or_default() += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(c)
+}
+
+fn leb_u32(mut v: u32, out: &mut Vec<u8>) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn push_section(out: &mut Vec<u8>, id: u8, contents: &[u8]) {
+    out.push(id);
+    leb_u32(contents.len() as u32, out);
+    out.extend_from_slice(contents);
+}
+
+/// What [`finalize`] changed.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct FinalizeReport {
+    /// Function bodies that held v128 code and now trap with `unreachable`.
+    pub simd_bodies_replaced: u64,
+    /// Globals exported as `gavel.global.N`.
+    pub globals_exported: u64,
+}
+
+/// Turns the raw cargo output into the pinned guest:
+///
+/// 1. every function body that contains a v128 operator or local is replaced by
+///    `unreachable` (dependencies force `#[target_feature(enable = "simd128")]` functions into the
+///    module although the guest is built without simd128; they are never selected at run time
+///    because their callers test `cfg!(target_feature = "simd128")`, and if one ever were, both
+///    engines trap identically);
+/// 2. every global is exported as `gavel.global.<index>` so the host can hash internal globals
+///    (`__stack_pointer`) into the state root.
+///
+/// Custom sections (names, producers) are dropped: they carry build paths and do not affect
+/// execution.
+pub fn finalize(raw: &[u8]) -> Result<(Vec<u8>, FinalizeReport)> {
+    let mut report = FinalizeReport::default();
+    let mut out = Vec::with_capacity(raw.len());
+    out.extend_from_slice(&raw[..8]);
+    let mut code: Vec<u8> = Vec::new();
+    let mut code_count = 0u32;
+    let mut globals = 0u32;
+    let mut saw_export = false;
+    let mut export_section_at = None;
+    for payload in Parser::new(0).parse_all(raw) {
+        let payload = payload.map_err(wasm_err)?;
+        match &payload {
+            Payload::Version { .. } | Payload::End(_) => continue,
+            Payload::CodeSectionStart { count, .. } => {
+                code_count = *count;
+                continue;
+            }
+            Payload::CodeSectionEntry(body) => {
+                let range = body.range();
+                let mut entry = Vec::new();
+                if body_has_simd(body)? {
+                    report.simd_bodies_replaced += 1;
+                    // no locals, `unreachable`, `end`
+                    entry.extend_from_slice(&[0x00, 0x00, 0x0b]);
+                } else {
+                    entry.extend_from_slice(&raw[range.start..range.end]);
+                }
+                leb_u32(entry.len() as u32, &mut code);
+                code.extend_from_slice(&entry);
+                if code.len() > raw.len() {
+                    return Err(wasm_err("code section grew past the module size"));
+                }
+                continue;
+            }
+            Payload::CustomSection(_) => continue,
+            Payload::GlobalSection(s) => globals = s.count(),
+            Payload::ExportSection(s) => {
+                saw_export = true;
+                let mut contents = Vec::new();
+                leb_u32(s.count() + globals, &mut contents);
+                for export in s.clone() {
+                    let export = export.map_err(wasm_err)?;
+                    leb_u32(export.name.len() as u32, &mut contents);
+                    contents.extend_from_slice(export.name.as_bytes());
+                    contents.push(match export.kind {
+                        wasmparser::ExternalKind::Func => 0,
+                        wasmparser::ExternalKind::FuncExact => return Err(wasm_err("exact function exports are not supported")),
+                        wasmparser::ExternalKind::Table => 1,
+                        wasmparser::ExternalKind::Memory => 2,
+                        wasmparser::ExternalKind::Global => 3,
+                        wasmparser::ExternalKind::Tag => 4,
+                    });
+                    leb_u32(export.index, &mut contents);
+                }
+                for g in 0..globals {
+                    let name = format!("{GLOBAL_EXPORT_PREFIX}{g}");
+                    leb_u32(name.len() as u32, &mut contents);
+                    contents.extend_from_slice(name.as_bytes());
+                    contents.push(0x03);
+                    leb_u32(g, &mut contents);
+                }
+                report.globals_exported = globals as u64;
+                export_section_at = Some(out.len());
+                push_section(&mut out, 7, &contents);
+                continue;
+            }
+            _ => {}
+        }
+        if code_count > 0 && !code.is_empty() {
+            flush_code(&mut out, &mut code, code_count);
+            code_count = 0;
+        }
+        if let Some((id, range)) = payload.as_section() {
+            push_section(&mut out, id, &raw[range.start..range.end]);
+        }
+    }
+    if !code.is_empty() {
+        flush_code(&mut out, &mut code, code_count);
+    }
+    if !saw_export || export_section_at.is_none() {
+        return Err(wasm_err("the guest has no export section"));
+    }
+    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::default())
+        .validate_all(&out)
+        .map_err(|e| RunnerError::GuestModule(format!("finalized module does not validate: {e}")))?;
+    Ok((out, report))
+}
+
+fn flush_code(out: &mut Vec<u8>, code: &mut Vec<u8>, count: u32) {
+    let mut contents = Vec::with_capacity(code.len() + 5);
+    leb_u32(count, &mut contents);
+    contents.append(code);
+    push_section(out, 10, &contents);
+}
+
+/// Where compiled modules are cached: `$GAVEL_CACHE/modules` or `~/.cache/gavel/modules`.
+pub fn cache_dir() -> PathBuf {
+    let base = std::env::var_os("GAVEL_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/gavel")))
+        .unwrap_or_else(|| std::env::temp_dir().join("gavel-cache"));
+    base.join("modules")
+}
+
+/// Compiles `module` for `engine`, or loads the cached compilation.
+///
+/// The cache file is keyed by the module's blake3 and the engine configuration; a sidecar holds
+/// the blake3 of the compiled bytes, checked before they are handed to wasmtime, so a truncated
+/// or tampered cache entry is recompiled rather than trusted.
+pub fn compile_cached(engine: &wasmtime::Engine, module: &GuestModule) -> Result<(wasmtime::Module, bool)> {
+    let dir = cache_dir();
+    let key = blake3::hash(format!("{}|{}|{}", module.blake3, crate::config::CONFIG_ID, env!("CARGO_PKG_VERSION")).as_bytes());
+    let path = dir.join(format!("{}.cwasm", &key.to_hex()[..32]));
+    let sum_path = path.with_extension("cwasm.b3");
+    if let (Ok(compiled), Ok(sum)) = (std::fs::read(&path), std::fs::read_to_string(&sum_path)) {
+        if blake3::hash(&compiled).to_hex().as_str() == sum.trim() {
+            #[allow(unsafe_code)]
+            // SAFETY: the bytes were written by `precompile_module` of this same engine
+            // configuration (the key covers it) and their blake3 matches the sidecar written
+            // after them; wasmtime additionally checks its own version and settings header.
+            let loaded = unsafe { wasmtime::Module::deserialize(engine, &compiled) };
+            match loaded {
+                Ok(m) => return Ok((m, true)),
+                Err(e) => tracing::warn!("ignoring unusable compiled-module cache {}: {e}", path.display()),
+            }
+        }
+    }
+    tracing::info!("compiling the guest module with Cranelift (cached afterwards)");
+    let compiled = engine.precompile_module(&module.bytes).map_err(|e| RunnerError::Engine(format!("compiling the guest: {e:#}")))?;
+    #[allow(unsafe_code)]
+    // SAFETY: `compiled` was just produced by `precompile_module` on this engine.
+    let m = unsafe { wasmtime::Module::deserialize(engine, &compiled) }
+        .map_err(|e| RunnerError::Engine(format!("loading the compiled guest: {e:#}")))?;
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let ok = std::fs::write(&tmp, &compiled).is_ok() && std::fs::rename(&tmp, &path).is_ok();
+        let sum = blake3::hash(&compiled).to_hex().to_string();
+        if !ok || std::fs::write(&sum_path, sum).is_err() {
+            tracing::warn!("could not write the compiled-module cache in {}", dir.display());
+        }
+    }
+    Ok((m, false))
+}
+
+/// Reads a module from disk (for `gavel guest` subcommands).
+pub fn read_module(path: &Path) -> Result<Vec<u8>> {
+    read_file(path)
+}

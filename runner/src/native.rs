@@ -1,0 +1,66 @@
+//! Native tract (the same tract-onnx version as the guest), for benchmarks only: its results
+//! are never part of a claim (native kernels use FMA/AVX and differ from the guest by a few ulp).
+
+use gavel_codec::Tensor as WireTensor;
+use tract_onnx::prelude::*;
+
+use crate::error::{Result, RunnerError};
+
+fn err(e: impl std::fmt::Display) -> RunnerError {
+    RunnerError::Native(format!("{e:#}"))
+}
+
+/// A model loaded and optimized natively, with inputs bound to concrete shapes.
+pub struct NativeModel {
+    plan: Arc<TypedRunnableModel>,
+    inputs: TVec<TValue>,
+}
+
+fn to_tract(t: &WireTensor) -> Result<Tensor> {
+    use gavel_codec::DType;
+    let dt = match t.dtype {
+        DType::F32 => f32::datum_type(),
+        DType::F64 => f64::datum_type(),
+        DType::F16 => f16::datum_type(),
+        DType::I8 => i8::datum_type(),
+        DType::U8 => u8::datum_type(),
+        DType::I16 => i16::datum_type(),
+        DType::U16 => u16::datum_type(),
+        DType::I32 => i32::datum_type(),
+        DType::U32 => u32::datum_type(),
+        DType::I64 => i64::datum_type(),
+        DType::U64 => u64::datum_type(),
+        DType::Bool => bool::datum_type(),
+    };
+    let shape: Vec<usize> = t.shape.iter().map(|d| *d as usize).collect();
+    let mut out = Tensor::zero_dt(dt, &shape).map_err(err)?;
+    out.as_bytes_mut().copy_from_slice(&t.data);
+    Ok(out)
+}
+
+impl NativeModel {
+    /// Loads, types and optimizes `model` for `inputs` (matched by name, or the only input).
+    pub fn load(model: &[u8], inputs: &[WireTensor]) -> Result<NativeModel> {
+        let mut m = tract_onnx::onnx().model_for_read(&mut &model[..]).map_err(err)?;
+        let names: Vec<String> =
+            m.input_outlets().map_err(err)?.iter().map(|o| m.node(o.node).name.clone()).collect();
+        let mut bound = TVec::new();
+        for (ix, name) in names.iter().enumerate() {
+            let t = inputs
+                .iter()
+                .find(|t| &t.name == name || (t.name.is_empty() && names.len() == 1))
+                .ok_or_else(|| RunnerError::Native(format!("missing input {name}")))?;
+            let t = to_tract(t)?;
+            m = m.with_input_fact(ix, InferenceFact::dt_shape(t.datum_type(), t.shape())).map_err(err)?;
+            bound.push(t.into_tvalue());
+        }
+        let plan = m.into_optimized().map_err(err)?.into_runnable().map_err(err)?;
+        Ok(NativeModel { plan, inputs: bound })
+    }
+
+    /// Runs one inference.
+    pub fn run(&self) -> Result<usize> {
+        let out = self.plan.run(self.inputs.clone()).map_err(err)?;
+        Ok(out.len())
+    }
+}

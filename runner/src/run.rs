@@ -1,0 +1,257 @@
+//! One inference, start to finish: what `gavel run` and `gavel trace` do.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gavel_codec::Tensor;
+
+use crate::error::{Result, RunnerError};
+use crate::machine::{MachineOptions, Runtime, StepInfo};
+use crate::merkle::Hash32;
+use crate::state::{hex32, trace_commitment, Status};
+
+/// A `--input [NAME=]FILE` argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputArg {
+    /// Input name, if given.
+    pub name: Option<String>,
+    /// Tensor file.
+    pub path: PathBuf,
+}
+
+impl std::str::FromStr for InputArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once('=') {
+            Some((name, path)) if !name.is_empty() && !name.contains('/') => {
+                Ok(InputArg { name: Some(name.to_string()), path: PathBuf::from(path) })
+            }
+            _ if s.is_empty() => Err("empty input".into()),
+            _ => Ok(InputArg { name: None, path: PathBuf::from(s) }),
+        }
+    }
+}
+
+/// Reads the input files into a canonical tensor set.
+///
+/// A single unnamed input binds the model's only input (the guest checks that there is one).
+/// Several inputs must be named, except `.pb` files, which carry their own name.
+pub fn load_inputs(args: &[InputArg]) -> Result<Vec<Tensor>> {
+    if args.is_empty() {
+        return Err(RunnerError::Inputs("no --input given".into()));
+    }
+    let mut tensors: Vec<Tensor> = Vec::with_capacity(args.len());
+    for arg in args {
+        let name = arg.name.clone().unwrap_or_default();
+        let t = crate::tensor_io::read_tensor_file(&arg.path, &name)?;
+        if t.name.is_empty() && args.len() > 1 {
+            return Err(RunnerError::Inputs(format!(
+                "{} has no name; with several inputs write --input NAME=FILE",
+                arg.path.display()
+            )));
+        }
+        if tensors.iter().any(|o| o.name == t.name) {
+            return Err(RunnerError::Inputs(format!("input '{}' given twice", t.name)));
+        }
+        tensors.push(t);
+    }
+    Ok(tensors)
+}
+
+/// How much of the trace to keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceMode {
+    /// Only the final state root.
+    FinalRoot,
+    /// The state root after every macro-step (the level-1 trace).
+    Level1,
+}
+
+/// One entry of the level-1 trace.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TraceStep {
+    /// Macro-step index.
+    pub index: u64,
+    /// `load`, `bind`, `node`, `finish`.
+    pub kind: String,
+    /// ONNX node name or phase description.
+    pub name: String,
+    /// ONNX op type or phase.
+    pub op: String,
+    /// wasmtime fuel spent in the step.
+    pub fuel: u64,
+    /// State root after the step (0x-hex).
+    pub root: String,
+}
+
+/// The level-1 trace of a run.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Trace {
+    /// Format tag.
+    pub format: String,
+    /// blake3 of the guest module.
+    pub guest_blake3: String,
+    /// blake3 of the model blob.
+    pub model_id: String,
+    /// blake3 of the input tensor set.
+    pub input_id: String,
+    /// blake3 of the output tensor set.
+    pub output_id: String,
+    /// State root before the first step.
+    pub initial_root: String,
+    /// Steps in order.
+    pub steps: Vec<TraceStep>,
+    /// [`trace_commitment`] over `[initial_root, steps[0].root, ...]`.
+    pub commitment: String,
+}
+
+/// Wall-clock split of a run.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct Timings {
+    /// Instantiating the guest.
+    pub instantiate_ms: f64,
+    /// Load phase (read, parse, type, optimize, plan).
+    pub load_ms: f64,
+    /// Inference (bind, node and finish steps).
+    pub infer_ms: f64,
+    /// Computing state roots.
+    pub hash_ms: f64,
+    /// Everything.
+    pub total_ms: f64,
+}
+
+/// The result of a run.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    /// Output tensors.
+    pub outputs: Vec<Tensor>,
+    /// The canonical output encoding.
+    pub output_bytes: Vec<u8>,
+    /// blake3 of `output_bytes`.
+    pub output_id: String,
+    /// blake3 of the input tensor set.
+    pub input_id: String,
+    /// blake3 of the model.
+    pub model_id: String,
+    /// Final state root.
+    pub state_root: Hash32,
+    /// Macro-steps.
+    pub steps: u64,
+    /// wasmtime fuel consumed (approximate instruction count).
+    pub instructions: u64,
+    /// Linear memory at the end, bytes.
+    pub memory_bytes: usize,
+    /// Level-1 trace, when asked for.
+    pub trace: Option<Trace>,
+    /// Timings.
+    pub timings: Timings,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Runs `model` on `inputs` in a fresh machine. `on_step` sees every finished macro-step.
+pub fn run(
+    runtime: &Runtime,
+    model: Arc<Vec<u8>>,
+    inputs: &[Tensor],
+    options: &MachineOptions,
+    mode: TraceMode,
+    on_step: &mut dyn FnMut(&StepInfo),
+) -> Result<RunOutcome> {
+    let start = Instant::now();
+    let input_bytes = Arc::new(gavel_codec::encode(inputs));
+    let model_id = blake3::hash(&model).to_hex().to_string();
+    let input_id = blake3::hash(&input_bytes).to_hex().to_string();
+    let mut machine = runtime.machine(vec![model, input_bytes], options)?;
+    let mut timings = Timings { instantiate_ms: ms(start.elapsed()), ..Timings::default() };
+    let mut hash_time = Duration::ZERO;
+    let mut roots: Vec<Hash32> = Vec::new();
+    let mut steps: Vec<TraceStep> = Vec::new();
+    if mode == TraceMode::Level1 {
+        let t = Instant::now();
+        roots.push(machine.state_root()?);
+        hash_time += t.elapsed();
+    }
+    let (mut load, mut infer) = (Duration::ZERO, Duration::ZERO);
+    while machine.status() == Status::Running {
+        let t = Instant::now();
+        let info = machine.step()?;
+        let spent = t.elapsed();
+        if info.kind == "load" {
+            load += spent;
+        } else {
+            infer += spent;
+        }
+        if mode == TraceMode::Level1 {
+            let t = Instant::now();
+            let root = machine.state_root()?;
+            hash_time += t.elapsed();
+            roots.push(root);
+            steps.push(TraceStep {
+                index: info.index,
+                kind: info.kind.clone(),
+                name: info.name.clone(),
+                op: info.op.clone(),
+                fuel: info.fuel,
+                root: hex32(&root),
+            });
+        }
+        on_step(&info);
+    }
+    let t = Instant::now();
+    let state_root = match roots.last() {
+        Some(r) => *r,
+        None => machine.state_root()?,
+    };
+    hash_time += t.elapsed();
+    let output_bytes = machine.output_bytes()?;
+    let outputs = gavel_codec::decode(&output_bytes).map_err(|e| RunnerError::Output(e.to_string()))?;
+    let output_id = blake3::hash(&output_bytes).to_hex().to_string();
+    let trace = (mode == TraceMode::Level1).then(|| Trace {
+        format: "gavel.trace.level1.v1".into(),
+        guest_blake3: runtime.guest.blake3.clone(),
+        model_id: model_id.clone(),
+        input_id: input_id.clone(),
+        output_id: output_id.clone(),
+        initial_root: hex32(&roots[0]),
+        steps,
+        commitment: hex32(&trace_commitment(&roots)),
+    });
+    timings.load_ms = ms(load);
+    timings.infer_ms = ms(infer);
+    timings.hash_ms = ms(hash_time);
+    timings.total_ms = ms(start.elapsed());
+    Ok(RunOutcome {
+        outputs,
+        output_bytes,
+        output_id,
+        input_id,
+        model_id,
+        state_root,
+        steps: machine.steps(),
+        instructions: machine.fuel_used(),
+        memory_bytes: machine.memory_bytes(),
+        trace,
+        timings,
+    })
+}
+
+/// Recomputes a trace's commitment from its roots and checks it.
+pub fn verify_trace(trace: &Trace) -> Result<()> {
+    let parse = |s: &str| -> Result<Hash32> {
+        let h = hex::decode(s.trim_start_matches("0x")).map_err(|e| RunnerError::Trace(format!("bad root {s}: {e}")))?;
+        h.try_into().map_err(|_| RunnerError::Trace(format!("root {s} is not 32 bytes")))
+    };
+    let mut roots = vec![parse(&trace.initial_root)?];
+    for s in &trace.steps {
+        roots.push(parse(&s.root)?);
+    }
+    let c = hex32(&trace_commitment(&roots));
+    if c != trace.commitment {
+        return Err(RunnerError::Trace(format!("commitment {} does not match the roots ({c})", trace.commitment)));
+    }
+    Ok(())
+}

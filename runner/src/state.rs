@@ -1,0 +1,131 @@
+//! The machine state root at a macro-step boundary (`spec/machine.md`, "State root").
+
+use crate::merkle::{depth_for, hash_pair, keccak256, root_of, Hash32};
+
+/// Domain prefix of the state root preimage.
+pub const STATE_PREFIX: &[u8] = b"gavel.machine.v1";
+/// Domain prefix of the globals hash.
+pub const GLOBALS_PREFIX: &[u8] = b"gavel.globals.v1";
+/// Domain prefix of the blob table hash.
+pub const BLOBS_PREFIX: &[u8] = b"gavel.blobs.v1";
+/// Domain prefix of a trace commitment.
+pub const TRACE_PREFIX: &[u8] = b"gavel.trace.v1";
+
+/// Machine status (wire values in `spec/machine.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// More macro-steps follow.
+    Running = 0,
+    /// Outputs are ready.
+    Done = 1,
+    /// The guest reported an error (bad model or input).
+    Failed = 2,
+    /// The guest trapped.
+    Trapped = 3,
+}
+
+/// Length and Merkle root of one blob the guest reads through the oracle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlobCommitment {
+    /// Byte length.
+    pub len: u64,
+    /// Root of the depth-`depth_for(len)` tree over the zero-padded bytes.
+    pub root: Hash32,
+}
+
+impl BlobCommitment {
+    /// Commits to `bytes`.
+    pub fn of(bytes: &[u8]) -> BlobCommitment {
+        BlobCommitment { len: bytes.len() as u64, root: root_of(bytes, depth_for(bytes.len())) }
+    }
+}
+
+/// `keccak256(BLOBS_PREFIX ‖ u32 count ‖ (u64 len ‖ root)*)`, big-endian integers.
+pub fn blobs_root(blobs: &[BlobCommitment]) -> Hash32 {
+    let mut pre = Vec::with_capacity(BLOBS_PREFIX.len() + 4 + blobs.len() * 40);
+    pre.extend_from_slice(BLOBS_PREFIX);
+    pre.extend_from_slice(&(blobs.len() as u32).to_be_bytes());
+    for b in blobs {
+        pre.extend_from_slice(&b.len.to_be_bytes());
+        pre.extend_from_slice(&b.root);
+    }
+    keccak256(&pre)
+}
+
+/// `keccak256(GLOBALS_PREFIX ‖ u32 count ‖ (u8 type ‖ u64 bits)*)`, big-endian integers.
+pub fn globals_root(globals: &[(u8, u64)]) -> Hash32 {
+    let mut pre = Vec::with_capacity(GLOBALS_PREFIX.len() + 4 + globals.len() * 9);
+    pre.extend_from_slice(GLOBALS_PREFIX);
+    pre.extend_from_slice(&(globals.len() as u32).to_be_bytes());
+    for (ty, bits) in globals {
+        pre.push(*ty);
+        pre.extend_from_slice(&bits.to_be_bytes());
+    }
+    keccak256(&pre)
+}
+
+/// Everything the state root commits to at a macro-step boundary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MachineHeader {
+    /// Status.
+    pub status: Status,
+    /// Macro-steps executed so far.
+    pub macro_step: u64,
+    /// Linear memory size in 64 KiB pages.
+    pub memory_pages: u32,
+    /// keccak256 of the pinned guest module.
+    pub code: Hash32,
+    /// [`blobs_root`] of the oracle blobs.
+    pub blobs: Hash32,
+    /// [`globals_root`].
+    pub globals: Hash32,
+    /// Root of the depth-27 memory tree.
+    pub memory: Hash32,
+}
+
+/// The execution context at a macro-step boundary: no value stack, no frames. The step machine
+/// (`bisection/`) hashes a non-empty context in its place inside a macro-step.
+pub const IDLE_CONTEXT: Hash32 = [0u8; 32];
+
+impl MachineHeader {
+    /// `keccak256(STATE_PREFIX ‖ u8 status ‖ u64 macro_step ‖ u32 memory_pages ‖ code ‖ blobs ‖
+    /// globals ‖ memory ‖ context)`.
+    pub fn root(&self) -> Hash32 {
+        let mut pre = Vec::with_capacity(STATE_PREFIX.len() + 13 + 5 * 32);
+        pre.extend_from_slice(STATE_PREFIX);
+        pre.push(self.status as u8);
+        pre.extend_from_slice(&self.macro_step.to_be_bytes());
+        pre.extend_from_slice(&self.memory_pages.to_be_bytes());
+        pre.extend_from_slice(&self.code);
+        pre.extend_from_slice(&self.blobs);
+        pre.extend_from_slice(&self.globals);
+        pre.extend_from_slice(&self.memory);
+        pre.extend_from_slice(&IDLE_CONTEXT);
+        keccak256(&pre)
+    }
+}
+
+/// Commitment to a level-1 trace: the root of the binary tree (zero-padded to a power of two)
+/// over the state roots `[root_0 .. root_n]`, bound to its length:
+/// `keccak256(TRACE_PREFIX ‖ u64 count ‖ tree_root)`.
+pub fn trace_commitment(roots: &[Hash32]) -> Hash32 {
+    let mut level: Vec<Hash32> = roots.to_vec();
+    let zero = crate::merkle::zero_hashes();
+    let mut h = 0;
+    while level.len() > 1 {
+        level = level.chunks(2).map(|p| hash_pair(&p[0], p.get(1).unwrap_or(&zero[h]))).collect();
+        h += 1;
+    }
+    let tree = level.first().copied().unwrap_or([0u8; 32]);
+    let mut pre = Vec::with_capacity(TRACE_PREFIX.len() + 40);
+    pre.extend_from_slice(TRACE_PREFIX);
+    pre.extend_from_slice(&(roots.len() as u64).to_be_bytes());
+    pre.extend_from_slice(&tree);
+    keccak256(&pre)
+}
+
+/// `0x`-prefixed lower-case hex.
+pub fn hex32(h: &Hash32) -> String {
+    format!("0x{}", hex::encode(h))
+}

@@ -11,8 +11,25 @@ rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
 # repository and the cargo registry live.
 export RUSTFLAGS="--cfg getrandom_backend=\"unsupported\" -C target-feature=-simd128 --remap-path-prefix=$repo=/gavel --remap-path-prefix=$cargo_home=/cargo"
 export CARGO_TARGET_DIR="${GAVEL_GUEST_TARGET:-$repo/target/guest-build}"
+
+# rustfft's `wasm_simd` feature (forced on by tract-core) adds `#[target_feature(enable =
+# "simd128")]` functions, and LLVM's wasm backend coalesces target features module-wide: one such
+# function turns simd128 on for every function (v128 loads/stores in memcpy, the allocator, ...).
+# So the guest builds against a copy of the pinned rustfft 6.4.1 source whose wasm_simd cfg can
+# never be true: rustfft then uses its own scalar stub planner. The copy is made here from the
+# cargo registry, never committed; spec/opcodes.txt and `gavel guest finalize` check the result.
+vendor="$repo/target/guest-vendor/rustfft-6.4.1"
+if [ ! -f "$vendor/.gavel-patched" ]; then
+  (cd "$repo" && cargo fetch --locked >/dev/null)
+  src=$(ls -d "$cargo_home"/registry/src/*/rustfft-6.4.1 2>/dev/null | head -n1)
+  [ -n "$src" ] || { echo "error: rustfft-6.4.1 source not found in $cargo_home/registry" >&2; exit 1; }
+  rm -rf "$vendor" && mkdir -p "$(dirname "$vendor")" && cp -r "$src" "$vendor"
+  grep -rl 'feature = "wasm_simd"' "$vendor/src" | xargs sed -i 's/feature = "wasm_simd"/feature = "gavel_wasm_simd_removed"/g'
+  if grep -rq 'feature = "wasm_simd"' "$vendor/src"; then echo "error: rustfft patch incomplete" >&2; exit 1; fi
+  touch "$vendor/.gavel-patched"
+fi
 echo "building the guest (tract-onnx -> wasm32-unknown-unknown, release, lto)..." >&2
-(cd "$repo/runner/guest" && cargo build --release --locked --target wasm32-unknown-unknown)
+(cd "$repo/runner/guest" && cargo build --release ${GAVEL_GUEST_LOCKED---locked} --target wasm32-unknown-unknown)
 raw="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/gavel_guest.wasm"
 gavel="${GAVEL_BIN:-$repo/target/release/gavel}"
 "$gavel" guest finalize --raw "$raw" --out "$repo/target/guest/gavel_guest.wasm" "$@"

@@ -135,7 +135,7 @@ fn read_model(path: &PathBuf) -> Result<Arc<Vec<u8>>> {
 
 fn run_command(args: &RunArgs, mode: TraceMode) -> Result<gavel_runner::run::RunOutcome> {
     let model = read_model(&args.model)?;
-    let inputs = gavel_runner::run::load_inputs(&args.inputs)?;
+    let inputs = gavel_runner::run::load_inputs_for(&model, &args.inputs)?;
     let runtime = args.guest.runtime()?;
     let options = MachineOptions { memory_limit_mib: args.memory_limit_mib };
     let bar = output::step_bar(args.json);
@@ -187,7 +187,7 @@ fn guest_finalize(raw: &PathBuf, out: &PathBuf, write_pin: bool, json: bool) -> 
             "{}",
             serde_json::json!({
                 "blake3": module.blake3, "keccak256": keccak, "size": finalized.len(),
-                "simd_bodies_replaced": report.simd_bodies_replaced, "globals_exported": report.globals_exported,
+                "custom_sections_dropped": report.custom_sections_dropped, "globals_exported": report.globals_exported,
                 "functions": census.functions, "distinct_opcodes": census.opcodes.len(), "unsupported": unsupported,
                 "pinned": pin.blake3 == module.blake3,
             })
@@ -196,7 +196,7 @@ fn guest_finalize(raw: &PathBuf, out: &PathBuf, write_pin: bool, json: bool) -> 
         println!("finalized guest: {} ({} bytes)", out.display(), finalized.len());
         println!("  blake3    {}", module.blake3);
         println!("  keccak256 {keccak}");
-        println!("  {} function bodies with v128 code replaced by `unreachable`", report.simd_bodies_replaced);
+        println!("  no v128 code; {} custom sections dropped", report.custom_sections_dropped);
         println!("  {} globals exported, {} functions, {} distinct opcodes", report.globals_exported, census.functions, census.opcodes.len());
     }
     if !unsupported.is_empty() {

@@ -13,10 +13,10 @@ pub const MAX_MEMORY_LIMIT_MIB: u64 = 4096;
 /// Native stack the guest may use. Stack exhaustion is the one trap whose point depends on the
 /// compiled code; the guest is kept far from it (no deep recursion in a macro-step), and the step
 /// machine bounds call depth explicitly.
-pub const MAX_WASM_STACK: usize = 8 << 20;
+pub const MAX_WASM_STACK: usize = 1 << 20;
 
 /// A short, stable description of the configuration, part of the compiled-module cache key.
-pub const CONFIG_ID: &str = "gavel-det-v1:nan-canon,no-threads,no-relaxed-simd,no-simd,fuel,stack8m,speed";
+pub const CONFIG_ID: &str = "gavel-det-v1:nan-canon,no-threads,no-relaxed-simd,no-simd,fuel,stack1m,speed";
 
 /// Builds the deterministic engine.
 ///

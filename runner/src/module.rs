@@ -206,59 +206,43 @@ fn push_section(out: &mut Vec<u8>, id: u8, contents: &[u8]) {
 /// What [`finalize`] changed.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct FinalizeReport {
-    /// Function bodies that held v128 code and now trap with `unreachable`.
-    pub simd_bodies_replaced: u64,
     /// Globals exported as `gavel.global.N`.
     pub globals_exported: u64,
+    /// Custom sections dropped.
+    pub custom_sections_dropped: u64,
 }
 
 /// Turns the raw cargo output into the pinned guest:
 ///
-/// 1. every function body that contains a v128 operator or local is replaced by
-///    `unreachable` (dependencies force `#[target_feature(enable = "simd128")]` functions into the
-///    module although the guest is built without simd128; they are never selected at run time
-///    because their callers test `cfg!(target_feature = "simd128")`, and if one ever were, both
-///    engines trap identically);
+/// 1. it refuses any module with v128 code: the step machine does not execute SIMD. (Replacing
+///    such bodies is not an option: LLVM's wasm backend coalesces target features module-wide, so
+///    one `#[target_feature(enable = "simd128")]` function puts v128 code into ordinary functions
+///    such as the allocator; the guest build removes the only such dependency code, see
+///    `scripts/build-guest.sh`);
 /// 2. every global is exported as `gavel.global.<index>` so the host can hash internal globals
-///    (`__stack_pointer`) into the state root.
-///
-/// Custom sections (names, producers) are dropped: they carry build paths and do not affect
-/// execution.
+///    (`__stack_pointer`) into the state root;
+/// 3. custom sections (names, producers, target features) are dropped: they carry build details
+///    and do not affect execution.
 pub fn finalize(raw: &[u8]) -> Result<(Vec<u8>, FinalizeReport)> {
+    let raw_census = census(raw)?;
+    if raw_census.simd_functions > 0 {
+        return Err(RunnerError::GuestModule(format!(
+            "{} functions contain v128 code; the guest must be built without simd128 (scripts/build-guest.sh)",
+            raw_census.simd_functions
+        )));
+    }
     let mut report = FinalizeReport::default();
     let mut out = Vec::with_capacity(raw.len());
-    out.extend_from_slice(&raw[..8]);
-    let mut code: Vec<u8> = Vec::new();
-    let mut code_count = 0u32;
+    out.extend_from_slice(raw.get(..8).ok_or_else(|| wasm_err("module shorter than its header"))?);
     let mut globals = 0u32;
     let mut saw_export = false;
-    let mut export_section_at = None;
     for payload in Parser::new(0).parse_all(raw) {
         let payload = payload.map_err(wasm_err)?;
         match &payload {
-            Payload::Version { .. } | Payload::End(_) => continue,
-            Payload::CodeSectionStart { count, .. } => {
-                code_count = *count;
+            Payload::CustomSection(_) => {
+                report.custom_sections_dropped += 1;
                 continue;
             }
-            Payload::CodeSectionEntry(body) => {
-                let range = body.range();
-                let mut entry = Vec::new();
-                if body_has_simd(body)? {
-                    report.simd_bodies_replaced += 1;
-                    // no locals, `unreachable`, `end`
-                    entry.extend_from_slice(&[0x00, 0x00, 0x0b]);
-                } else {
-                    entry.extend_from_slice(&raw[range.start..range.end]);
-                }
-                leb_u32(entry.len() as u32, &mut code);
-                code.extend_from_slice(&entry);
-                if code.len() > raw.len() {
-                    return Err(wasm_err("code section grew past the module size"));
-                }
-                continue;
-            }
-            Payload::CustomSection(_) => continue,
             Payload::GlobalSection(s) => globals = s.count(),
             Payload::ExportSection(s) => {
                 saw_export = true;
@@ -286,37 +270,22 @@ pub fn finalize(raw: &[u8]) -> Result<(Vec<u8>, FinalizeReport)> {
                     leb_u32(g, &mut contents);
                 }
                 report.globals_exported = globals as u64;
-                export_section_at = Some(out.len());
                 push_section(&mut out, 7, &contents);
                 continue;
             }
             _ => {}
         }
-        if code_count > 0 && !code.is_empty() {
-            flush_code(&mut out, &mut code, code_count);
-            code_count = 0;
-        }
         if let Some((id, range)) = payload.as_section() {
             push_section(&mut out, id, &raw[range.start..range.end]);
         }
     }
-    if !code.is_empty() {
-        flush_code(&mut out, &mut code, code_count);
-    }
-    if !saw_export || export_section_at.is_none() {
+    if !saw_export {
         return Err(wasm_err("the guest has no export section"));
     }
     wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::default())
         .validate_all(&out)
         .map_err(|e| RunnerError::GuestModule(format!("finalized module does not validate: {e}")))?;
     Ok((out, report))
-}
-
-fn flush_code(out: &mut Vec<u8>, code: &mut Vec<u8>, count: u32) {
-    let mut contents = Vec::with_capacity(code.len() + 5);
-    leb_u32(count, &mut contents);
-    contents.append(code);
-    push_section(out, 10, &contents);
 }
 
 /// Where compiled modules are cached: `$GAVEL_CACHE/modules` or `~/.cache/gavel/modules`.

@@ -41,7 +41,8 @@ fn to_tract(t: &WireTensor) -> Result<Tensor> {
 impl NativeModel {
     /// Loads, types and optimizes `model` for `inputs` (matched by name, or the only input).
     pub fn load(model: &[u8], inputs: &[WireTensor]) -> Result<NativeModel> {
-        let mut m = tract_onnx::onnx().model_for_read(&mut &model[..]).map_err(err)?;
+        let declared = tract_onnx::onnx().model_for_read(&mut &model[..]).map_err(err)?;
+        let mut m = declared.clone();
         let names: Vec<String> =
             m.input_outlets().map_err(err)?.iter().map(|o| m.node(o.node).name.clone()).collect();
         let mut bound = TVec::new();
@@ -54,7 +55,12 @@ impl NativeModel {
             m = m.with_input_fact(ix, InferenceFact::dt_shape(t.datum_type(), t.shape())).map_err(err)?;
             bound.push(t.into_tvalue());
         }
-        let plan = m.into_optimized().map_err(err)?.into_runnable().map_err(err)?;
+        // Same strategy as the guest: concrete input shapes, or the declared facts if that fails.
+        let typed = match m.into_typed() {
+            Ok(t) => t,
+            Err(_) => declared.into_typed().map_err(err)?,
+        };
+        let plan = typed.into_optimized().map_err(err)?.into_runnable().map_err(err)?;
         Ok(NativeModel { plan, inputs: bound })
     }
 

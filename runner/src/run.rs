@@ -33,10 +33,41 @@ impl std::str::FromStr for InputArg {
     }
 }
 
-/// Reads the input files into a canonical tensor set.
+/// Names of the graph inputs of an ONNX model (inputs that are not initializers), in order.
+pub fn onnx_input_names(model: &[u8]) -> Result<Vec<String>> {
+    use tract_onnx::prelude::Framework as _;
+    let proto = tract_onnx::onnx()
+        .proto_model_for_read(&mut &model[..])
+        .map_err(|e| RunnerError::Inputs(format!("not a valid ONNX model: {e:#}")))?;
+    let graph = proto.graph.as_ref().ok_or_else(|| RunnerError::Inputs("the ONNX model has no graph".into()))?;
+    let initializers: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    Ok(graph.input.iter().map(|i| i.name.clone()).filter(|n| !initializers.contains(n.as_str())).collect())
+}
+
+/// Reads the input files into a canonical tensor set for `model`.
 ///
-/// A single unnamed input binds the model's only input (the guest checks that there is one).
-/// Several inputs must be named, except `.pb` files, which carry their own name.
+/// A single unnamed input binds the model's only input and is given its name, so the input set
+/// (and so the claim) does not depend on how the input was spelled on the command line. Several
+/// inputs must be named, except `.pb` files, which carry their own name.
+pub fn load_inputs_for(model: &[u8], args: &[InputArg]) -> Result<Vec<Tensor>> {
+    let mut tensors = load_inputs(args)?;
+    if tensors.len() == 1 && tensors[0].name.is_empty() {
+        let names = onnx_input_names(model)?;
+        match names.as_slice() {
+            [only] => tensors[0].name = only.clone(),
+            _ => {
+                return Err(RunnerError::Inputs(format!(
+                    "an unnamed input was given but the model has {} inputs ({}); write --input NAME=FILE",
+                    names.len(),
+                    names.join(", ")
+                )))
+            }
+        }
+    }
+    Ok(tensors)
+}
+
+/// Reads the input files into a tensor set (names as given; see [`load_inputs_for`]).
 pub fn load_inputs(args: &[InputArg]) -> Result<Vec<Tensor>> {
     if args.is_empty() {
         return Err(RunnerError::Inputs("no --input given".into()));

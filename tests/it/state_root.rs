@@ -32,11 +32,11 @@ fn incremental_root_matches_full_recompute_every_step() {
 fn memory_limit_is_enforced_with_a_clear_error() {
     let case = Case::load(&repo_root(), "ppocr_det").unwrap();
     let inputs = std::sync::Arc::new(gavel_codec::encode(&case.inputs));
-    let options = MachineOptions { memory_limit_mib: 24 };
+    let options = MachineOptions { memory_limit_mib: 10 };
     let err = gavel_runner::run::run(runtime(), model_bytes(&case), &case.inputs, &options, gavel_runner::run::TraceMode::FinalRoot, &mut |_| {})
         .err()
-        .expect("a 24 MiB guest cannot run the detector");
+        .expect("a 10 MiB guest cannot run the detector");
     let msg = err.to_string();
-    assert!(msg.contains("memory limit of 24 MiB"), "{msg}");
+    assert!(msg.contains("memory limit of 10 MiB"), "{msg}");
     drop(inputs);
 }

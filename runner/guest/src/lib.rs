@@ -59,7 +59,10 @@ enum Phase {
     ReadModel { bytes: Vec<u8> },
     Parse { bytes: Vec<u8> },
     ReadInputs { model: InferenceModel },
-    Type { model: InferenceModel, inputs: Vec<Tensor> },
+    /// `model` has its input facts fixed to the given shapes; `declared` keeps the model's own
+    /// facts, used if typing with concrete shapes fails (e.g. an `If` subgraph that refers to a
+    /// symbolic batch dimension by name).
+    Type { model: InferenceModel, declared: InferenceModel, inputs: Vec<Tensor> },
     Declutter { model: TypedModel, inputs: Vec<Tensor> },
     Optimize { model: TypedModel, inputs: Vec<Tensor> },
     MakePlan { model: TypedModel, inputs: Vec<Tensor> },
@@ -232,21 +235,28 @@ impl Guest {
                 let model = onnx.model_for_proto_model(&proto).map_err(|e| format!("cannot load ONNX model: {e:#}"))?;
                 (Phase::ReadInputs { model }, "load\tparse ONNX\tparse".to_string())
             }
-            Phase::ReadInputs { mut model } => {
+            Phase::ReadInputs { model: declared } => {
                 let bytes = read_whole_blob(INPUT_BLOB)?;
                 let given = gavel_codec::decode(&bytes).map_err(|e| format!("input tensor set: {e}"))?;
                 drop(bytes);
-                let inputs = bind_inputs(&model, given)?;
+                let inputs = bind_inputs(&declared, given)?;
+                let mut model = declared.clone();
                 for (ix, t) in inputs.iter().enumerate() {
                     model = model
                         .with_input_fact(ix, InferenceFact::dt_shape(t.datum_type(), t.shape()))
                         .map_err(err)?;
                 }
-                (Phase::Type { model, inputs }, "load\tread and check inputs\toracle".to_string())
+                (Phase::Type { model, declared, inputs }, "load\tread and check inputs\toracle".to_string())
             }
-            Phase::Type { model, inputs } => {
-                let model = model.into_typed().map_err(|e| format!("cannot type the model: {e:#}"))?;
-                (Phase::Declutter { model, inputs }, "load\ttype analysis\tanalyse".to_string())
+            Phase::Type { model, declared, inputs } => {
+                let (model, label) = match model.into_typed() {
+                    Ok(m) => (m, "load\ttype analysis (concrete input shapes)\tanalyse"),
+                    Err(_) => (
+                        declared.into_typed().map_err(|e| format!("cannot type the model: {e:#}"))?,
+                        "load\ttype analysis (declared input facts)\tanalyse",
+                    ),
+                };
+                (Phase::Declutter { model, inputs }, label.to_string())
             }
             Phase::Declutter { model, inputs } => {
                 let model = model.into_decluttered().map_err(|e| format!("cannot declutter the model: {e:#}"))?;

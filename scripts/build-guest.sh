@@ -3,14 +3,20 @@
 #   scripts/build-guest.sh               build, finalize, fail unless it matches spec/guest.toml
 #   scripts/build-guest.sh --write-pin   build, finalize, record the new hashes in spec/guest.toml
 # Needs target/release/gavel (cargo build --release) for the finalize step.
+#
+# Reproducibility: the module must not depend on where the repository is checked out. Source
+# paths end up in panic messages, and cargo folds RUSTFLAGS (which name those paths) into every
+# crate's metadata hash, which changes symbol names and so code layout. So the guest sources are
+# staged at one fixed path and built there with fixed flags; the only remaining input besides the
+# sources and Cargo.lock is the toolchain (rustc 1.95.0) and the cargo home path.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+stage=/tmp/gavel-guest-build
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
-# Paths must not leak into the module (panic locations), or its hash would depend on where the
-# repository and the cargo registry live.
-export RUSTFLAGS="--cfg getrandom_backend=\"unsupported\" -C target-feature=-simd128 --remap-path-prefix=$repo=/gavel --remap-path-prefix=$cargo_home=/cargo"
-export CARGO_TARGET_DIR="${GAVEL_GUEST_TARGET:-$repo/target/guest-build}"
+mkdir -p "$stage"
+exec 9>"$stage.lock"
+flock 9
 
 # rustfft's `wasm_simd` feature (forced on by tract-core) adds `#[target_feature(enable =
 # "simd128")]` functions, and LLVM's wasm backend coalesces target features module-wide: one such
@@ -18,18 +24,30 @@ export CARGO_TARGET_DIR="${GAVEL_GUEST_TARGET:-$repo/target/guest-build}"
 # So the guest builds against a copy of the pinned rustfft 6.4.1 source whose wasm_simd cfg can
 # never be true: rustfft then uses its own scalar stub planner. The copy is made here from the
 # cargo registry, never committed; spec/opcodes.txt and `gavel guest finalize` check the result.
-vendor="$repo/target/guest-vendor/rustfft-6.4.1"
+vendor="$stage/target/guest-vendor/rustfft-6.4.1"
 if [ ! -f "$vendor/.gavel-patched" ]; then
   (cd "$repo" && cargo fetch --locked >/dev/null)
   src=$(ls -d "$cargo_home"/registry/src/*/rustfft-6.4.1 2>/dev/null | head -n1)
   [ -n "$src" ] || { echo "error: rustfft-6.4.1 source not found in $cargo_home/registry" >&2; exit 1; }
-  rm -rf "$vendor" && mkdir -p "$(dirname "$vendor")" && cp -r "$src" "$vendor"
+  rm -rf "$vendor" && mkdir -p "$(dirname "$vendor")" && cp -a "$src" "$vendor"
   grep -rl 'feature = "wasm_simd"' "$vendor/src" | xargs sed -i 's/feature = "wasm_simd"/feature = "gavel_wasm_simd_removed"/g'
   if grep -rq 'feature = "wasm_simd"' "$vendor/src"; then echo "error: rustfft patch incomplete" >&2; exit 1; fi
   touch "$vendor/.gavel-patched"
 fi
+
+# Stage the guest and codec sources (mtimes kept, so unchanged sources do not rebuild).
+mkdir -p "$stage/runner"
+for d in guest codec; do
+  rm -rf "$stage/runner/$d"
+  mkdir -p "$stage/runner/$d"
+  (cd "$repo/runner/$d" && tar --exclude=./target -cf - .) | (cd "$stage/runner/$d" && tar -xf -)
+done
+
+export RUSTFLAGS="--cfg getrandom_backend=\"unsupported\" -C target-feature=-simd128 --remap-path-prefix=$stage=/gavel --remap-path-prefix=$cargo_home=/cargo"
+export CARGO_TARGET_DIR="$stage/target/wasm"
 echo "building the guest (tract-onnx -> wasm32-unknown-unknown, release, lto)..." >&2
-(cd "$repo/runner/guest" && cargo build --release ${GAVEL_GUEST_LOCKED---locked} --target wasm32-unknown-unknown)
+(cd "$stage/runner/guest" && cargo build --release ${GAVEL_GUEST_LOCKED---locked} --target wasm32-unknown-unknown)
+if [ -z "${GAVEL_GUEST_LOCKED-x}" ]; then cp "$stage/runner/guest/Cargo.lock" "$repo/runner/guest/Cargo.lock"; fi
 raw="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/gavel_guest.wasm"
 gavel="${GAVEL_BIN:-$repo/target/release/gavel}"
 "$gavel" guest finalize --raw "$raw" --out "$repo/target/guest/gavel_guest.wasm" "$@"

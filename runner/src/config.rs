@@ -15,8 +15,11 @@ pub const MAX_MEMORY_LIMIT_MIB: u64 = 4096;
 /// machine bounds call depth explicitly.
 pub const MAX_WASM_STACK: usize = 1 << 20;
 
+/// Address space reserved for one guest memory: all of wasm32.
+pub const MEMORY_RESERVATION: usize = 1 << 32;
+
 /// A short, stable description of the configuration, part of the compiled-module cache key.
-pub const CONFIG_ID: &str = "gavel-det-v1:nan-canon,no-threads,no-relaxed-simd,no-simd,fuel,stack1m,speed";
+pub const CONFIG_ID: &str = "gavel-det-v1:nan-canon,no-threads,no-relaxed-simd,no-simd,fuel,stack1m,reserve4g,nocow,speed";
 
 /// Builds the deterministic engine.
 ///
@@ -37,6 +40,12 @@ pub fn deterministic_engine() -> Result<wasmtime::Engine> {
         .wasm_multi_value(true)
         .consume_fuel(true)
         .max_wasm_stack(MAX_WASM_STACK)
+        // One fixed 4 GiB anonymous reservation per memory: the base never moves and the memory
+        // is plain private anonymous memory, which kernel dirty tracking (`dirty.rs`) needs.
+        .memory_reservation(MEMORY_RESERVATION as u64)
+        .memory_guard_size(32 << 20)
+        .memory_may_move(false)
+        .memory_init_cow(false)
         .cranelift_opt_level(wasmtime::OptLevel::Speed);
     wasmtime::Engine::new(&c).map_err(|e| RunnerError::Engine(format!("{e:#}")))
 }

@@ -7,6 +7,8 @@
 
 pub mod cases;
 pub mod config;
+#[cfg(target_os = "linux")]
+pub mod dirty;
 pub mod error;
 pub mod machine;
 pub mod merkle;

@@ -148,6 +148,9 @@ impl Runtime {
             fuel_used: 0,
             tree: MemoryTree::new(),
             memory_limit_mib: options.memory_limit_mib,
+            #[cfg(target_os = "linux")]
+            tracker: None,
+            dirty_pages: Vec::new(),
         })
     }
 }
@@ -175,6 +178,19 @@ pub struct Machine {
     fuel_used: u64,
     tree: MemoryTree,
     memory_limit_mib: u64,
+    #[cfg(target_os = "linux")]
+    tracker: Option<crate::dirty::DirtyTracker>,
+    dirty_pages: Vec<usize>,
+}
+
+/// Copies of the memory pages one macro-step wrote.
+pub struct PageDelta {
+    /// Memory size after the step.
+    pub memory_len: usize,
+    /// Indices of the written 4 KiB pages.
+    pub indices: Vec<usize>,
+    /// Their contents, page `indices[k]` at `k * 4096`.
+    pub data: Vec<u8>,
 }
 
 /// What one macro-step did.
@@ -295,9 +311,52 @@ impl Machine {
         Ok(out)
     }
 
+    /// Switches root computation from comparing all of memory with the shadow copy to asking the
+    /// kernel which pages were written (`dirty.rs`). Returns whether kernel tracking is active;
+    /// if the kernel cannot track writes, roots stay correct through the shadow comparison.
+    pub fn track_writes(&mut self) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            if self.tracker.is_some() {
+                return true;
+            }
+            // Bring the shadow up to date first: the tracker reports writes from now on.
+            self.tree.update(self.memory.data(&self.store));
+            let base = self.memory.data_ptr(&self.store) as usize;
+            match crate::dirty::DirtyTracker::new(base, crate::config::MEMORY_RESERVATION) {
+                Ok(t) => {
+                    self.tracker = Some(t);
+                    true
+                }
+                Err(e) => {
+                    tracing::info!("kernel dirty-page tracking unavailable ({e}); comparing memory with a shadow copy");
+                    false
+                }
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        false
+    }
+
+    fn memory_root(&mut self) -> Result<Hash32> {
+        #[cfg(target_os = "linux")]
+        if let Some(tracker) = self.tracker.as_mut() {
+            self.dirty_pages.clear();
+            tracker.take(&mut self.dirty_pages).map_err(RunnerError::Engine)?;
+            return Ok(self.tree.update_pages(self.memory.data(&self.store), &self.dirty_pages));
+        }
+        Ok(self.tree.update(self.memory.data(&self.store)))
+    }
+
     /// The machine header for the current state, updating the memory tree incrementally.
     pub fn header(&mut self) -> Result<MachineHeader> {
-        let memory_root = self.tree.update(self.memory.data(&self.store));
+        let memory_root = self.memory_root()?;
+        self.header_with_memory(memory_root)
+    }
+
+    /// The header with `memory` as its memory root (computed elsewhere, see
+    /// [`Machine::take_page_delta`]).
+    pub fn header_with_memory(&mut self, memory: Hash32) -> Result<MachineHeader> {
         let globals = self.global_values()?;
         Ok(MachineHeader {
             status: self.status,
@@ -306,8 +365,39 @@ impl Machine {
             code: self.code,
             blobs: crate::state::blobs_root(&self.blob_roots),
             globals: crate::state::globals_root(&globals),
-            memory: memory_root,
+            memory,
         })
+    }
+
+    /// With kernel write tracking on ([`Machine::track_writes`]), copies of the pages written
+    /// since the last call, so the memory root can be computed on another thread while the guest
+    /// runs on ([`MemoryTree::apply_pages`] on the tree from [`Machine::take_tree`]). `None`
+    /// without tracking.
+    pub fn take_page_delta(&mut self) -> Result<Option<PageDelta>> {
+        #[cfg(target_os = "linux")]
+        if let Some(tracker) = self.tracker.as_mut() {
+            let mut indices = Vec::new();
+            tracker.take(&mut indices).map_err(RunnerError::Engine)?;
+            let memory = self.memory.data(&self.store);
+            let mut data = Vec::with_capacity(indices.len() * 4096);
+            indices.retain(|&p| p * 4096 < memory.len());
+            for &p in &indices {
+                data.extend_from_slice(&memory[p * 4096..(p + 1) * 4096]);
+            }
+            return Ok(Some(PageDelta { memory_len: memory.len(), indices, data }));
+        }
+        Ok(None)
+    }
+
+    /// Moves the memory tree out (for hashing on another thread); [`Machine::restore_tree`]
+    /// puts it back. Roots computed on the machine in between are wrong.
+    pub fn take_tree(&mut self) -> MemoryTree {
+        std::mem::take(&mut self.tree)
+    }
+
+    /// Puts back a tree taken with [`Machine::take_tree`], brought up to date.
+    pub fn restore_tree(&mut self, tree: MemoryTree) {
+        self.tree = tree;
     }
 
     /// The state root now (see [`Machine::header`]).

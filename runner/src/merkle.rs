@@ -50,19 +50,23 @@ pub fn zero_hashes() -> &'static [Hash32; MEMORY_DEPTH + 1] {
     })
 }
 
-/// Root of the depth-`depth` tree over `data` zero-padded to `2^depth` leaves.
-pub fn root_of(data: &[u8], depth: usize) -> Hash32 {
-    let zero = zero_hashes();
-    assert!(depth <= MEMORY_DEPTH, "tree depth {depth} above {MEMORY_DEPTH}");
-    assert!(data.len() <= LEAF_BYTES << depth, "data of {} bytes does not fit a depth-{depth} tree", data.len());
-    let mut level: Vec<Hash32> = data
-        .chunks(LEAF_BYTES)
+/// `data` cut into 32-byte leaves, the last one zero-padded.
+fn leaves(data: &[u8]) -> Vec<Hash32> {
+    data.chunks(LEAF_BYTES)
         .map(|c| {
             let mut leaf = [0u8; 32];
             leaf[..c.len()].copy_from_slice(c);
             leaf
         })
-        .collect();
+        .collect()
+}
+
+/// Root of the depth-`depth` tree over `data` zero-padded to `2^depth` leaves.
+pub fn root_of(data: &[u8], depth: usize) -> Hash32 {
+    let zero = zero_hashes();
+    assert!(depth <= MEMORY_DEPTH, "tree depth {depth} above {MEMORY_DEPTH}");
+    assert!(data.len() <= LEAF_BYTES << depth, "data of {} bytes does not fit a depth-{depth} tree", data.len());
+    let mut level = leaves(data);
     for h in 0..depth {
         if level.is_empty() {
             return zero[depth];
@@ -84,14 +88,7 @@ pub fn depth_for(len: usize) -> usize {
 /// Sibling path from leaf `index` to the root of the depth-`depth` tree over `data`, bottom-up.
 pub fn proof_of(data: &[u8], depth: usize, index: usize) -> Vec<Hash32> {
     let zero = zero_hashes();
-    let mut level: Vec<Hash32> = data
-        .chunks(LEAF_BYTES)
-        .map(|c| {
-            let mut leaf = [0u8; 32];
-            leaf[..c.len()].copy_from_slice(c);
-            leaf
-        })
-        .collect();
+    let mut level = leaves(data);
     let mut idx = index;
     let mut path = Vec::with_capacity(depth);
     for h in 0..depth {
@@ -184,19 +181,57 @@ impl MemoryTree {
     }
 
     /// Brings the tree up to date with `memory` (whose length is a multiple of 4 KiB and never
-    /// shrinks) and returns the memory root.
+    /// shrinks) by comparing every page with the shadow copy, and returns the memory root.
     pub fn update(&mut self, memory: &[u8]) -> Hash32 {
-        assert!(memory.len() % PAGE == 0, "memory length {} is not page aligned", memory.len());
-        assert!(memory.len() >= self.shadow.len(), "wasm memory never shrinks");
-        if memory.len() > self.shadow.len() {
-            self.grow_to(memory.len());
+        self.update_from(memory.len(), |i| Some(&memory[i * PAGE..(i + 1) * PAGE]))
+    }
+
+    /// Like [`MemoryTree::update`], but trusts that only the 4 KiB pages listed in `dirty` (and
+    /// pages added by growth) can differ from the shadow copy, e.g. as reported by
+    /// [`crate::dirty::DirtyTracker`].
+    pub fn update_pages(&mut self, memory: &[u8], dirty: &[usize]) -> Hash32 {
+        let old_pages = self.shadow.len() / PAGE;
+        let mut mask = vec![false; memory.len() / PAGE];
+        for &p in dirty {
+            if let Some(m) = mask.get_mut(p) {
+                *m = true;
+            }
         }
-        let changed: Vec<(usize, u64)> = memory
-            .par_chunks(PAGE)
-            .zip(self.shadow.par_chunks_mut(PAGE))
+        for m in mask.iter_mut().skip(old_pages) {
+            *m = true;
+        }
+        self.update_from(memory.len(), |i| mask[i].then(|| &memory[i * PAGE..(i + 1) * PAGE]))
+    }
+
+    /// Applies copies of written pages (`data` holds page `indices[k]` at `k * 4096`) to a memory
+    /// now `memory_len` bytes long. Pages added by growth and not listed are zero.
+    pub fn apply_pages(&mut self, memory_len: usize, indices: &[usize], data: &[u8]) -> Hash32 {
+        let mut slot = vec![u32::MAX; memory_len / PAGE];
+        for (k, &p) in indices.iter().enumerate() {
+            if let Some(s) = slot.get_mut(p) {
+                *s = k as u32;
+            }
+        }
+        self.update_from(memory_len, |i| {
+            let k = slot[i] as usize;
+            (k != u32::MAX as usize).then(|| &data[k * PAGE..(k + 1) * PAGE])
+        })
+    }
+
+    /// Rehashes every page for which `page(i)` gives contents that differ from the shadow.
+    fn update_from<'a>(&mut self, memory_len: usize, page: impl Fn(usize) -> Option<&'a [u8]> + Sync) -> Hash32 {
+        assert!(memory_len % PAGE == 0, "memory length {memory_len} is not page aligned");
+        assert!(memory_len >= self.shadow.len(), "wasm memory never shrinks");
+        if memory_len > self.shadow.len() {
+            self.grow_to(memory_len);
+        }
+        let changed: Vec<(usize, u64)> = self
+            .shadow
+            .par_chunks_mut(PAGE)
             .zip(self.page_nodes.par_chunks_mut(PAGE_NODES))
             .enumerate()
-            .filter_map(|(i, ((mem, shadow), nodes))| {
+            .filter_map(|(i, (shadow, nodes))| {
+                let mem = page(i)?;
                 if mem == shadow {
                     return None;
                 }
@@ -306,6 +341,23 @@ mod tests {
         assert_eq!(t.update(&mem), root_of(&mem, MEMORY_DEPTH));
         assert_eq!(t.update(&mem), root_of(&mem, MEMORY_DEPTH));
         assert_eq!(t.last_update(), UpdateStats { dirty_pages: 0, hashes: 0 });
+    }
+
+    #[test]
+    fn applied_page_copies_equal_full_update() {
+        let mut mem = pseudo_random(2 * 65536, 4);
+        let mut live = MemoryTree::new();
+        let mut copied = MemoryTree::new();
+        live.update(&mem);
+        copied.update(&mem);
+        mem[100] ^= 1;
+        mem[9000] ^= 2;
+        mem.extend(std::iter::repeat_n(0u8, 65536));
+        mem[2 * 65536 + 5] = 7;
+        let written = [0usize, 2, 32];
+        let data: Vec<u8> = written.iter().flat_map(|p| mem[p * 4096..(p + 1) * 4096].to_vec()).collect();
+        assert_eq!(copied.apply_pages(mem.len(), &written, &data), live.update(&mem));
+        assert_eq!(copied.root(), root_of(&mem, MEMORY_DEPTH));
     }
 
     #[test]

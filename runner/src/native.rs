@@ -16,28 +16,6 @@ pub struct NativeModel {
     inputs: TVec<TValue>,
 }
 
-fn to_tract(t: &WireTensor) -> Result<Tensor> {
-    use gavel_codec::DType;
-    let dt = match t.dtype {
-        DType::F32 => f32::datum_type(),
-        DType::F64 => f64::datum_type(),
-        DType::F16 => f16::datum_type(),
-        DType::I8 => i8::datum_type(),
-        DType::U8 => u8::datum_type(),
-        DType::I16 => i16::datum_type(),
-        DType::U16 => u16::datum_type(),
-        DType::I32 => i32::datum_type(),
-        DType::U32 => u32::datum_type(),
-        DType::I64 => i64::datum_type(),
-        DType::U64 => u64::datum_type(),
-        DType::Bool => bool::datum_type(),
-    };
-    let shape: Vec<usize> = t.shape.iter().map(|d| *d as usize).collect();
-    let mut out = Tensor::zero_dt(dt, &shape).map_err(err)?;
-    out.as_bytes_mut().copy_from_slice(&t.data);
-    Ok(out)
-}
-
 impl NativeModel {
     /// Loads, types and optimizes `model` for `inputs` (matched by name, or the only input).
     pub fn load(model: &[u8], inputs: &[WireTensor]) -> Result<NativeModel> {
@@ -51,7 +29,7 @@ impl NativeModel {
                 .iter()
                 .find(|t| &t.name == name || (t.name.is_empty() && names.len() == 1))
                 .ok_or_else(|| RunnerError::Native(format!("missing input {name}")))?;
-            let t = to_tract(t)?;
+            let t = gavel_codec::tract::to_tract(t).map_err(RunnerError::Native)?;
             m = m.with_input_fact(ix, InferenceFact::dt_shape(t.datum_type(), t.shape())).map_err(err)?;
             bound.push(t.into_tvalue());
         }

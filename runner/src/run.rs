@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use gavel_codec::Tensor;
 
 use crate::error::{Result, RunnerError};
-use crate::machine::{MachineOptions, Runtime, StepInfo};
-use crate::merkle::Hash32;
-use crate::state::{hex32, trace_commitment, Status};
+use crate::machine::{MachineOptions, PageDelta, Runtime, StepInfo};
+use crate::merkle::{Hash32, MemoryTree, UpdateStats};
+use crate::state::{hex32, trace_commitment, MachineHeader, Status};
 
 /// A `--input [NAME=]FILE` argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,6 +114,12 @@ pub struct TraceStep {
     pub fuel: u64,
     /// State root after the step (0x-hex).
     pub root: String,
+    /// 4 KiB pages of memory the step changed.
+    #[serde(default)]
+    pub dirty_pages: u64,
+    /// keccak256 calls spent updating the memory tree.
+    #[serde(default)]
+    pub hashes: u64,
 }
 
 /// The level-1 trace of a run.
@@ -200,10 +206,14 @@ pub fn run(
     let mut timings = Timings { instantiate_ms: ms(start.elapsed()), ..Timings::default() };
     let mut hash_time = Duration::ZERO;
     let mut roots: Vec<Hash32> = Vec::new();
-    let mut steps: Vec<TraceStep> = Vec::new();
+    let mut infos: Vec<(StepInfo, u64, u64)> = Vec::new();
+    let mut pipeline = None;
     if mode == TraceMode::Level1 {
         let t = Instant::now();
         roots.push(machine.state_root()?);
+        if machine.track_writes() {
+            pipeline = Some(RootPipeline::start(machine.take_tree()));
+        }
         hash_time += t.elapsed();
     }
     let (mut load, mut infer) = (Duration::ZERO, Duration::ZERO);
@@ -218,26 +228,51 @@ pub fn run(
         }
         if mode == TraceMode::Level1 {
             let t = Instant::now();
-            let root = machine.state_root()?;
+            match pipeline.as_mut() {
+                Some(p) => {
+                    let delta = machine.take_page_delta()?.ok_or_else(|| RunnerError::Engine("write tracking stopped".into()))?;
+                    let header = machine.header_with_memory([0u8; 32])?;
+                    p.send(header, delta)?;
+                    infos.push((info.clone(), 0, 0));
+                }
+                None => {
+                    roots.push(machine.state_root()?);
+                    let stats = machine.last_tree_update();
+                    infos.push((info.clone(), stats.dirty_pages, stats.hashes));
+                }
+            }
             hash_time += t.elapsed();
-            roots.push(root);
-            steps.push(TraceStep {
-                index: info.index,
-                kind: info.kind.clone(),
-                name: info.name.clone(),
-                op: info.op.clone(),
-                fuel: info.fuel,
-                root: hex32(&root),
-            });
         }
         on_step(&info);
     }
     let t = Instant::now();
+    if let Some(p) = pipeline.take() {
+        let (tree, piped) = p.finish()?;
+        machine.restore_tree(tree);
+        for ((root, stats), info) in piped.into_iter().zip(infos.iter_mut()) {
+            roots.push(root);
+            (info.1, info.2) = (stats.dirty_pages, stats.hashes);
+        }
+    }
     let state_root = match roots.last() {
         Some(r) => *r,
         None => machine.state_root()?,
     };
     hash_time += t.elapsed();
+    let steps: Vec<TraceStep> = infos
+        .into_iter()
+        .zip(roots.iter().skip(1))
+        .map(|((info, dirty_pages, hashes), root)| TraceStep {
+            index: info.index,
+            kind: info.kind,
+            name: info.name,
+            op: info.op,
+            fuel: info.fuel,
+            root: hex32(root),
+            dirty_pages,
+            hashes,
+        })
+        .collect();
     let output_bytes = machine.output_bytes()?;
     let outputs = gavel_codec::decode(&output_bytes).map_err(|e| RunnerError::Output(e.to_string()))?;
     let output_id = blake3::hash(&output_bytes).to_hex().to_string();
@@ -268,6 +303,48 @@ pub fn run(
         trace,
         timings,
     })
+}
+
+/// Computes memory roots on a second thread while the guest runs the next macro-step: the
+/// machine hands over copies of the pages each step wrote, in order.
+struct RootPipeline {
+    tx: Option<std::sync::mpsc::SyncSender<(MachineHeader, PageDelta)>>,
+    worker: Option<std::thread::JoinHandle<(MemoryTree, Vec<(Hash32, UpdateStats)>)>>,
+}
+
+impl RootPipeline {
+    fn start(mut tree: MemoryTree) -> RootPipeline {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(MachineHeader, PageDelta)>(8);
+        let worker = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            for (mut header, delta) in rx {
+                header.memory = tree.apply_pages(delta.memory_len, &delta.indices, &delta.data);
+                out.push((header.root(), tree.last_update()));
+            }
+            (tree, out)
+        });
+        RootPipeline { tx: Some(tx), worker: Some(worker) }
+    }
+
+    fn send(&mut self, header: MachineHeader, delta: PageDelta) -> Result<()> {
+        let tx = self.tx.as_ref().ok_or_else(|| RunnerError::Engine("root pipeline closed".into()))?;
+        tx.send((header, delta)).map_err(|_| RunnerError::Engine("the root hashing thread stopped".into()))
+    }
+
+    fn finish(mut self) -> Result<(MemoryTree, Vec<(Hash32, UpdateStats)>)> {
+        self.tx.take();
+        let worker = self.worker.take().ok_or_else(|| RunnerError::Engine("root pipeline already finished".into()))?;
+        worker.join().map_err(|_| RunnerError::Engine("the root hashing thread panicked".into()))
+    }
+}
+
+impl Drop for RootPipeline {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
 }
 
 /// Recomputes a trace's commitment from its roots and checks it.

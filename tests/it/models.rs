@@ -109,3 +109,19 @@ fn trace_command_writes_a_consistent_trace() {
     assert_eq!(here.trace.unwrap().commitment, trace.commitment);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// ONNX TensorProto (`.pb`) inputs on the command line carry their own names.
+#[test]
+fn pb_inputs_bind_by_their_own_names() {
+    let case = Case::load(&repo_root(), "onnx_conv_with_strides_padding").unwrap();
+    let dir = repo_root().join("models/onnx/conv_with_strides_padding/test_data_set_0");
+    let (x, w) = (dir.join("input_0.pb"), dir.join("input_1.pb"));
+    let out = gavel_tests::gavel(&[
+        "run", "--json", "--model", case.model.to_str().unwrap(), "--input", x.to_str().unwrap(), "--input", w.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "gavel run failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, here) = run_case("onnx_conv_with_strides_padding", TraceMode::FinalRoot);
+    assert_eq!(v["output_id"], here.output_id);
+    assert_eq!(v["outputs"][0]["shape"], serde_json::json!([1, 1, 4, 3]));
+}

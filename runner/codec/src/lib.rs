@@ -2,9 +2,13 @@
 //!
 //! Inputs enter the machine and outputs leave it in this one byte format, so the input blob a
 //! claim commits to and the output id it names are defined without reference to `.npy` or ONNX.
-//! The crate has no dependencies and no `unsafe`, because the guest (wasm32) and the host both
-//! link it and must decode identically.
+//! The crate has no required dependencies and no `unsafe`, because the guest (wasm32) and the
+//! host both link it and must decode identically. The `tract` feature adds conversions to and
+//! from tract tensors.
 #![forbid(unsafe_code)]
+
+#[cfg(feature = "tract")]
+pub mod tract;
 
 use core::fmt;
 

@@ -9,7 +9,8 @@
 
 use std::cell::RefCell;
 
-use gavel_codec::{DType, Tensor as WireTensor};
+use gavel_codec::tract::{dtype_from_tract, from_tract, to_tract};
+use gavel_codec::Tensor as WireTensor;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
@@ -103,41 +104,6 @@ fn err(e: impl std::fmt::Display) -> String {
     format!("{e:#}")
 }
 
-fn dtype_to_tract(d: DType) -> DatumType {
-    match d {
-        DType::F32 => f32::datum_type(),
-        DType::F64 => f64::datum_type(),
-        DType::F16 => f16::datum_type(),
-        DType::I8 => i8::datum_type(),
-        DType::U8 => u8::datum_type(),
-        DType::I16 => i16::datum_type(),
-        DType::U16 => u16::datum_type(),
-        DType::I32 => i32::datum_type(),
-        DType::U32 => u32::datum_type(),
-        DType::I64 => i64::datum_type(),
-        DType::U64 => u64::datum_type(),
-        DType::Bool => bool::datum_type(),
-    }
-}
-
-fn dtype_from_tract(d: DatumType) -> Option<DType> {
-    DType::ALL.iter().copied().find(|w| dtype_to_tract(*w) == d.unquantized())
-}
-
-fn wire_to_tract(t: &WireTensor) -> Result<Tensor, String> {
-    let shape: Vec<usize> = t.shape.iter().map(|d| *d as usize).collect();
-    let mut tensor = Tensor::zero_dt(dtype_to_tract(t.dtype), &shape).map_err(err)?;
-    tensor.as_bytes_mut().copy_from_slice(&t.data);
-    Ok(tensor)
-}
-
-fn tract_to_wire(name: &str, t: &Tensor) -> Result<WireTensor, String> {
-    let dtype = dtype_from_tract(t.datum_type())
-        .ok_or_else(|| format!("output '{name}' has dtype {:?}, which gavel cannot encode", t.datum_type()))?;
-    let shape = t.shape().iter().map(|d| *d as u64).collect();
-    WireTensor::new(name, dtype, shape, t.as_bytes().to_vec()).map_err(err)
-}
-
 fn input_names(model: &InferenceModel) -> Result<Vec<String>, String> {
     let outlets = model.input_outlets().map_err(err)?;
     Ok(outlets.iter().map(|o| model.node(o.node).name.clone()).collect())
@@ -166,7 +132,7 @@ fn bind_inputs(model: &InferenceModel, given: Vec<WireTensor>) -> Result<Vec<Ten
             .iter()
             .find(|t| &t.name == name)
             .ok_or_else(|| format!("missing input '{name}' (model inputs: {list})"))?;
-        let tensor = wire_to_tract(t)?;
+        let tensor = to_tract(t)?;
         let fact = model.input_fact(ix).map_err(err)?;
         if let Some(dt) = fact.datum_type.concretize() {
             if dt.unquantized() != tensor.datum_type() {
@@ -314,7 +280,7 @@ impl Guest {
                         .outlet_label(*outlet)
                         .map(|s| s.to_string())
                         .unwrap_or_else(|| if node.outputs.len() == 1 { node.name.clone() } else { format!("{}:{ix}", node.name) });
-                    wire.push(tract_to_wire(&name, value)?);
+                    wire.push(from_tract(&name, value)?);
                 }
                 drop(outputs);
                 drop(run);

@@ -19,7 +19,6 @@ const PAGE: usize = 4096;
 // <linux/userfaultfd.h>
 const UFFD_API: u64 = 0xAA;
 const UFFD_USER_MODE_ONLY: libc::c_int = 1;
-const UFFD_FEATURE_WP_UNPOPULATED: u64 = 1 << 13;
 const UFFD_FEATURE_WP_ASYNC: u64 = 1 << 15;
 const UFFDIO_REGISTER_MODE_WP: u64 = 1 << 1;
 const UFFDIO_WRITEPROTECT_MODE_WP: u64 = 1 << 0;
@@ -95,11 +94,16 @@ pub struct DirtyTracker {
     regions: Vec<PageRegion>,
 }
 
+// Only the accessible prefix of the reservation is write-protected and scanned: write-protecting
+// all 4 GiB would populate page tables for a million pages and make every scan walk them. Pages
+// that growth makes accessible are not protected; when first written they appear as present and
+// writable, which PAGEMAP_SCAN reports as written, and the scan then protects them.
+
 impl DirtyTracker {
     /// Registers the range (page aligned, inside one anonymous private mapping that stays mapped
-    /// as long as the tracker lives) and write-protects it: the first scan reports pages written
-    /// after this call.
-    pub fn new(start: usize, len: usize) -> Result<DirtyTracker, String> {
+    /// as long as the tracker lives) and write-protects its first `accessible` bytes: the first
+    /// scan reports pages written after this call.
+    pub fn new(start: usize, len: usize, accessible: usize) -> Result<DirtyTracker, String> {
         if start % PAGE != 0 || len % PAGE != 0 || len == 0 {
             return Err("dirty tracking needs a page-aligned range".into());
         }
@@ -110,7 +114,7 @@ impl DirtyTracker {
         }
         // SAFETY: `fd` is a fresh descriptor that nothing else owns.
         let uffd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        let mut api = UffdioApi { api: UFFD_API, features: UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED, ioctls: 0 };
+        let mut api = UffdioApi { api: UFFD_API, features: UFFD_FEATURE_WP_ASYNC, ioctls: 0 };
         // SAFETY: UFFDIO_API reads and writes exactly one `UffdioApi`.
         if unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_API, &mut api) } != 0 {
             return Err(os_err("UFFDIO_API (async write-protect)"));
@@ -123,15 +127,18 @@ impl DirtyTracker {
         }
         let pagemap = File::open("/proc/self/pagemap").map_err(|e| format!("/proc/self/pagemap: {e}"))?;
         let mut t = DirtyTracker { uffd, pagemap, start, len, regions: vec![PageRegion::default(); 1024] };
-        t.protect_all()?;
+        t.protect(accessible)?;
         // Probe PAGEMAP_SCAN once so an old kernel is detected here, not mid-run.
-        t.take(&mut Vec::new())?;
+        t.take(accessible, &mut Vec::new())?;
         Ok(t)
     }
 
-    fn protect_all(&mut self) -> Result<(), String> {
+    fn protect(&mut self, accessible: usize) -> Result<(), String> {
+        if accessible == 0 || accessible > self.len || accessible % PAGE != 0 {
+            return Err(format!("cannot protect {accessible} bytes of a {} byte range", self.len));
+        }
         let mut wp = UffdioWriteprotect {
-            range: UffdioRange { start: self.start as u64, len: self.len as u64 },
+            range: UffdioRange { start: self.start as u64, len: accessible as u64 },
             mode: UFFDIO_WRITEPROTECT_MODE_WP,
         };
         // SAFETY: UFFDIO_WRITEPROTECT reads one `UffdioWriteprotect` for a registered range.
@@ -141,10 +148,10 @@ impl DirtyTracker {
         Ok(())
     }
 
-    /// Appends to `pages` the indices (offset / 4096 from the range start) of the pages written
-    /// since the last call, and write-protects them again.
-    pub fn take(&mut self, pages: &mut Vec<usize>) -> Result<(), String> {
-        let end = (self.start + self.len) as u64;
+    /// Appends to `pages` the indices (offset / 4096 from the range start) of the pages among the
+    /// first `accessible` bytes written since the last call, and write-protects them again.
+    pub fn take(&mut self, accessible: usize, pages: &mut Vec<usize>) -> Result<(), String> {
+        let end = (self.start + accessible.min(self.len)) as u64;
         let mut cursor = self.start as u64;
         while cursor < end {
             let mut arg = PmScanArg {

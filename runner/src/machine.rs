@@ -323,7 +323,8 @@ impl Machine {
             // Bring the shadow up to date first: the tracker reports writes from now on.
             self.tree.update(self.memory.data(&self.store));
             let base = self.memory.data_ptr(&self.store) as usize;
-            match crate::dirty::DirtyTracker::new(base, crate::config::MEMORY_RESERVATION) {
+            let accessible = self.memory_bytes();
+            match crate::dirty::DirtyTracker::new(base, crate::config::MEMORY_RESERVATION, accessible) {
                 Ok(t) => {
                     self.tracker = Some(t);
                     true
@@ -342,7 +343,8 @@ impl Machine {
         #[cfg(target_os = "linux")]
         if let Some(tracker) = self.tracker.as_mut() {
             self.dirty_pages.clear();
-            tracker.take(&mut self.dirty_pages).map_err(RunnerError::Engine)?;
+            let accessible = self.memory.data_size(&self.store);
+            tracker.take(accessible, &mut self.dirty_pages).map_err(RunnerError::Engine)?;
             return Ok(self.tree.update_pages(self.memory.data(&self.store), &self.dirty_pages));
         }
         Ok(self.tree.update(self.memory.data(&self.store)))
@@ -377,8 +379,8 @@ impl Machine {
         #[cfg(target_os = "linux")]
         if let Some(tracker) = self.tracker.as_mut() {
             let mut indices = Vec::new();
-            tracker.take(&mut indices).map_err(RunnerError::Engine)?;
             let memory = self.memory.data(&self.store);
+            tracker.take(memory.len(), &mut indices).map_err(RunnerError::Engine)?;
             let mut data = Vec::with_capacity(indices.len() * 4096);
             indices.retain(|&p| p * 4096 < memory.len());
             for &p in &indices {

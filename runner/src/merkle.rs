@@ -1,40 +1,47 @@
-//! keccak256 binary Merkle trees over 32-byte leaves (`spec/machine.md`, "Merkle trees").
+//! keccak256 4-ary Merkle trees over 32-byte leaves (`spec/machine.md`, "Merkle trees").
 //!
-//! Leaves are the raw 32 bytes (no leaf hash); an inner node is `keccak256(left ‖ right)`. Every
-//! tree here has a fixed depth known to the verifier, so a leaf can never be confused with a node.
-//! The memory tree is updated incrementally: a shadow copy of memory tells which 64-byte pairs
-//! changed since the last root, and only their ancestors are rehashed.
+//! Leaves are the raw 32 bytes (no leaf hash); an inner node is `keccak256(c0 ‖ c1 ‖ c2 ‖ c3)`:
+//! 128 bytes, one keccak-f permutation, so a 4-ary tree costs a third of the permutations of a
+//! binary one over the same leaves. Every tree has a fixed depth known to the verifier, so a leaf
+//! can never be confused with a node. The memory tree is updated incrementally: only 128-byte
+//! groups that differ from a shadow copy are rehashed, with their ancestors.
 
 use rayon::prelude::*;
 
 /// A 32-byte hash or leaf.
 pub type Hash32 = [u8; 32];
 
+/// Children per inner node.
+pub const ARITY: usize = 4;
 /// Leaf size in bytes.
 pub const LEAF_BYTES: usize = 32;
-/// Depth of the memory tree: 2^27 leaves of 32 bytes cover the 4 GiB wasm32 address space, so
-/// `memory.grow` changes a size field, never the tree's shape.
-pub const MEMORY_DEPTH: usize = 27;
-/// Bytes covered by one tracked page (the incremental unit; an implementation detail, not part of
-/// the spec: the root does not depend on it).
+/// Depth of the memory tree: 4^14 leaves of 32 bytes (8 GiB) cover the 4 GiB wasm32 address
+/// space, so `memory.grow` changes a size field, never the tree's shape.
+pub const MEMORY_DEPTH: usize = 14;
+/// The OS page: the unit of dirty tracking.
 const PAGE: usize = 4096;
-/// Tree levels inside one page: level 1 (64 bytes) .. level 7 (4096 bytes).
-const PAGE_LEVELS: usize = 7;
-/// Inner nodes per page: 64 + 32 + 16 + 8 + 4 + 2 + 1.
-const PAGE_NODES: usize = 127;
-/// Offset of each in-page level (1..=7) in a page's node array.
-const LEVEL_OFFSET: [usize; PAGE_LEVELS + 1] = [0, 0, 64, 96, 112, 120, 124, 126];
+/// The incremental unit: one level-4 subtree (4^4 leaves). An implementation detail; the root
+/// does not depend on it.
+const CHUNK: usize = 8192;
+/// Tree levels inside one chunk: level 1 (128 bytes) .. level 4 (8 KiB).
+const CHUNK_LEVELS: usize = 4;
+/// Inner nodes per chunk: 64 + 16 + 4 + 1.
+const CHUNK_NODES: usize = 85;
+/// Offset of each in-chunk level (1..=4) in a chunk's node array.
+const LEVEL_OFFSET: [usize; CHUNK_LEVELS + 1] = [0, 0, 64, 80, 84];
 
 /// keccak256 of `data`.
 pub fn keccak256(data: &[u8]) -> Hash32 {
     keccak_asm::Keccak256::digest(data).into()
 }
 
-/// The inner-node hash `keccak256(left ‖ right)`.
-pub fn hash_pair(left: &Hash32, right: &Hash32) -> Hash32 {
-    let mut buf = [0u8; 64];
-    buf[..32].copy_from_slice(left);
-    buf[32..].copy_from_slice(right);
+/// The inner-node hash `keccak256(c0 ‖ c1 ‖ c2 ‖ c3)`.
+pub fn hash_node(children: &[Hash32]) -> Hash32 {
+    debug_assert_eq!(children.len(), ARITY);
+    let mut buf = [0u8; 128];
+    for (k, c) in children.iter().enumerate() {
+        buf[32 * k..32 * (k + 1)].copy_from_slice(c);
+    }
     keccak256(&buf)
 }
 
@@ -44,7 +51,7 @@ pub fn zero_hashes() -> &'static [Hash32; MEMORY_DEPTH + 1] {
     ZERO.get_or_init(|| {
         let mut z = [[0u8; 32]; MEMORY_DEPTH + 1];
         for h in 1..=MEMORY_DEPTH {
-            z[h] = hash_pair(&z[h - 1], &z[h - 1]);
+            z[h] = hash_node(&[z[h - 1]; ARITY]);
         }
         z
     })
@@ -61,49 +68,85 @@ fn leaves(data: &[u8]) -> Vec<Hash32> {
         .collect()
 }
 
-/// Root of the depth-`depth` tree over `data` zero-padded to `2^depth` leaves.
-pub fn root_of(data: &[u8], depth: usize) -> Hash32 {
+/// One level up: groups of four, missing children are `zero` (the empty subtree of that height).
+fn parent_level(level: &[Hash32], zero: &Hash32) -> Vec<Hash32> {
+    level
+        .chunks(ARITY)
+        .map(|group| {
+            let mut children = [*zero; ARITY];
+            children[..group.len()].copy_from_slice(group);
+            hash_node(&children)
+        })
+        .collect()
+}
+
+/// Root of the depth-`depth` tree over a list of leaves (zero-padded to `4^depth`).
+pub fn root_of_leaves(leaves: Vec<Hash32>, depth: usize) -> Hash32 {
     let zero = zero_hashes();
     assert!(depth <= MEMORY_DEPTH, "tree depth {depth} above {MEMORY_DEPTH}");
-    assert!(data.len() <= LEAF_BYTES << depth, "data of {} bytes does not fit a depth-{depth} tree", data.len());
-    let mut level = leaves(data);
+    assert!(leaves.len() <= 1usize << (2 * depth), "{} leaves do not fit a depth-{depth} tree", leaves.len());
+    let mut level = leaves;
     for h in 0..depth {
         if level.is_empty() {
             return zero[depth];
         }
-        level = level
-            .chunks(2)
-            .map(|pair| hash_pair(&pair[0], pair.get(1).unwrap_or(&zero[h])))
-            .collect();
+        level = parent_level(&level, &zero[h]);
     }
     level.first().copied().unwrap_or(zero[depth])
 }
 
-/// Smallest depth whose tree holds `len` bytes.
-pub fn depth_for(len: usize) -> usize {
-    let leaves = len.div_ceil(LEAF_BYTES).max(1);
-    leaves.next_power_of_two().trailing_zeros() as usize
+/// Root of the depth-`depth` tree over `data` zero-padded to `4^depth` leaves.
+pub fn root_of(data: &[u8], depth: usize) -> Hash32 {
+    root_of_leaves(leaves(data), depth)
 }
 
-/// Sibling path from leaf `index` to the root of the depth-`depth` tree over `data`, bottom-up.
+/// Smallest depth whose tree holds `count` leaves.
+pub fn depth_for_leaves(count: usize) -> usize {
+    let mut depth = 0;
+    while (1usize << (2 * depth)) < count {
+        depth += 1;
+    }
+    depth
+}
+
+/// Smallest depth whose tree holds `len` bytes.
+pub fn depth_for(len: usize) -> usize {
+    depth_for_leaves(len.div_ceil(LEAF_BYTES))
+}
+
+/// Proof for leaf `index` of the depth-`depth` tree over `data`: for each level bottom-up, the
+/// three siblings in child order (the node's own position left out), `3 * depth` hashes.
 pub fn proof_of(data: &[u8], depth: usize, index: usize) -> Vec<Hash32> {
     let zero = zero_hashes();
     let mut level = leaves(data);
     let mut idx = index;
-    let mut path = Vec::with_capacity(depth);
+    let mut path = Vec::with_capacity(3 * depth);
     for h in 0..depth {
-        path.push(level.get(idx ^ 1).copied().unwrap_or(zero[h]));
-        level = level.chunks(2).map(|p| hash_pair(&p[0], p.get(1).unwrap_or(&zero[h]))).collect();
-        idx >>= 1;
+        let first = idx & !(ARITY - 1);
+        for k in first..first + ARITY {
+            if k != idx {
+                path.push(level.get(k).copied().unwrap_or(zero[h]));
+            }
+        }
+        level = parent_level(&level, &zero[h]);
+        idx /= ARITY;
     }
     path
 }
 
-/// Recomputes a root from a leaf and its bottom-up sibling path.
+/// Recomputes a root from a leaf, its index and the path of [`proof_of`].
 pub fn root_from_proof(leaf: &Hash32, index: usize, path: &[Hash32]) -> Hash32 {
     let mut node = *leaf;
-    for (h, sibling) in path.iter().enumerate() {
-        node = if (index >> h) & 1 == 0 { hash_pair(&node, sibling) } else { hash_pair(sibling, &node) };
+    let mut idx = index;
+    for siblings in path.chunks(ARITY - 1) {
+        let pos = idx % ARITY;
+        let mut children = [[0u8; 32]; ARITY];
+        let mut s = siblings.iter();
+        for (k, child) in children.iter_mut().enumerate() {
+            *child = if k == pos { node } else { s.next().copied().unwrap_or_default() };
+        }
+        node = hash_node(&children);
+        idx /= ARITY;
     }
     node
 }
@@ -111,11 +154,11 @@ pub fn root_from_proof(leaf: &Hash32, index: usize, path: &[Hash32]) -> Hash32 {
 /// The incrementally maintained memory tree of one machine.
 #[derive(Clone)]
 pub struct MemoryTree {
-    /// Memory contents as of the last [`MemoryTree::update`].
+    /// Memory contents as of the last update.
     shadow: Vec<u8>,
-    /// In-page nodes, [`PAGE_NODES`] per page.
-    page_nodes: Vec<Hash32>,
-    /// `upper[k]` holds the nodes of level `PAGE_LEVELS + 1 + k` that cover existing memory.
+    /// In-chunk nodes, [`CHUNK_NODES`] per 8 KiB chunk.
+    chunk_nodes: Vec<Hash32>,
+    /// `upper[k]` holds the nodes of level `CHUNK_LEVELS + 1 + k` that cover existing memory.
     upper: Vec<Vec<Hash32>>,
     /// Hashing statistics of the last update.
     last: UpdateStats,
@@ -124,7 +167,7 @@ pub struct MemoryTree {
 /// What the last update did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct UpdateStats {
-    /// Pages (4 KiB) whose contents changed.
+    /// 4 KiB pages whose contents changed.
     pub dirty_pages: u64,
     /// keccak256 calls made.
     pub hashes: u64,
@@ -141,8 +184,8 @@ impl MemoryTree {
     pub fn new() -> MemoryTree {
         MemoryTree {
             shadow: Vec::new(),
-            page_nodes: Vec::new(),
-            upper: vec![Vec::new(); MEMORY_DEPTH - PAGE_LEVELS],
+            chunk_nodes: Vec::new(),
+            upper: vec![Vec::new(); MEMORY_DEPTH - CHUNK_LEVELS],
             last: UpdateStats::default(),
         }
     }
@@ -164,26 +207,25 @@ impl MemoryTree {
 
     fn grow_to(&mut self, len: usize) {
         let zero = zero_hashes();
-        let pages = len / PAGE;
         self.shadow.resize(len, 0);
-        let old_pages = self.page_nodes.len() / PAGE_NODES;
-        for _ in old_pages..pages {
-            for level in 1..=PAGE_LEVELS {
-                let count = PAGE >> (level + 5);
-                self.page_nodes.extend(std::iter::repeat_n(zero[level], count));
+        let old_chunks = self.chunk_nodes.len() / CHUNK_NODES;
+        for _ in old_chunks..len / CHUNK {
+            for level in 1..=CHUNK_LEVELS {
+                let count = 1 << (2 * (CHUNK_LEVELS - level));
+                self.chunk_nodes.extend(std::iter::repeat_n(zero[level], count));
             }
         }
         for (k, nodes) in self.upper.iter_mut().enumerate() {
-            let level = PAGE_LEVELS + 1 + k;
-            let want = len.div_ceil(LEAF_BYTES << level);
-            nodes.resize(want, zero[level]);
+            let level = CHUNK_LEVELS + 1 + k;
+            let covers = LEAF_BYTES << (2 * level);
+            nodes.resize(len.div_ceil(covers), zero[level]);
         }
     }
 
-    /// Brings the tree up to date with `memory` (whose length is a multiple of 4 KiB and never
-    /// shrinks) by comparing every page with the shadow copy, and returns the memory root.
+    /// Brings the tree up to date with `memory` (whose length is a multiple of 8 KiB and never
+    /// shrinks) by comparing all of it with the shadow copy, and returns the memory root.
     pub fn update(&mut self, memory: &[u8]) -> Hash32 {
-        self.update_from(memory.len(), |i| Some(&memory[i * PAGE..(i + 1) * PAGE]))
+        self.update_from(memory.len(), |p| Some(&memory[p * PAGE..(p + 1) * PAGE]))
     }
 
     /// Like [`MemoryTree::update`], but trusts that only the 4 KiB pages listed in `dirty` (and
@@ -200,11 +242,11 @@ impl MemoryTree {
         for m in mask.iter_mut().skip(old_pages) {
             *m = true;
         }
-        self.update_from(memory.len(), |i| mask[i].then(|| &memory[i * PAGE..(i + 1) * PAGE]))
+        self.update_from(memory.len(), |p| mask[p].then(|| &memory[p * PAGE..(p + 1) * PAGE]))
     }
 
-    /// Applies copies of written pages (`data` holds page `indices[k]` at `k * 4096`) to a memory
-    /// now `memory_len` bytes long. Pages added by growth and not listed are zero.
+    /// Applies copies of written pages (`data` holds 4 KiB page `indices[k]` at `k * 4096`) to a
+    /// memory now `memory_len` bytes long. Pages added by growth and not listed are zero.
     pub fn apply_pages(&mut self, memory_len: usize, indices: &[usize], data: &[u8]) -> Hash32 {
         let mut slot = vec![u32::MAX; memory_len / PAGE];
         for (k, &p) in indices.iter().enumerate() {
@@ -212,59 +254,61 @@ impl MemoryTree {
                 *s = k as u32;
             }
         }
-        self.update_from(memory_len, |i| {
-            let k = slot[i] as usize;
+        self.update_from(memory_len, |p| {
+            let k = slot[p] as usize;
             (k != u32::MAX as usize).then(|| &data[k * PAGE..(k + 1) * PAGE])
         })
     }
 
-    /// Rehashes every page for which `page(i)` gives contents that differ from the shadow.
+    /// Rehashes what differs from the shadow in every 4 KiB page for which `page(p)` gives the
+    /// current contents (pages it returns `None` for are unchanged).
     fn update_from<'a>(&mut self, memory_len: usize, page: impl Fn(usize) -> Option<&'a [u8]> + Sync) -> Hash32 {
-        assert!(memory_len % PAGE == 0, "memory length {memory_len} is not page aligned");
+        assert!(memory_len % CHUNK == 0, "memory length {memory_len} is not a multiple of 8 KiB");
         assert!(memory_len >= self.shadow.len(), "wasm memory never shrinks");
         if memory_len > self.shadow.len() {
             self.grow_to(memory_len);
         }
-        let changed: Vec<(usize, u64)> = self
+        let changed: Vec<(usize, u64, u64)> = self
             .shadow
-            .par_chunks_mut(PAGE)
-            .zip(self.page_nodes.par_chunks_mut(PAGE_NODES))
+            .par_chunks_mut(CHUNK)
+            .zip(self.chunk_nodes.par_chunks_mut(CHUNK_NODES))
             .enumerate()
-            .filter_map(|(i, (shadow, nodes))| {
-                let mem = page(i)?;
-                if mem == shadow {
+            .filter_map(|(c, (shadow, nodes))| {
+                let halves = [page(2 * c), page(2 * c + 1)];
+                if halves.iter().all(Option::is_none) {
                     return None;
                 }
-                let hashes = rehash_page(mem, shadow, nodes);
-                shadow.copy_from_slice(mem);
-                Some((i, hashes))
+                let (hashes, pages) = rehash_chunk(halves, shadow, nodes);
+                (hashes > 0).then_some((c, hashes, pages))
             })
             .collect();
         let mut hashes: u64 = changed.iter().map(|c| c.1).sum();
+        let dirty_pages: u64 = changed.iter().map(|c| c.2).sum();
         let mut dirty: Vec<usize> = changed.iter().map(|c| c.0).collect();
         let zero = zero_hashes();
-        // Level PAGE_LEVELS + 1 reads page roots; above it, the previous upper level.
         for k in 0..self.upper.len() {
-            let level = PAGE_LEVELS + 1 + k;
-            let mut parents: Vec<usize> = dirty.iter().map(|i| i / 2).collect();
+            let level = CHUNK_LEVELS + 1 + k;
+            let mut parents: Vec<usize> = dirty.iter().map(|i| i / ARITY).collect();
             parents.dedup();
             for &p in &parents {
-                let (l, r) = if k == 0 {
-                    let root = |i: usize| {
-                        self.page_nodes.get(i * PAGE_NODES + PAGE_NODES - 1).copied().unwrap_or(zero[PAGE_LEVELS])
+                let mut children = [zero[level - 1]; ARITY];
+                for (j, child) in children.iter_mut().enumerate() {
+                    let i = ARITY * p + j;
+                    let got = if k == 0 {
+                        self.chunk_nodes.get(i * CHUNK_NODES + CHUNK_NODES - 1)
+                    } else {
+                        self.upper[k - 1].get(i)
                     };
-                    (root(2 * p), root(2 * p + 1))
-                } else {
-                    let below = &self.upper[k - 1];
-                    let get = |i: usize| below.get(i).copied().unwrap_or(zero[level - 1]);
-                    (get(2 * p), get(2 * p + 1))
-                };
-                self.upper[k][p] = hash_pair(&l, &r);
+                    if let Some(h) = got {
+                        *child = *h;
+                    }
+                }
+                self.upper[k][p] = hash_node(&children);
                 hashes += 1;
             }
             dirty = parents;
         }
-        self.last = UpdateStats { dirty_pages: changed.len() as u64, hashes };
+        self.last = UpdateStats { dirty_pages, hashes };
         self.root()
     }
 
@@ -274,33 +318,45 @@ impl MemoryTree {
     }
 }
 
-/// Rehashes the in-page nodes whose 64-byte ranges differ between `mem` and `shadow`.
-fn rehash_page(mem: &[u8], shadow: &[u8], nodes: &mut [Hash32]) -> u64 {
+/// Rehashes the in-chunk nodes whose 128-byte groups differ between the given halves and the
+/// shadow, and updates the shadow. Returns (hashes, pages that changed).
+fn rehash_chunk(halves: [Option<&[u8]>; 2], shadow: &mut [u8], nodes: &mut [Hash32]) -> (u64, u64) {
     let mut hashes = 0;
+    let mut pages = 0;
     // Bit i of `mask` marks node i of the current level as changed.
     let mut mask: u64 = 0;
-    for i in 0..64 {
-        let r = i * 64..(i + 1) * 64;
-        if mem[r.clone()] != shadow[r.clone()] {
-            nodes[i] = keccak256(&mem[r]);
-            hashes += 1;
-            mask |= 1 << i;
+    for (half, src) in halves.iter().enumerate() {
+        let Some(src) = src else { continue };
+        let dst = &mut shadow[half * PAGE..(half + 1) * PAGE];
+        if **src == *dst {
+            continue;
         }
+        pages += 1;
+        for j in 0..PAGE / 128 {
+            let r = j * 128..(j + 1) * 128;
+            if src[r.clone()] != dst[r.clone()] {
+                let i = half * (PAGE / 128) + j;
+                nodes[i] = keccak256(&src[r]);
+                hashes += 1;
+                mask |= 1 << i;
+            }
+        }
+        dst.copy_from_slice(src);
     }
-    for level in 2..=PAGE_LEVELS {
-        let count = PAGE >> (level + 5);
+    for level in 2..=CHUNK_LEVELS {
+        let count = 1 << (2 * (CHUNK_LEVELS - level));
         let (below, here) = (LEVEL_OFFSET[level - 1], LEVEL_OFFSET[level]);
         let mut next = 0u64;
         for p in 0..count {
-            if mask & (0b11 << (2 * p)) != 0 {
-                nodes[here + p] = hash_pair(&nodes[below + 2 * p], &nodes[below + 2 * p + 1]);
+            if mask & (0b1111 << (ARITY * p)) != 0 {
+                nodes[here + p] = hash_node(&nodes[below + ARITY * p..below + ARITY * (p + 1)]);
                 hashes += 1;
                 next |= 1 << p;
             }
         }
         mask = next;
     }
-    hashes
+    (hashes, pages)
 }
 
 #[cfg(test)]
@@ -364,9 +420,9 @@ mod tests {
     fn proofs_verify() {
         let data = pseudo_random(1000, 3);
         let depth = depth_for(data.len());
-        assert_eq!(depth, 5);
+        assert_eq!(depth, 3);
         let root = root_of(&data, depth);
-        for index in [0usize, 7, 31] {
+        for index in [0usize, 7, 30, 31] {
             let mut leaf = [0u8; 32];
             let chunk = data.chunks(32).nth(index).unwrap_or(&[]);
             leaf[..chunk.len()].copy_from_slice(chunk);

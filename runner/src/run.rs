@@ -308,13 +308,13 @@ pub fn run(
 /// Computes memory roots on a second thread while the guest runs the next macro-step: the
 /// machine hands over copies of the pages each step wrote, in order.
 struct RootPipeline {
-    tx: Option<std::sync::mpsc::SyncSender<(MachineHeader, PageDelta)>>,
+    tx: Option<std::sync::mpsc::Sender<(MachineHeader, PageDelta)>>,
     worker: Option<std::thread::JoinHandle<(MemoryTree, Vec<(Hash32, UpdateStats)>)>>,
 }
 
 impl RootPipeline {
     fn start(mut tree: MemoryTree) -> RootPipeline {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(MachineHeader, PageDelta)>(8);
+        let (tx, rx) = std::sync::mpsc::channel::<(MachineHeader, PageDelta)>();
         let worker = std::thread::spawn(move || {
             let mut out = Vec::new();
             for (mut header, delta) in rx {

@@ -1,6 +1,6 @@
 //! The machine state root at a macro-step boundary (`spec/machine.md`, "State root").
 
-use crate::merkle::{depth_for, hash_pair, keccak256, root_of, Hash32};
+use crate::merkle::{depth_for, depth_for_leaves, keccak256, root_of, root_of_leaves, Hash32};
 
 /// Domain prefix of the state root preimage.
 pub const STATE_PREFIX: &[u8] = b"gavel.machine.v1";
@@ -80,7 +80,7 @@ pub struct MachineHeader {
     pub blobs: Hash32,
     /// [`globals_root`].
     pub globals: Hash32,
-    /// Root of the depth-27 memory tree.
+    /// Root of the depth-14 memory tree.
     pub memory: Hash32,
 }
 
@@ -106,18 +106,11 @@ impl MachineHeader {
     }
 }
 
-/// Commitment to a level-1 trace: the root of the binary tree (zero-padded to a power of two)
-/// over the state roots `[root_0 .. root_n]`, bound to its length:
+/// Commitment to a level-1 trace: the root of the 4-ary tree (zero-padded) over the state roots
+/// `[root_0 .. root_n]`, bound to its length:
 /// `keccak256(TRACE_PREFIX ‖ u64 count ‖ tree_root)`.
 pub fn trace_commitment(roots: &[Hash32]) -> Hash32 {
-    let mut level: Vec<Hash32> = roots.to_vec();
-    let zero = crate::merkle::zero_hashes();
-    let mut h = 0;
-    while level.len() > 1 {
-        level = level.chunks(2).map(|p| hash_pair(&p[0], p.get(1).unwrap_or(&zero[h]))).collect();
-        h += 1;
-    }
-    let tree = level.first().copied().unwrap_or([0u8; 32]);
+    let tree = root_of_leaves(roots.to_vec(), depth_for_leaves(roots.len()));
     let mut pre = Vec::with_capacity(TRACE_PREFIX.len() + 40);
     pre.extend_from_slice(TRACE_PREFIX);
     pre.extend_from_slice(&(roots.len() as u64).to_be_bytes());

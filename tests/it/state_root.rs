@@ -73,3 +73,30 @@ fn memory_limit_is_enforced_with_a_clear_error() {
     assert!(msg.contains("memory limit of 10 MiB"), "{msg}");
     drop(inputs);
 }
+
+/// The level-1 trace of `run` (kernel write tracking, page copies hashed on a second thread)
+/// equals the roots of a machine that compares all of memory after every macro-step.
+#[test]
+fn pipelined_trace_equals_shadow_roots() {
+    for name in ["ppocr_det", "minilm_int8"] {
+        let case = Case::load(&repo_root(), name).unwrap();
+        let out = gavel_runner::run::run(
+            runtime(),
+            model_bytes(&case),
+            &case.inputs,
+            &MachineOptions::default(),
+            gavel_runner::run::TraceMode::Level1,
+            &mut |_| {},
+        )
+        .unwrap();
+        let trace = out.trace.unwrap();
+        let mut shadow = machine(name);
+        assert_eq!(gavel_runner::state::hex32(&shadow.state_root().unwrap()), trace.initial_root);
+        for step in &trace.steps {
+            shadow.step().unwrap();
+            let root = gavel_runner::state::hex32(&shadow.state_root().unwrap());
+            assert_eq!(root, step.root, "{name}: trace root of macro-step {} differs", step.index);
+        }
+        assert_eq!(shadow.status(), Status::Done);
+    }
+}

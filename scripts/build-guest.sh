@@ -35,12 +35,24 @@ if [ ! -f "$vendor/.gavel-patched" ]; then
   touch "$vendor/.gavel-patched"
 fi
 
-# Stage the guest and codec sources (mtimes kept, so unchanged sources do not rebuild).
-mkdir -p "$stage/runner"
+# Stage the guest and codec sources. A file is copied only if its content differs from the staged
+# copy, so cargo sees a new mtime exactly for the files that changed (preserving the source mtimes
+# instead would let an older checkout look up to date against artifacts of newer sources).
+stage_tree() {
+  local from="$1" to="$2"
+  mkdir -p "$to"
+  (cd "$to" && find . -type f ! -path './target/*' -print0) | while IFS= read -r -d '' f; do
+    [ -f "$from/$f" ] || rm -f "$to/$f"
+  done
+  (cd "$from" && find . -type f ! -path './target/*' -print0) | while IFS= read -r -d '' f; do
+    if ! cmp -s "$from/$f" "$to/$f"; then
+      mkdir -p "$(dirname "$to/$f")"
+      cp "$from/$f" "$to/$f"
+    fi
+  done
+}
 for d in guest codec; do
-  rm -rf "$stage/runner/$d"
-  mkdir -p "$stage/runner/$d"
-  (cd "$repo/runner/$d" && tar --exclude=./target -cf - .) | (cd "$stage/runner/$d" && tar -xf -)
+  stage_tree "$repo/runner/$d" "$stage/runner/$d"
 done
 
 export RUSTFLAGS="--cfg getrandom_backend=\"unsupported\" -C target-feature=-simd128 --remap-path-prefix=$stage=/gavel --remap-path-prefix=$cargo_home=/cargo"

@@ -94,7 +94,7 @@ pub(crate) fn print_trace(o: &RunOutcome, out: &Path, as_json: bool) -> Result<(
         return Ok(());
     }
     for s in &trace.steps {
-        println!("{:>5} {:<6} {:<22} {:<40} {}", s.index, s.kind, s.op, truncate(&s.name, 40), s.root);
+        println!("{:>5} {:<6} {:<18} {:<24} {:<40} {}", s.index, s.kind, s.onnx_op, truncate(&s.op, 24), truncate(&s.name, 40), s.root);
     }
     println!("commitment  {}", trace.commitment);
     println!("output_id   {}", o.output_id);

@@ -7,6 +7,7 @@
 
 pub mod cases;
 pub mod config;
+pub mod keccak4;
 #[cfg(target_os = "linux")]
 pub mod dirty;
 pub mod error;

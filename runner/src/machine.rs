@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use wasmtime::{Caller, Extern, Instance, Linker, Memory, Store, TypedFunc, Val};
+use wasmtime::{Caller, Extern, Linker, Memory, Store, TypedFunc, Val};
 
 use crate::error::{Result, RunnerError};
 use crate::merkle::{Hash32, MemoryTree};
@@ -137,7 +137,6 @@ impl Runtime {
         }
         Ok(Machine {
             store,
-            instance,
             memory,
             exports,
             globals,
@@ -166,8 +165,6 @@ struct GuestExports {
 /// One running guest.
 pub struct Machine {
     store: Store<Host>,
-    #[allow(dead_code)]
-    instance: Instance,
     memory: Memory,
     exports: GuestExports,
     globals: Vec<wasmtime::Global>,
@@ -202,8 +199,10 @@ pub struct StepInfo {
     pub kind: String,
     /// ONNX node name (for `node` steps) or a description.
     pub name: String,
-    /// Operator (for `node` steps) or phase.
+    /// tract operator (for `node` steps) or phase.
     pub op: String,
+    /// The ONNX operator type the plan node came from (`node` steps; empty if unknown).
+    pub onnx_op: String,
     /// wasmtime fuel consumed by the step.
     pub fuel: u64,
 }
@@ -270,11 +269,10 @@ impl Machine {
                 if code == 0 {
                     self.status = Status::Done;
                 }
-                let mut parts = message.splitn(3, '\t');
-                let kind = parts.next().unwrap_or_default().to_string();
-                let name = parts.next().unwrap_or_default().to_string();
-                let op = parts.next().unwrap_or_default().to_string();
-                Ok(StepInfo { index, kind, name, op, fuel })
+                let mut parts = message.splitn(4, '\t');
+                let mut field = || parts.next().unwrap_or_default().to_string();
+                let (kind, name, op, onnx_op) = (field(), field(), field(), field());
+                Ok(StepInfo { index, kind, name, op, onnx_op, fuel })
             }
             _ => {
                 self.status = Status::Failed;
@@ -364,6 +362,7 @@ impl Machine {
             status: self.status,
             macro_step: self.steps,
             memory_pages: (self.memory_bytes() / 65536) as u32,
+            memory_limit_pages: (self.memory_limit_mib * 16) as u32,
             code: self.code,
             blobs: crate::state::blobs_root(&self.blob_roots),
             globals: crate::state::globals_root(&globals),

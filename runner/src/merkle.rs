@@ -38,11 +38,27 @@ pub fn keccak256(data: &[u8]) -> Hash32 {
 /// The inner-node hash `keccak256(c0 ‖ c1 ‖ c2 ‖ c3)`.
 pub fn hash_node(children: &[Hash32]) -> Hash32 {
     debug_assert_eq!(children.len(), ARITY);
+    keccak256(&concat4(children))
+}
+
+/// keccak256 of each 128-byte message, four at a time where the CPU allows
+/// ([`crate::keccak4`]).
+pub fn hash_many(msgs: &[&[u8; 128]]) -> Vec<Hash32> {
+    let mut out = Vec::with_capacity(msgs.len());
+    for group in msgs.chunks(4) {
+        let pick = |k: usize| group.get(k).copied().unwrap_or(group[0]);
+        let h = crate::keccak4::hash128_x4([pick(0), pick(1), pick(2), pick(3)]);
+        out.extend_from_slice(&h[..group.len()]);
+    }
+    out
+}
+
+fn concat4(children: &[Hash32]) -> [u8; 128] {
     let mut buf = [0u8; 128];
     for (k, c) in children.iter().enumerate() {
         buf[32 * k..32 * (k + 1)].copy_from_slice(c);
     }
-    keccak256(&buf)
+    buf
 }
 
 /// `ZERO[h]` is the root of a height-`h` tree whose leaves are all zero.
@@ -70,14 +86,16 @@ fn leaves(data: &[u8]) -> Vec<Hash32> {
 
 /// One level up: groups of four, missing children are `zero` (the empty subtree of that height).
 fn parent_level(level: &[Hash32], zero: &Hash32) -> Vec<Hash32> {
-    level
+    let preimages: Vec<[u8; 128]> = level
         .chunks(ARITY)
         .map(|group| {
             let mut children = [*zero; ARITY];
             children[..group.len()].copy_from_slice(group);
-            hash_node(&children)
+            concat4(&children)
         })
-        .collect()
+        .collect();
+    let refs: Vec<&[u8; 128]> = preimages.iter().collect();
+    hash_many(&refs)
 }
 
 /// Root of the depth-`depth` tree over a list of leaves (zero-padded to `4^depth`).
@@ -290,22 +308,29 @@ impl MemoryTree {
             let level = CHUNK_LEVELS + 1 + k;
             let mut parents: Vec<usize> = dirty.iter().map(|i| i / ARITY).collect();
             parents.dedup();
-            for &p in &parents {
-                let mut children = [zero[level - 1]; ARITY];
-                for (j, child) in children.iter_mut().enumerate() {
-                    let i = ARITY * p + j;
-                    let got = if k == 0 {
-                        self.chunk_nodes.get(i * CHUNK_NODES + CHUNK_NODES - 1)
-                    } else {
-                        self.upper[k - 1].get(i)
-                    };
-                    if let Some(h) = got {
-                        *child = *h;
+            let preimages: Vec<[u8; 128]> = parents
+                .iter()
+                .map(|&p| {
+                    let mut children = [zero[level - 1]; ARITY];
+                    for (j, child) in children.iter_mut().enumerate() {
+                        let i = ARITY * p + j;
+                        let got = if k == 0 {
+                            self.chunk_nodes.get(i * CHUNK_NODES + CHUNK_NODES - 1)
+                        } else {
+                            self.upper[k - 1].get(i)
+                        };
+                        if let Some(h) = got {
+                            *child = *h;
+                        }
                     }
-                }
-                self.upper[k][p] = hash_node(&children);
-                hashes += 1;
+                    concat4(&children)
+                })
+                .collect();
+            let refs: Vec<&[u8; 128]> = preimages.iter().collect();
+            for (&p, h) in parents.iter().zip(hash_many(&refs)) {
+                self.upper[k][p] = h;
             }
+            hashes += parents.len() as u64;
             dirty = parents;
         }
         self.last = UpdateStats { dirty_pages, hashes };
@@ -321,40 +346,48 @@ impl MemoryTree {
 /// Rehashes the in-chunk nodes whose 128-byte groups differ between the given halves and the
 /// shadow, and updates the shadow. Returns (hashes, pages that changed).
 fn rehash_chunk(halves: [Option<&[u8]>; 2], shadow: &mut [u8], nodes: &mut [Hash32]) -> (u64, u64) {
-    let mut hashes = 0;
     let mut pages = 0;
     // Bit i of `mask` marks node i of the current level as changed.
     let mut mask: u64 = 0;
+    let mut msgs: Vec<&[u8; 128]> = Vec::new();
+    let mut at: Vec<usize> = Vec::new();
     for (half, src) in halves.iter().enumerate() {
         let Some(src) = src else { continue };
-        let dst = &mut shadow[half * PAGE..(half + 1) * PAGE];
-        if **src == *dst {
+        let old = &shadow[half * PAGE..(half + 1) * PAGE];
+        if **src == *old {
             continue;
         }
         pages += 1;
-        for j in 0..PAGE / 128 {
-            let r = j * 128..(j + 1) * 128;
-            if src[r.clone()] != dst[r.clone()] {
+        for (j, (new, old)) in src.chunks_exact(128).zip(old.chunks_exact(128)).enumerate() {
+            if new != old {
                 let i = half * (PAGE / 128) + j;
-                nodes[i] = keccak256(&src[r]);
-                hashes += 1;
                 mask |= 1 << i;
+                at.push(i);
+                msgs.push(new.try_into().expect("128-byte chunk"));
             }
         }
-        dst.copy_from_slice(src);
+    }
+    let mut hashes = msgs.len() as u64;
+    for (i, h) in at.iter().zip(hash_many(&msgs)) {
+        nodes[*i] = h;
+    }
+    for (half, src) in halves.iter().enumerate() {
+        if let Some(src) = src {
+            shadow[half * PAGE..(half + 1) * PAGE].copy_from_slice(src);
+        }
     }
     for level in 2..=CHUNK_LEVELS {
         let count = 1 << (2 * (CHUNK_LEVELS - level));
         let (below, here) = (LEVEL_OFFSET[level - 1], LEVEL_OFFSET[level]);
-        let mut next = 0u64;
-        for p in 0..count {
-            if mask & (0b1111 << (ARITY * p)) != 0 {
-                nodes[here + p] = hash_node(&nodes[below + ARITY * p..below + ARITY * (p + 1)]);
-                hashes += 1;
-                next |= 1 << p;
-            }
+        let changed: Vec<usize> = (0..count).filter(|p| mask & (0b1111 << (ARITY * p)) != 0).collect();
+        let preimages: Vec<[u8; 128]> =
+            changed.iter().map(|p| concat4(&nodes[below + ARITY * p..below + ARITY * (p + 1)])).collect();
+        let refs: Vec<&[u8; 128]> = preimages.iter().collect();
+        for (p, h) in changed.iter().zip(hash_many(&refs)) {
+            nodes[here + p] = h;
         }
-        mask = next;
+        hashes += changed.len() as u64;
+        mask = changed.iter().fold(0, |m, p| m | 1 << p);
     }
     (hashes, pages)
 }

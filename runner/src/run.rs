@@ -108,8 +108,11 @@ pub struct TraceStep {
     pub kind: String,
     /// ONNX node name or phase description.
     pub name: String,
-    /// ONNX op type or phase.
+    /// tract operator or phase.
     pub op: String,
+    /// ONNX operator type the node came from (node steps; empty if unknown).
+    #[serde(default)]
+    pub onnx_op: String,
     /// wasmtime fuel spent in the step.
     pub fuel: u64,
     /// State root after the step (0x-hex).
@@ -267,6 +270,7 @@ pub fn run(
             kind: info.kind,
             name: info.name,
             op: info.op,
+            onnx_op: info.onnx_op,
             fuel: info.fuel,
             root: hex32(root),
             dirty_pages,

@@ -74,6 +74,9 @@ pub struct MachineHeader {
     pub macro_step: u64,
     /// Linear memory size in 64 KiB pages.
     pub memory_pages: u32,
+    /// The most pages `memory.grow` may reach (the memory limit is part of the semantics: a
+    /// grow past it returns -1).
+    pub memory_limit_pages: u32,
     /// keccak256 of the pinned guest module.
     pub code: Hash32,
     /// [`blobs_root`] of the oracle blobs.
@@ -89,14 +92,15 @@ pub struct MachineHeader {
 pub const IDLE_CONTEXT: Hash32 = [0u8; 32];
 
 impl MachineHeader {
-    /// `keccak256(STATE_PREFIX ‖ u8 status ‖ u64 macro_step ‖ u32 memory_pages ‖ code ‖ blobs ‖
-    /// globals ‖ memory ‖ context)`.
+    /// `keccak256(STATE_PREFIX ‖ u8 status ‖ u64 macro_step ‖ u32 memory_pages ‖
+    /// u32 memory_limit_pages ‖ code ‖ blobs ‖ globals ‖ memory ‖ context)`.
     pub fn root(&self) -> Hash32 {
-        let mut pre = Vec::with_capacity(STATE_PREFIX.len() + 13 + 5 * 32);
+        let mut pre = Vec::with_capacity(STATE_PREFIX.len() + 17 + 5 * 32);
         pre.extend_from_slice(STATE_PREFIX);
         pre.push(self.status as u8);
         pre.extend_from_slice(&self.macro_step.to_be_bytes());
         pre.extend_from_slice(&self.memory_pages.to_be_bytes());
+        pre.extend_from_slice(&self.memory_limit_pages.to_be_bytes());
         pre.extend_from_slice(&self.code);
         pre.extend_from_slice(&self.blobs);
         pre.extend_from_slice(&self.globals);

@@ -100,6 +100,13 @@ fn trace_command_writes_a_consistent_trace() {
     assert!(nodes.len() > 20, "detector plan has {} node steps", nodes.len());
     assert!(nodes.iter().all(|s| !s.name.is_empty() && !s.op.is_empty()));
     assert!(nodes.iter().any(|s| s.op.contains("Conv") || s.op.contains("Mat")), "no conv/matmul node in the plan");
+    // Plan nodes are traced back to the ONNX operators of the detector.
+    let onnx_ops: std::collections::BTreeSet<&str> = nodes.iter().map(|s| s.onnx_op.as_str()).collect();
+    for op in ["Conv", "ConvTranspose", "Sigmoid"] {
+        assert!(onnx_ops.contains(op), "no plan node traced to ONNX {op}: {onnx_ops:?}");
+    }
+    let traced = nodes.iter().filter(|s| !s.onnx_op.is_empty()).count();
+    assert!(traced * 10 >= nodes.len() * 9, "only {traced} of {} node steps traced to an ONNX op", nodes.len());
     // A tampered root breaks the commitment.
     let mut bad = trace.clone();
     bad.steps[3].root = bad.steps[4].root.clone();

@@ -64,14 +64,12 @@ fn dirty_tracking_agrees_with_shadow_comparison_every_step() {
 #[test]
 fn memory_limit_is_enforced_with_a_clear_error() {
     let case = Case::load(&repo_root(), "ppocr_det").unwrap();
-    let inputs = std::sync::Arc::new(gavel_codec::encode(&case.inputs));
     let options = MachineOptions { memory_limit_mib: 10 };
     let err = gavel_runner::run::run(runtime(), model_bytes(&case), &case.inputs, &options, gavel_runner::run::TraceMode::FinalRoot, &mut |_| {})
         .err()
         .expect("a 10 MiB guest cannot run the detector");
     let msg = err.to_string();
     assert!(msg.contains("memory limit of 10 MiB"), "{msg}");
-    drop(inputs);
 }
 
 /// The level-1 trace of `run` (kernel write tracking, page copies hashed on a second thread)

@@ -87,6 +87,22 @@ struct Guest {
     phase: Phase,
     message: String,
     output: Vec<u8>,
+    /// (name, op_type) of every ONNX graph node, longest name first, to label plan nodes with
+    /// the ONNX operator they came from (tract names derived nodes `<onnx name>.<suffix>`).
+    onnx_nodes: Vec<(String, String)>,
+}
+
+impl Guest {
+    fn onnx_op_of(&self, tract_name: &str) -> &str {
+        self.onnx_nodes
+            .iter()
+            .find(|(name, _)| {
+                !name.is_empty()
+                    && tract_name.starts_with(name.as_str())
+                    && matches!(tract_name.as_bytes().get(name.len()), None | Some(b'.'))
+            })
+            .map_or("", |(_, op)| op.as_str())
+    }
 }
 
 thread_local! {
@@ -97,6 +113,7 @@ thread_local! {
         phase: Phase::ReadModel { bytes: Vec::new() },
         message: String::new(),
         output: Vec::new(),
+        onnx_nodes: Vec::new(),
     });
 }
 
@@ -198,6 +215,10 @@ impl Guest {
                 let onnx = tract_onnx::onnx();
                 let proto = onnx.proto_model_for_read(&mut &bytes[..]).map_err(|e| format!("not a valid ONNX model: {e:#}"))?;
                 drop(bytes);
+                if let Some(graph) = proto.graph.as_ref() {
+                    self.onnx_nodes = graph.node.iter().map(|n| (n.name.clone(), n.op_type.clone())).collect();
+                    self.onnx_nodes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+                }
                 let model = onnx.model_for_proto_model(&proto).map_err(|e| format!("cannot load ONNX model: {e:#}"))?;
                 (Phase::ReadInputs { model }, "load\tparse ONNX\tparse".to_string())
             }
@@ -262,7 +283,7 @@ impl Guest {
                     let _ = run.state.take(n);
                 }
                 run.next += 1;
-                let label = format!("node\t{name}\t{op}");
+                let label = format!("node\t{name}\t{op}\t{}", self.onnx_op_of(&name));
                 if run.next == run.order.len() {
                     (Phase::Finish { run }, label)
                 } else {

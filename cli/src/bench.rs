@@ -180,9 +180,17 @@ pub(crate) fn demo(args: DemoArgs) -> Result<()> {
         let worst = case.check(&traced.outputs).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         let trace = traced.trace.as_ref().context("trace")?;
         let nodes = trace.steps.iter().filter(|s| s.kind == "node").count();
+        let mut heaviest: Vec<_> = trace.steps.iter().filter(|s| s.kind == "node").collect();
+        heaviest.sort_by_key(|s| std::cmp::Reverse(s.fuel));
+        let heaviest: Vec<_> = heaviest
+            .iter()
+            .take(3)
+            .map(|s| json!({ "step": s.index, "node": s.name, "onnx_op": s.onnx_op, "tract_op": s.op, "instructions": s.fuel }))
+            .collect();
         report.push(json!({
             "case": name, "output_id": traced.output_id, "state_root": hex32(&traced.state_root),
-            "trace_commitment": trace.commitment, "macro_steps": traced.steps, "onnx_node_steps": nodes,
+            "trace_commitment": trace.commitment, "macro_steps": traced.steps, "plan_node_steps": nodes,
+            "heaviest_steps": heaviest,
             "instructions": traced.instructions, "max_abs_error_vs_onnxruntime": worst, "ms": traced.timings.total_ms,
         }));
     }
@@ -198,10 +206,23 @@ pub(crate) fn demo(args: DemoArgs) -> Result<()> {
         println!("  state_root        {}", r["state_root"].as_str().unwrap_or_default());
         println!("  trace commitment  {}", r["trace_commitment"].as_str().unwrap_or_default());
         println!(
-            "  {} macro-steps ({} ONNX nodes), {:.2e} instructions, {:.0} ms; matches onnxruntime within {:.1e}; a second run gave the same root",
-            r["macro_steps"], r["onnx_node_steps"], r["instructions"].as_f64().unwrap_or_default(), r["ms"].as_f64().unwrap_or_default(),
+            "  {} macro-steps ({} plan nodes), {:.2e} instructions, {:.0} ms; matches onnxruntime within {:.1e}; a second run gave the same root",
+            r["macro_steps"], r["plan_node_steps"], r["instructions"].as_f64().unwrap_or_default(), r["ms"].as_f64().unwrap_or_default(),
             r["max_abs_error_vs_onnxruntime"].as_f64().unwrap_or_default()
         );
+    }
+    println!("\nheaviest plan-node macro-steps by executed instructions:");
+    for r in &report {
+        for h in r["heaviest_steps"].as_array().into_iter().flatten() {
+            println!(
+                "  {:<12} step {:>4}  ONNX {:<14} {:<40} {:.2e} instructions",
+                r["case"].as_str().unwrap_or_default(),
+                h["step"],
+                h["onnx_op"].as_str().unwrap_or_default(),
+                h["node"].as_str().unwrap_or_default(),
+                h["instructions"].as_f64().unwrap_or_default()
+            );
+        }
     }
     println!("\nThe chain half of the demo (claims, disputes, one-step proofs on anvil) arrives with the bisection, contracts and node issues.");
     println!("wall time {:.1} s", started.elapsed().as_secs_f64());

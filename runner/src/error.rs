@@ -40,13 +40,11 @@ pub enum RunnerError {
         step: u64,
     },
     /// The guest trapped (panic, out of memory, stack overflow).
-    #[error("guest trapped at macro-step {step} ({label}): {reason}")]
+    #[error("guest trapped at macro-step {step}: {reason}")]
     Trap {
         /// Macro-step at which it trapped.
         step: u64,
-        /// What the step was doing, if known.
-        label: String,
-        /// Why.
+        /// Why: the guest's panic message if it panicked, else the trap.
         reason: String,
     },
     /// The guest asked for more memory than the configured limit.

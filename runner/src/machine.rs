@@ -130,6 +130,8 @@ impl Runtime {
             message_len: func(&mut store, "gavel_message_len")?,
             output_ptr: func(&mut store, "gavel_output_ptr")?,
             output_len: func(&mut store, "gavel_output_len")?,
+            panic_ptr: func(&mut store, "gavel_panic_ptr")?,
+            panic_len: func(&mut store, "gavel_panic_len")?,
         };
         let mut globals = Vec::new();
         while let Some(g) = instance.get_global(&mut store, &format!("{GLOBAL_EXPORT_PREFIX}{}", globals.len())) {
@@ -160,6 +162,8 @@ struct GuestExports {
     message_len: TypedFunc<(), i32>,
     output_ptr: TypedFunc<(), i32>,
     output_len: TypedFunc<(), i32>,
+    panic_ptr: TypedFunc<(), i32>,
+    panic_len: TypedFunc<(), i32>,
 }
 
 /// One running guest.
@@ -254,11 +258,14 @@ impl Machine {
                 if self.store.data().limiter.denied {
                     return Err(RunnerError::MemoryLimit { limit_mib: self.memory_limit_mib, step: index });
                 }
-                return Err(RunnerError::Trap {
-                    step: index,
-                    label: String::new(),
-                    reason: trap.root_cause().to_string(),
-                });
+                let (p, l) = (self.exports.panic_ptr.clone(), self.exports.panic_len.clone());
+                let panic = self.read_guest_string(&p, &l).unwrap_or_default();
+                let reason = if panic.is_empty() {
+                    trap.root_cause().to_string()
+                } else {
+                    format!("guest panicked: {}", String::from_utf8_lossy(&panic))
+                };
+                return Err(RunnerError::Trap { step: index, reason });
             }
         };
         let (msg_ptr, msg_len) = (self.exports.message_ptr.clone(), self.exports.message_len.clone());

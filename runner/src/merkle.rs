@@ -41,14 +41,19 @@ pub fn hash_node(children: &[Hash32]) -> Hash32 {
     keccak256(&concat4(children))
 }
 
-/// keccak256 of each 128-byte message, four at a time where the CPU allows
+/// keccak256 of each 128-byte message, eight or four at a time where the CPU allows
 /// ([`crate::keccak4`]).
 pub fn hash_many(msgs: &[&[u8; 128]]) -> Vec<Hash32> {
     let mut out = Vec::with_capacity(msgs.len());
-    for group in msgs.chunks(4) {
+    for group in msgs.chunks(8) {
         let pick = |k: usize| group.get(k).copied().unwrap_or(group[0]);
-        let h = crate::keccak4::hash128_x4([pick(0), pick(1), pick(2), pick(3)]);
-        out.extend_from_slice(&h[..group.len()]);
+        if group.len() > 4 {
+            let h = crate::keccak4::hash128_x8([pick(0), pick(1), pick(2), pick(3), pick(4), pick(5), pick(6), pick(7)]);
+            out.extend_from_slice(&h[..group.len()]);
+        } else {
+            let h = crate::keccak4::hash128_x4([pick(0), pick(1), pick(2), pick(3)]);
+            out.extend_from_slice(&h[..group.len()]);
+        }
     }
     out
 }

@@ -233,7 +233,9 @@ pub fn run(
             let t = Instant::now();
             match pipeline.as_mut() {
                 Some(p) => {
-                    let delta = machine.take_page_delta()?.ok_or_else(|| RunnerError::Engine("write tracking stopped".into()))?;
+                    let delta = machine
+                        .take_page_delta(p.spare_buffer())?
+                        .ok_or_else(|| RunnerError::Engine("write tracking stopped".into()))?;
                     let header = machine.header_with_memory([0u8; 32])?;
                     p.send(header, delta)?;
                     infos.push((info.clone(), 0, 0));
@@ -314,20 +316,29 @@ pub fn run(
 struct RootPipeline {
     tx: Option<std::sync::mpsc::Sender<(MachineHeader, PageDelta)>>,
     worker: Option<std::thread::JoinHandle<(MemoryTree, Vec<(Hash32, UpdateStats)>)>>,
+    /// Page-copy buffers the worker is done with, for reuse.
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
 }
 
 impl RootPipeline {
     fn start(mut tree: MemoryTree) -> RootPipeline {
         let (tx, rx) = std::sync::mpsc::channel::<(MachineHeader, PageDelta)>();
+        let (spare_tx, spare) = std::sync::mpsc::channel::<Vec<u8>>();
         let worker = std::thread::spawn(move || {
             let mut out = Vec::new();
             for (mut header, delta) in rx {
                 header.memory = tree.apply_pages(delta.memory_len, &delta.indices, &delta.data);
                 out.push((header.root(), tree.last_update()));
+                let _ = spare_tx.send(delta.data);
             }
             (tree, out)
         });
-        RootPipeline { tx: Some(tx), worker: Some(worker) }
+        RootPipeline { tx: Some(tx), worker: Some(worker), spare }
+    }
+
+    /// A buffer to copy pages into: one the worker has finished with, or a new one.
+    fn spare_buffer(&self) -> Vec<u8> {
+        self.spare.try_recv().unwrap_or_default()
     }
 
     fn send(&mut self, header: MachineHeader, delta: PageDelta) -> Result<()> {

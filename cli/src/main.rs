@@ -1,7 +1,7 @@
 //! `gavel`: a thin command line over the gavel libraries. Every subcommand is argument parsing,
 //! one library call and printing.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -167,7 +167,7 @@ fn dispatch(command: Command) -> Result<()> {
     }
 }
 
-fn guest_finalize(raw: &PathBuf, out: &PathBuf, write_pin: bool, json: bool) -> Result<()> {
+fn guest_finalize(raw: &Path, out: &Path, write_pin: bool, json: bool) -> Result<()> {
     let raw_bytes = gavel_runner::module::read_module(raw)?;
     let (finalized, report) = gavel_runner::module::finalize(&raw_bytes)?;
     let census = gavel_runner::module::census(&finalized)?;
@@ -175,7 +175,7 @@ fn guest_finalize(raw: &PathBuf, out: &PathBuf, write_pin: bool, json: bool) -> 
     if census.simd_functions > 0 {
         bail!("finalized module still has {} functions with v128 code", census.simd_functions);
     }
-    let module = GuestModule::from_bytes(finalized.clone(), out.clone());
+    let module = GuestModule::from_bytes(finalized.clone(), out.to_path_buf());
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }

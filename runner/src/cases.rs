@@ -103,7 +103,7 @@ impl Case {
             let tol = self.per_output.get(&exp.name).copied().unwrap_or(Tolerance { atol: self.atol, rtol: self.rtol });
             for (i, (g, e)) in as_f64(got).iter().zip(as_f64(exp)).enumerate() {
                 let d = (g - e).abs();
-                if !(d <= tol.atol + tol.rtol * e.abs()) {
+                if d.is_nan() || d > tol.atol + tol.rtol * e.abs() {
                     return Err(format!("output '{}'[{i}]: got {g}, expected {e} (|diff| {d:e})", exp.name));
                 }
                 worst = worst.max(d);

@@ -104,7 +104,7 @@ impl DirtyTracker {
     /// as long as the tracker lives) and write-protects its first `accessible` bytes: the first
     /// scan reports pages written after this call.
     pub fn new(start: usize, len: usize, accessible: usize) -> Result<DirtyTracker, String> {
-        if start % PAGE != 0 || len % PAGE != 0 || len == 0 {
+        if !start.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) || len == 0 {
             return Err("dirty tracking needs a page-aligned range".into());
         }
         // SAFETY: plain syscall with integer flags; a negative result is an error.
@@ -134,7 +134,7 @@ impl DirtyTracker {
     }
 
     fn protect(&mut self, accessible: usize) -> Result<(), String> {
-        if accessible == 0 || accessible > self.len || accessible % PAGE != 0 {
+        if accessible == 0 || accessible > self.len || !accessible.is_multiple_of(PAGE) {
             return Err(format!("cannot protect {accessible} bytes of a {} byte range", self.len));
         }
         let mut wp = UffdioWriteprotect {

@@ -144,14 +144,14 @@ pub fn proof_of(data: &[u8], depth: usize, index: usize) -> Vec<Hash32> {
     let mut level = leaves(data);
     let mut idx = index;
     let mut path = Vec::with_capacity(3 * depth);
-    for h in 0..depth {
+    for z in zero.iter().take(depth) {
         let first = idx & !(ARITY - 1);
         for k in first..first + ARITY {
             if k != idx {
-                path.push(level.get(k).copied().unwrap_or(zero[h]));
+                path.push(level.get(k).copied().unwrap_or(*z));
             }
         }
-        level = parent_level(&level, &zero[h]);
+        level = parent_level(&level, z);
         idx /= ARITY;
     }
     path
@@ -233,9 +233,9 @@ impl MemoryTree {
         self.shadow.resize(len, 0);
         let old_chunks = self.chunk_nodes.len() / CHUNK_NODES;
         for _ in old_chunks..len / CHUNK {
-            for level in 1..=CHUNK_LEVELS {
+            for (level, z) in zero.iter().enumerate().take(CHUNK_LEVELS + 1).skip(1) {
                 let count = 1 << (2 * (CHUNK_LEVELS - level));
-                self.chunk_nodes.extend(std::iter::repeat_n(zero[level], count));
+                self.chunk_nodes.extend(std::iter::repeat_n(*z, count));
             }
         }
         for (k, nodes) in self.upper.iter_mut().enumerate() {
@@ -286,7 +286,7 @@ impl MemoryTree {
     /// Rehashes what differs from the shadow in every 4 KiB page for which `page(p)` gives the
     /// current contents (pages it returns `None` for are unchanged).
     fn update_from<'a>(&mut self, memory_len: usize, page: impl Fn(usize) -> Option<&'a [u8]> + Sync) -> Hash32 {
-        assert!(memory_len % CHUNK == 0, "memory length {memory_len} is not a multiple of 8 KiB");
+        assert!(memory_len.is_multiple_of(CHUNK), "memory length {memory_len} is not a multiple of 8 KiB");
         assert!(memory_len >= self.shadow.len(), "wasm memory never shrinks");
         if memory_len > self.shadow.len() {
             self.grow_to(memory_len);

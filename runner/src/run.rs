@@ -313,9 +313,12 @@ pub fn run(
 
 /// Computes memory roots on a second thread while the guest runs the next macro-step: the
 /// machine hands over copies of the pages each step wrote, in order.
+/// What the hashing thread hands back: the tree, and each step's root with its statistics.
+type PipelineResult = (MemoryTree, Vec<(Hash32, UpdateStats)>);
+
 struct RootPipeline {
     tx: Option<std::sync::mpsc::Sender<(MachineHeader, PageDelta)>>,
-    worker: Option<std::thread::JoinHandle<(MemoryTree, Vec<(Hash32, UpdateStats)>)>>,
+    worker: Option<std::thread::JoinHandle<PipelineResult>>,
     /// Page-copy buffers the worker is done with, for reuse.
     spare: std::sync::mpsc::Receiver<Vec<u8>>,
 }
@@ -346,7 +349,7 @@ impl RootPipeline {
         tx.send((header, delta)).map_err(|_| RunnerError::Engine("the root hashing thread stopped".into()))
     }
 
-    fn finish(mut self) -> Result<(MemoryTree, Vec<(Hash32, UpdateStats)>)> {
+    fn finish(mut self) -> Result<PipelineResult> {
         self.tx.take();
         let worker = self.worker.take().ok_or_else(|| RunnerError::Engine("root pipeline already finished".into()))?;
         worker.join().map_err(|_| RunnerError::Engine("the root hashing thread panicked".into()))

@@ -66,8 +66,7 @@ fn memory_limit_is_enforced_with_a_clear_error() {
     let case = Case::load(&repo_root(), "ppocr_det").unwrap();
     let options = MachineOptions { memory_limit_mib: 10 };
     let err = gavel_runner::run::run(runtime(), model_bytes(&case), &case.inputs, &options, gavel_runner::run::TraceMode::FinalRoot, &mut |_| {})
-        .err()
-        .expect("a 10 MiB guest cannot run the detector");
+        .expect_err("a 10 MiB guest cannot run the detector");
     let msg = err.to_string();
     assert!(msg.contains("memory limit of 10 MiB"), "{msg}");
 }

@@ -41,6 +41,13 @@ const ROUND_CONSTANTS: [u64; 24] = [
 /// Rotation offsets `r[x + 5y]`.
 const RHO: [u32; 25] = [0, 1, 62, 28, 27, 36, 44, 6, 55, 20, 3, 10, 43, 25, 39, 41, 45, 15, 21, 8, 18, 2, 61, 56, 14];
 
+/// Lane `i` (bytes `8i..8i+8`, little-endian) of a message, as the intrinsics take it.
+fn lane(m: &[u8; 128], i: usize) -> i64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&m[8 * i..8 * i + 8]);
+    u64::from_le_bytes(w) as i64
+}
+
 /// keccak256 of eight 128-byte messages (AVX-512 where available, else two AVX2 batches).
 pub fn hash128_x8(msgs: [&[u8; 128]; 8]) -> [Hash32; 8] {
     #[cfg(target_arch = "x86_64")]
@@ -71,7 +78,7 @@ pub fn hash128_x4(msgs: [&[u8; 128]; 4]) -> [Hash32; 4] {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Hash32, RHO, ROUND_CONSTANTS};
+    use super::{lane, Hash32, RHO, ROUND_CONSTANTS};
 
     #[inline(always)]
     unsafe fn rotl(v: __m256i, n: u32) -> __m256i {
@@ -86,11 +93,6 @@ mod avx2 {
     pub(super) unsafe fn hash128_x4(msgs: [&[u8; 128]; 4]) -> [Hash32; 4] {
         let zero = _mm256_setzero_si256();
         let mut a = [zero; 25];
-        let lane = |m: &[u8; 128], i: usize| -> i64 {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&m[8 * i..8 * i + 8]);
-            u64::from_le_bytes(w) as i64
-        };
         for (i, ai) in a.iter_mut().enumerate().take(16) {
             *ai = _mm256_set_epi64x(lane(msgs[3], i), lane(msgs[2], i), lane(msgs[1], i), lane(msgs[0], i));
         }
@@ -149,7 +151,7 @@ mod avx2 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Hash32, RHO, ROUND_CONSTANTS};
+    use super::{lane, Hash32, RHO, ROUND_CONSTANTS};
 
     /// `a ^ b ^ c`.
     const XOR3: i32 = 0x96;
@@ -160,11 +162,6 @@ mod avx512 {
     pub(super) unsafe fn hash128_x8(msgs: [&[u8; 128]; 8]) -> [Hash32; 8] {
         let zero = _mm512_setzero_si512();
         let mut a = [zero; 25];
-        let lane = |m: &[u8; 128], i: usize| -> i64 {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&m[8 * i..8 * i + 8]);
-            u64::from_le_bytes(w) as i64
-        };
         for (i, ai) in a.iter_mut().enumerate().take(16) {
             *ai = _mm512_set_epi64(
                 lane(msgs[7], i),

@@ -104,7 +104,7 @@ impl Runtime {
                 crate::config::MAX_MEMORY_LIMIT_MIB
             )));
         }
-        let blob_roots = blobs.iter().map(|b| BlobCommitment::of(b)).collect();
+        let blob_roots: Vec<BlobCommitment> = blobs.iter().map(|b| BlobCommitment::of(b)).collect();
         let limiter = Limiter { max_bytes: (options.memory_limit_mib as usize) << 20, denied: false };
         let mut store = Store::new(&self.engine, Host { blobs, limiter });
         store.limiter(|h| &mut h.limiter);
@@ -143,6 +143,7 @@ impl Runtime {
             exports,
             globals,
             code: self.guest.keccak256,
+            blobs_root: crate::state::blobs_root(&blob_roots),
             blob_roots,
             status: Status::Running,
             steps: 0,
@@ -174,6 +175,8 @@ pub struct Machine {
     globals: Vec<wasmtime::Global>,
     code: Hash32,
     blob_roots: Vec<BlobCommitment>,
+    /// [`crate::state::blobs_root`] of `blob_roots`: fixed for the machine's life.
+    blobs_root: Hash32,
     status: Status,
     steps: u64,
     fuel_used: u64,
@@ -371,7 +374,7 @@ impl Machine {
             memory_pages: (self.memory_bytes() / 65536) as u32,
             memory_limit_pages: (self.memory_limit_mib * 16) as u32,
             code: self.code,
-            blobs: crate::state::blobs_root(&self.blob_roots),
+            blobs: self.blobs_root,
             globals: crate::state::globals_root(&globals),
             memory,
         })

@@ -142,7 +142,7 @@ impl Runtime {
             memory,
             exports,
             globals,
-            code: self.guest.keccak256,
+            code: self.guest.code_root()?,
             blobs_root: crate::state::blobs_root(&blob_roots),
             blob_roots,
             status: Status::Running,
@@ -377,6 +377,7 @@ impl Machine {
             blobs: self.blobs_root,
             globals: crate::state::globals_root(&globals),
             memory,
+            context: crate::state::IDLE_CONTEXT,
         })
     }
 

@@ -8,6 +8,7 @@ use wasmparser::{Operator, Parser, Payload};
 
 use crate::error::{read_file, Result, RunnerError};
 use crate::merkle::{keccak256, Hash32};
+use gavel_bisection::code::Program;
 
 /// `spec/guest.toml`, compiled in: the pinned module hashes.
 const GUEST_LOCK: &str = include_str!("../../spec/guest.toml");
@@ -52,10 +53,12 @@ pub struct GuestModule {
     pub bytes: std::sync::Arc<Vec<u8>>,
     /// blake3 (hex).
     pub blake3: String,
-    /// keccak256, the code commitment in the state root.
+    /// keccak256 of the module bytes.
     pub keccak256: Hash32,
     /// Where it was loaded from.
     pub path: PathBuf,
+    /// The module lowered for the step machine (built on first use).
+    program: std::sync::Arc<std::sync::OnceLock<std::result::Result<std::sync::Arc<Program>, String>>>,
 }
 
 /// Default location of the finalized guest: `$GAVEL_GUEST`, else `target/guest/gavel_guest.wasm`
@@ -102,7 +105,20 @@ impl GuestModule {
     pub fn from_bytes(bytes: Vec<u8>, path: PathBuf) -> GuestModule {
         let blake3 = blake3::hash(&bytes).to_hex().to_string();
         let keccak256 = keccak256(&bytes);
-        GuestModule { bytes: std::sync::Arc::new(bytes), blake3, keccak256, path }
+        GuestModule { bytes: std::sync::Arc::new(bytes), blake3, keccak256, path, program: Default::default() }
+    }
+
+    /// The module lowered for the step machine (`gavel_bisection::code`), computed once.
+    pub fn program(&self) -> Result<std::sync::Arc<Program>> {
+        self.program
+            .get_or_init(|| Program::lower(&self.bytes).map(std::sync::Arc::new).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(|e| RunnerError::GuestModule(format!("lowering for the step machine: {e}")))
+    }
+
+    /// The code commitment in the state root: the root of the lowered code tree.
+    pub fn code_root(&self) -> Result<Hash32> {
+        Ok(self.program()?.root())
     }
 }
 

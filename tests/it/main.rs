@@ -1,5 +1,6 @@
 //! gavel end-to-end tests: the pinned guest on real models, the CLI in separate processes.
 
+mod agreement;
 mod bad_input;
 mod models;
 mod state_root;

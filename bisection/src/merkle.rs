@@ -79,7 +79,8 @@ pub fn zero_hashes() -> &'static [Hash32; MEMORY_DEPTH + 1] {
 }
 
 /// `data` cut into 32-byte leaves, the last one zero-padded.
-fn leaves(data: &[u8]) -> Vec<Hash32> {
+/// The 32-byte leaves of `data`, the last one zero-padded.
+pub fn leaves(data: &[u8]) -> Vec<Hash32> {
     data.chunks(LEAF_BYTES)
         .map(|c| {
             let mut leaf = [0u8; 32];
@@ -174,6 +175,86 @@ pub fn root_from_proof(leaf: &Hash32, index: usize, path: &[Hash32]) -> Hash32 {
     node
 }
 
+/// A tree that keeps every level, for repeated proofs (the code, a blob, a frame's locals).
+#[derive(Clone, Debug, Default)]
+pub struct LevelTree {
+    /// `levels[0]` are the leaves, `levels[depth]` holds the root; missing nodes are `Z[h]`.
+    levels: Vec<Vec<Hash32>>,
+}
+
+impl LevelTree {
+    /// Builds the depth-`depth` tree over `leaves` (zero-padded).
+    pub fn build(leaves: Vec<Hash32>, depth: usize) -> LevelTree {
+        let zero = zero_hashes();
+        assert!(depth <= MEMORY_DEPTH, "tree depth {depth} above {MEMORY_DEPTH}");
+        assert!(leaves.len() <= 1usize << (2 * depth), "{} leaves do not fit a depth-{depth} tree", leaves.len());
+        let mut levels = vec![leaves];
+        for h in 0..depth {
+            let next = parent_level(&levels[h], &zero[h]);
+            levels.push(next);
+        }
+        LevelTree { levels }
+    }
+
+    /// Depth.
+    pub fn depth(&self) -> usize {
+        self.levels.len() - 1
+    }
+
+    /// The root.
+    pub fn root(&self) -> Hash32 {
+        let d = self.depth();
+        self.levels[d].first().copied().unwrap_or(zero_hashes()[d])
+    }
+
+    /// Leaf `index` (zero beyond the data).
+    pub fn leaf(&self, index: usize) -> Hash32 {
+        self.levels[0].get(index).copied().unwrap_or_default()
+    }
+
+    /// The proof for leaf `index`: three siblings per level, bottom-up.
+    pub fn proof(&self, index: usize) -> Vec<Hash32> {
+        let zero = zero_hashes();
+        let mut path = Vec::with_capacity(3 * self.depth());
+        let mut idx = index;
+        for h in 0..self.depth() {
+            let first = idx & !(ARITY - 1);
+            for k in first..first + ARITY {
+                if k != idx {
+                    path.push(self.levels[h].get(k).copied().unwrap_or(zero[h]));
+                }
+            }
+            idx /= ARITY;
+        }
+        path
+    }
+
+    /// Replaces leaf `index` and rehashes its ancestors.
+    pub fn set(&mut self, index: usize, leaf: Hash32) {
+        let zero = zero_hashes();
+        let depth = self.depth();
+        if self.levels[0].len() <= index {
+            self.levels[0].resize(index + 1, zero[0]);
+        }
+        self.levels[0][index] = leaf;
+        let mut idx = index;
+        for h in 0..depth {
+            let first = idx & !(ARITY - 1);
+            let mut children = [zero[h]; ARITY];
+            for (k, c) in children.iter_mut().enumerate() {
+                if let Some(n) = self.levels[h].get(first + k) {
+                    *c = *n;
+                }
+            }
+            idx /= ARITY;
+            if self.levels[h + 1].len() <= idx {
+                self.levels[h + 1].resize(idx + 1, zero[h + 1]);
+            }
+            self.levels[h + 1][idx] = hash_node(&children);
+        }
+    }
+}
+
 /// The incrementally maintained memory tree of one machine.
 #[derive(Clone)]
 pub struct MemoryTree {
@@ -253,7 +334,7 @@ impl MemoryTree {
 
     /// Like [`MemoryTree::update`], but trusts that only the 4 KiB pages listed in `dirty` (and
     /// pages added by growth) can differ from the shadow copy, e.g. as reported by
-    /// [`crate::dirty::DirtyTracker`].
+    /// the runner's kernel dirty-page tracker.
     pub fn update_pages(&mut self, memory: &[u8], dirty: &[usize]) -> Hash32 {
         let old_pages = self.shadow.len() / PAGE;
         let mut mask = vec![false; memory.len() / PAGE];
@@ -340,6 +421,40 @@ impl MemoryTree {
         }
         self.last = UpdateStats { dirty_pages, hashes };
         self.root()
+    }
+
+    /// The node at `level` (0 = leaves) and `index`, as of the last update.
+    fn node(&self, level: usize, index: usize) -> Hash32 {
+        let zero = zero_hashes();
+        match level {
+            0 => self.shadow.get(index * LEAF_BYTES..(index + 1) * LEAF_BYTES).map_or(zero[0], |b| {
+                let mut l = [0u8; 32];
+                l.copy_from_slice(b);
+                l
+            }),
+            1..=CHUNK_LEVELS => {
+                let per_chunk = 1usize << (2 * (CHUNK_LEVELS - level));
+                let (chunk, pos) = (index / per_chunk, index % per_chunk);
+                self.chunk_nodes.get(chunk * CHUNK_NODES + LEVEL_OFFSET[level] + pos).copied().unwrap_or(zero[level])
+            }
+            _ => self.upper[level - CHUNK_LEVELS - 1].get(index).copied().unwrap_or(zero[level]),
+        }
+    }
+
+    /// The proof for memory leaf `index` (bytes `32·index ..`), as of the last update.
+    pub fn proof(&self, index: usize) -> Vec<Hash32> {
+        let mut path = Vec::with_capacity(3 * MEMORY_DEPTH);
+        let mut idx = index;
+        for h in 0..MEMORY_DEPTH {
+            let first = idx & !(ARITY - 1);
+            for k in first..first + ARITY {
+                if k != idx {
+                    path.push(self.node(h, k));
+                }
+            }
+            idx /= ARITY;
+        }
+        path
     }
 
     /// The current memory root (as of the last update).
@@ -455,6 +570,22 @@ mod tests {
     }
 
     #[test]
+    fn memory_tree_proofs_match_from_scratch() {
+        let mem = pseudo_random(3 * 65536, 9);
+        let mut tree = MemoryTree::new();
+        let root = tree.update(&mem);
+        for index in [0usize, 1, 255, 256, 4097, 6143, 6144, 1 << 20] {
+            let path = tree.proof(index);
+            assert_eq!(path, proof_of(&mem, MEMORY_DEPTH, index));
+            let mut leaf = [0u8; 32];
+            if let Some(b) = mem.get(index * 32..index * 32 + 32) {
+                leaf.copy_from_slice(b);
+            }
+            assert_eq!(root_from_proof(&leaf, index, &path), root);
+        }
+    }
+
+    #[test]
     fn proofs_verify() {
         let data = pseudo_random(1000, 3);
         let depth = depth_for(data.len());
@@ -466,6 +597,9 @@ mod tests {
             leaf[..chunk.len()].copy_from_slice(chunk);
             let path = proof_of(&data, depth, index);
             assert_eq!(root_from_proof(&leaf, index, &path), root);
+            let level = LevelTree::build(leaves(&data), depth);
+            assert_eq!(level.proof(index), path);
+            assert_eq!(level.root(), root);
             leaf[0] ^= 1;
             assert_ne!(root_from_proof(&leaf, index, &path), root);
         }

@@ -25,6 +25,19 @@ pub enum Status {
     Trapped = 3,
 }
 
+impl Status {
+    /// From the wire value.
+    pub fn from_u8(v: u8) -> Option<Status> {
+        Some(match v {
+            0 => Status::Running,
+            1 => Status::Done,
+            2 => Status::Failed,
+            3 => Status::Trapped,
+            _ => return None,
+        })
+    }
+}
+
 /// Length and Merkle root of one blob the guest reads through the oracle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlobCommitment {
@@ -77,7 +90,7 @@ pub struct MachineHeader {
     /// The most pages `memory.grow` may reach (the memory limit is part of the semantics: a
     /// grow past it returns -1).
     pub memory_limit_pages: u32,
-    /// keccak256 of the pinned guest module.
+    /// Root of the code tree of the lowered module (`spec/proofs.md`, "Code").
     pub code: Hash32,
     /// [`blobs_root`] of the oracle blobs.
     pub blobs: Hash32,
@@ -85,6 +98,9 @@ pub struct MachineHeader {
     pub globals: Hash32,
     /// Root of the depth-14 memory tree.
     pub memory: Hash32,
+    /// The execution context: [`IDLE_CONTEXT`] at a macro-step boundary, else the hash of the
+    /// program counter, stacks and frames (`spec/proofs.md`).
+    pub context: Hash32,
 }
 
 /// The execution context at a macro-step boundary: no value stack, no frames. The step machine
@@ -105,7 +121,7 @@ impl MachineHeader {
         pre.extend_from_slice(&self.blobs);
         pre.extend_from_slice(&self.globals);
         pre.extend_from_slice(&self.memory);
-        pre.extend_from_slice(&IDLE_CONTEXT);
+        pre.extend_from_slice(&self.context);
         keccak256(&pre)
     }
 }
@@ -125,4 +141,64 @@ pub fn trace_commitment(roots: &[Hash32]) -> Hash32 {
 /// `0x`-prefixed lower-case hex.
 pub fn hex32(h: &Hash32) -> String {
     format!("0x{}", hex::encode(h))
+}
+
+/// The hash of an empty value stack and of an empty frame chain.
+pub const EMPTY: Hash32 = [0u8; 32];
+
+/// A value as a 32-byte leaf (locals tree): the bits as a big-endian 256-bit integer.
+#[inline]
+pub fn value_leaf(v: u64) -> Hash32 {
+    let mut l = [0u8; 32];
+    l[24..].copy_from_slice(&v.to_be_bytes());
+    l
+}
+
+/// The value of a locals leaf (the low 64 bits; [`value_leaf`] writes nothing else).
+pub fn leaf_value(l: &Hash32) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&l[24..]);
+    u64::from_be_bytes(b)
+}
+
+/// Pushes `v` onto the value stack hash `below`: `keccak256(below ‖ v u64)` (40 bytes).
+#[inline]
+pub fn stack_push(below: &Hash32, v: u64) -> Hash32 {
+    let mut pre = [0u8; 40];
+    pre[..32].copy_from_slice(below);
+    pre[32..].copy_from_slice(&v.to_be_bytes());
+    keccak256(&pre)
+}
+
+/// The hash of a whole value stack, bottom first.
+pub fn stack_hash(values: &[u64]) -> Hash32 {
+    values.iter().fold(EMPTY, |h, v| stack_push(&h, *v))
+}
+
+/// Root of a frame's locals tree of depth `depth`.
+pub fn locals_root(values: &[u64], depth: u8) -> Hash32 {
+    root_of_leaves(values.iter().map(|v| value_leaf(*v)).collect(), depth as usize)
+}
+
+/// Links a suspended frame onto the chain `parent`:
+/// `keccak256(parent ‖ return_pc u32 ‖ stack ‖ locals)` (100 bytes).
+pub fn frame_link(parent: &Hash32, return_pc: u32, stack: &Hash32, locals: &Hash32) -> Hash32 {
+    let mut pre = [0u8; 100];
+    pre[..32].copy_from_slice(parent);
+    pre[32..36].copy_from_slice(&return_pc.to_be_bytes());
+    pre[36..68].copy_from_slice(stack);
+    pre[68..].copy_from_slice(locals);
+    keccak256(&pre)
+}
+
+/// The execution context inside a macro-step:
+/// `keccak256(pc u32 ‖ call_depth u32 ‖ stack ‖ locals ‖ frames)` (104 bytes).
+pub fn context_hash(pc: u32, call_depth: u32, stack: &Hash32, locals: &Hash32, frames: &Hash32) -> Hash32 {
+    let mut pre = [0u8; 104];
+    pre[..4].copy_from_slice(&pc.to_be_bytes());
+    pre[4..8].copy_from_slice(&call_depth.to_be_bytes());
+    pre[8..40].copy_from_slice(stack);
+    pre[40..72].copy_from_slice(locals);
+    pre[72..].copy_from_slice(frames);
+    keccak256(&pre)
 }

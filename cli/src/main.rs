@@ -37,6 +37,27 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Prove one instruction of a run: a one-step proof any verifier can check from the state
+    /// root before it.
+    ProveStep {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Global instruction index (0-based, counted over the whole run as `run --exact-steps`
+        /// counts).
+        #[arg(long)]
+        step: u64,
+        /// Where to write the proof file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a one-step proof file and print the state root after the step.
+    VerifyStep {
+        /// Proof file written by `prove-step`.
+        proof: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare native tract, the wasm guest and the traced wasm guest on real models.
     Bench(bench::BenchArgs),
     /// Show what gavel does today on the real models (the end-to-end chain demo grows from it).
@@ -60,6 +81,10 @@ struct RunArgs {
     /// Bound on guest linear memory in MiB (at most 4096).
     #[arg(long, default_value_t = gavel_runner::config::DEFAULT_MEMORY_LIMIT_MIB)]
     memory_limit_mib: u64,
+    /// Count instructions exactly with the step machine (an interpreter pass, cached) instead
+    /// of reporting wasmtime fuel; also checks that both engines reach the same final root.
+    #[arg(long)]
+    exact_steps: bool,
     #[command(flatten)]
     guest: GuestArgs,
 }
@@ -150,9 +175,25 @@ fn run_command(args: &RunArgs, mode: TraceMode) -> Result<gavel_runner::run::Run
 fn dispatch(command: Command) -> Result<()> {
     match command {
         Command::Run(args) => {
-            let outcome = run_command(&args, TraceMode::FinalRoot)?;
+            let mut outcome = run_command(&args, TraceMode::FinalRoot)?;
+            if args.exact_steps {
+                let (runtime, blobs, options) = run_setup(&args)?;
+                let bar = output::step_bar(args.json);
+                let index = gavel_runner::prove::step_index(&runtime, &blobs, &options, &mut |m, n| {
+                    bar.set_message(format!("interpreted {n} instructions"));
+                    bar.set_position(m);
+                })?;
+                bar.finish_and_clear();
+                let fast = gavel_runner::state::hex32(&outcome.state_root);
+                if index.final_root != fast {
+                    bail!("the step machine ends at {} but wasmtime at {fast}: the engines disagree", index.final_root);
+                }
+                outcome.instructions = index.total();
+            }
             output::print_run(&outcome, args.json)
         }
+        Command::ProveStep { run, step, out } => prove_step(&run, step, &out),
+        Command::VerifyStep { proof, json } => verify_step(&proof, json),
         Command::Trace { run, out } => {
             let outcome = run_command(&run, TraceMode::Level1)?;
             let trace = outcome.trace.as_ref().context("trace missing")?;
@@ -165,6 +206,67 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Guest(GuestCommand::Finalize { raw, out, write_pin, json }) => guest_finalize(&raw, &out, write_pin, json),
         Command::Guest(GuestCommand::Opcodes { module, json }) => guest_opcodes(module, json),
     }
+}
+
+/// The runtime, blobs (model, encoded inputs) and options of a run.
+fn run_setup(args: &RunArgs) -> Result<(Runtime, Vec<Arc<Vec<u8>>>, MachineOptions)> {
+    let model = read_model(&args.model)?;
+    let inputs = gavel_runner::run::load_inputs_for(&model, &args.inputs)?;
+    let runtime = args.guest.runtime()?;
+    let options = MachineOptions { memory_limit_mib: args.memory_limit_mib };
+    Ok((runtime, vec![model, Arc::new(gavel_codec::encode(&inputs))], options))
+}
+
+fn prove_step(args: &RunArgs, n: u64, out: &Path) -> Result<()> {
+    let (runtime, blobs, options) = run_setup(args)?;
+    let t = std::time::Instant::now();
+    let bar = output::step_bar(args.json);
+    let index = gavel_runner::prove::step_index(&runtime, &blobs, &options, &mut |m, k| {
+        bar.set_message(format!("counting steps: {k} instructions"));
+        bar.set_position(m);
+    })?;
+    bar.finish_and_clear();
+    let index_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = std::time::Instant::now();
+    let proven = gavel_runner::prove::prove(&runtime, &blobs, &options, &index, n)?;
+    let prove_ms = t.elapsed().as_secs_f64() * 1e3;
+    std::fs::write(out, gavel_runner::prove::proof_file(&proven.step)).with_context(|| format!("cannot write {}", out.display()))?;
+    let s = &proven.step;
+    let hex = gavel_runner::state::hex32;
+    let opcode = gavel_bisection::code::op_name(s.instr.op);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "step": n, "total_steps": index.total(), "macro_step": proven.macro_step, "offset": proven.offset,
+                "root_before": hex(&s.root_before), "root_after": hex(&s.root_after),
+                "opcode": opcode, "opcode_number": s.instr.op, "pc": s.pc,
+                "onnx_node": proven.label.name, "onnx_op": proven.label.onnx_op, "tract_op": proven.label.op, "kind": proven.label.kind,
+                "proof_bytes": s.proof.len(), "verifier_hashes": s.verifier_hashes, "out": out,
+                "index_ms": index_ms, "prove_ms": prove_ms,
+            })
+        );
+    } else {
+        println!("step {n} of {} = instruction {} of macro-step {} ({} {} {})", index.total(), proven.offset, proven.macro_step, proven.label.kind, proven.label.onnx_op, proven.label.name);
+        println!("  opcode      {opcode} at pc {}", s.pc);
+        println!("  root_before {}", hex(&s.root_before));
+        println!("  root_after  {}", hex(&s.root_after));
+        println!("  proof       {} bytes, {} keccak calls to verify -> {}", s.proof.len(), s.verifier_hashes, out.display());
+    }
+    Ok(())
+}
+
+fn verify_step(path: &Path, json: bool) -> Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read proof {}", path.display()))?;
+    let (root_before, proof) = gavel_runner::prove::parse_proof_file(&bytes)?;
+    let (root_after, hashes) = gavel_bisection::verify::verify_step_counted(&root_before, proof)?;
+    let hex = gavel_runner::state::hex32;
+    if json {
+        println!("{}", serde_json::json!({ "valid": true, "root_before": hex(&root_before), "root_after": hex(&root_after), "verifier_hashes": hashes }));
+    } else {
+        println!("{}", hex(&root_after));
+    }
+    Ok(())
 }
 
 fn guest_finalize(raw: &Path, out: &Path, write_pin: bool, json: bool) -> Result<()> {

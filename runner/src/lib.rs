@@ -13,6 +13,7 @@ pub mod error;
 pub mod machine;
 pub mod module;
 pub mod native;
+pub mod prove;
 pub mod run;
 pub mod tensor_io;
 

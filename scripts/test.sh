@@ -7,3 +7,4 @@ scripts/setup.sh
 # The pinned guest's opcodes are all supported by the step machine (spec/opcodes.txt).
 target/release/gavel guest opcodes | tail -n 1
 cargo test --release --locked --workspace
+scripts/test-contracts.sh

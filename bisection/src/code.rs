@@ -526,6 +526,12 @@ impl Program {
                                     import.module, import.name
                                 )));
                             };
+                            if !matches!((import.module, import.name), ("gavel", "blob_len" | "blob_read")) {
+                                return Err(bad(format!(
+                                    "import {}.{} is not a step-machine oracle (only gavel.blob_len and gavel.blob_read)",
+                                    import.module, import.name
+                                )));
+                            }
                             imports.push((import.module.to_string(), import.name.to_string(), t));
                         }
                     }
@@ -610,7 +616,7 @@ impl Program {
                     };
                     let mut fv = to_validate.into_validator(std::mem::take(&mut allocs));
                     let t = *func_types.get(body_index).ok_or_else(|| bad("more bodies than functions"))?;
-                    let (params, results) = types[t as usize].clone();
+                    let (params, results) = types.get(t as usize).cloned().ok_or_else(|| bad("function type index"))?;
                     let entry = code.len() as u32;
                     let mut nlocals = params.len() as u64;
                     let mut locals_reader = body.get_locals_reader().map_err(|e| bad(e.to_string()))?;
@@ -631,7 +637,7 @@ impl Program {
                         results: results.len() as u32,
                         locals: nlocals as u32,
                         locals_depth: depth,
-                        type_id: type_id[t as usize],
+                        type_id: type_id.get(t as usize).copied().unwrap_or(u32::MAX),
                         param_types: params,
                         result_types: results,
                     };
@@ -776,15 +782,20 @@ impl Lowering<'_> {
         self.code.len() - 1
     }
 
-    fn block_arity(&self, bt: BlockType) -> (u32, u32) {
-        match bt {
+    fn block_arity(&self, bt: BlockType) -> Result<(u32, u32)> {
+        Ok(match bt {
             BlockType::Empty => (0, 0),
             BlockType::Type(_) => (0, 1),
             BlockType::FuncType(t) => {
-                let (p, r) = &self.types[t as usize];
+                let (p, r) = self.types.get(t as usize).ok_or_else(|| bad("block type index"))?;
                 (p.len() as u32, r.len() as u32)
             }
-        }
+        })
+    }
+
+    /// Index into `ctrl` of the block `depth` labels out.
+    fn label(&self, depth: u32) -> Result<usize> {
+        self.ctrl.len().checked_sub(1 + depth as usize).ok_or_else(|| bad("branch depth"))
     }
 
     /// Target, keep and drop of a branch to label `depth` from an operand stack of `height`.
@@ -797,12 +808,11 @@ impl Lowering<'_> {
         at: usize,
     ) -> Result<(u32, u32, u64)> {
         let frame = fv.get_control_frame(depth as usize).ok_or_else(|| bad("branch depth"))?;
-        let (params, results) = self.block_arity(frame.block_type);
+        let (params, results) = self.block_arity(frame.block_type)?;
+        let n = self.label(depth)?;
         let (keep, target) = if frame.kind == FrameKind::Loop {
-            let ctrl = &self.ctrl[self.ctrl.len() - 1 - depth as usize];
-            (params, ctrl.loop_start.unwrap_or(0))
+            (params, self.ctrl[n].loop_start.unwrap_or(0))
         } else {
-            let n = self.ctrl.len() - 1 - depth as usize;
             self.ctrl[n].patches.push(at);
             (results, 0)
         };
@@ -886,7 +896,7 @@ impl Lowering<'_> {
             }
             O::BrIf { relative_depth } => {
                 let at = self.emit(op::BR_IF, 0, 0, 0);
-                let (t, k, dr) = self.branch(fv, *relative_depth, height - 1, at)?;
+                let (t, k, dr) = self.branch(fv, *relative_depth, height.checked_sub(1).ok_or_else(|| bad("br_if on an empty stack"))?, at)?;
                 self.code[at] = Instr { op: op::BR_IF, a: t, b: k, c: dr };
             }
             O::BrTable { targets } => {
@@ -895,7 +905,7 @@ impl Lowering<'_> {
                 self.emit(op::BR_TABLE, n, 0, 0);
                 for depth in list.into_iter().chain(std::iter::once(targets.default())) {
                     let at = self.emit(op::BR_TABLE_ENTRY, 0, 0, 0);
-                    let (t, k, dr) = self.branch(fv, depth, height - 1, at)?;
+                    let (t, k, dr) = self.branch(fv, depth, height.checked_sub(1).ok_or_else(|| bad("br_table on an empty stack"))?, at)?;
                     self.code[at] = Instr { op: op::BR_TABLE_ENTRY, a: t, b: k, c: dr };
                 }
             }
@@ -920,7 +930,7 @@ impl Lowering<'_> {
                         "blob_len" => (&[0x7f], &[0x7e]),
                         _ => (&[0x7f, 0x7e, 0x7f, 0x7f], &[0x7f]),
                     };
-                    let (p, r) = &self.types[t as usize];
+                    let (p, r) = self.types.get(t as usize).ok_or_else(|| bad("import type"))?;
                     if (p.as_slice(), r.as_slice()) != expect {
                         return Err(bad(format!("import gavel.{name} has the wrong signature")));
                     }
@@ -933,7 +943,8 @@ impl Lowering<'_> {
                 if *table_index != 0 {
                     return Err(bad("call_indirect through a second table"));
                 }
-                self.emit(op::CALL_INDIRECT, self.type_id[*type_index as usize], 0, 0);
+                let id = *self.type_id.get(*type_index as usize).ok_or_else(|| bad("type index"))?;
+                self.emit(op::CALL_INDIRECT, id, 0, 0);
                 // `b` (table base) and `c` (table length) are set once the table is laid out.
                 let at = self.code.len() - 1;
                 self.patches.push(Patch::Table { at });

@@ -159,6 +159,23 @@ impl Machine {
         }
     }
 
+    /// Starts a call of function `func` with `args` from the idle state, as a host would (for
+    /// test harnesses running modules other than the guest: the guest only ever starts through
+    /// instruction 0). This is not a proven step; steps from here on are.
+    pub fn invoke(&mut self, func: u32, args: &[u64]) -> Result<()> {
+        let f = self.program.function(func).ok_or_else(|| MachineError::Range(format!("function {func} is not defined")))?;
+        if args.len() != f.params as usize {
+            return Err(MachineError::Range(format!("function {func} takes {} arguments, not {}", f.params, args.len())));
+        }
+        let (entry, depth) = (f.entry, f.locals_depth);
+        self.status = Status::Running;
+        self.active = false;
+        self.enter(depth)?;
+        self.locals[..args.len()].copy_from_slice(args);
+        self.pc = entry;
+        Ok(())
+    }
+
     /// Blob commitments, in blob order.
     pub fn blob_commitments(&self) -> &[BlobCommitment] {
         &self.blob_commitments

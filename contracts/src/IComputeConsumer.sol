@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: UNLICENSED
+pragma solidity ^0.8.28;
+
+/// @title IComputeConsumer
+/// @notice Implemented by contracts that request inferences from the ClaimRegistry.
+interface IComputeConsumer {
+    /// @notice Called by the registry once the claim answering `requestId` is final. Never called
+    ///         for a refuted claim. Runs with the gas limit the request asked for; if it reverts,
+    ///         the claim is final anyway (the failure is logged).
+    /// @param requestId The request being answered.
+    /// @param claimId The final claim.
+    /// @param outputRoot The output blob root. For outputs of at most 32 bytes this is the output
+    ///        itself, zero-padded (a blob tree of depth 0 is its single leaf; spec/machine.md).
+    function onComputeResult(uint64 requestId, uint64 claimId, bytes32 outputRoot) external;
+}

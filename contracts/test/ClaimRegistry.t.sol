@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: UNLICENSED
+pragma solidity ^0.8.28;
+
+import {GamePlayer} from "./GamePlayer.sol";
+import {ClaimRegistry} from "../src/ClaimRegistry.sol";
+import {DisputeGame} from "../src/DisputeGame.sol";
+
+/// @notice The consumer flow, bonds, and the gas targets of issue 5.
+contract ClaimRegistryTest is GamePlayer {
+    address internal server = makeAddr("server");
+    address internal honestServer = makeAddr("honestServer");
+    address internal watchtower = makeAddr("watchtower");
+    uint64 internal constant N = 21;
+    uint8 internal d2;
+
+    function setUp() public {
+        _deploy(4, 8, 1 days, 1 hours);
+        d2 = depthFor();
+    }
+
+    function test_consumer_receivesFinalOutput() public {
+        bytes32 inputRoot = inputFor(N, 1);
+        uint64 requestId = consumer.ask{value: 0.2 ether}(modelId, inputRoot, "inline input");
+        ClaimRegistry.ClaimData memory data = claimData(honest(), N, d2, 1, requestId);
+        uint64 claimId = post(server, data);
+        vm.warp(block.timestamp + WINDOW + 1);
+        registry.finalize(claimId, data);
+        assertEq(consumer.results(requestId), data.outputRoot);
+        assertEq(registry.credit(server), CLAIM_BOND + 0.2 ether);
+        uint256 before = server.balance;
+        vm.prank(server);
+        registry.withdraw();
+        assertEq(server.balance - before, CLAIM_BOND + 0.2 ether);
+    }
+
+    function test_consumer_neverReceivesRefutedOutput_requestReopens() public {
+        bytes32 inputRoot = inputFor(N, 1);
+        uint64 requestId = consumer.ask{value: 0.2 ether}(modelId, inputRoot, "");
+        Strategy memory liar = diverge(3, 2);
+        ClaimRegistry.ClaimData memory lie = claimData(liar, N, d2, 1, requestId);
+        uint64 lieId = post(server, lie);
+        // A second answer is refused while the first is pending.
+        ClaimRegistry.ClaimData memory truth = claimData(honest(), N, d2, 1, requestId);
+        vm.deal(honestServer, CLAIM_BOND);
+        vm.prank(honestServer);
+        vm.expectRevert(abi.encodeWithSelector(ClaimRegistry.RequestNotOpen.selector, requestId));
+        registry.postClaim{value: CLAIM_BOND}(truth);
+        uint64 id = challengeWith(watchtower, lieId, lie, honest());
+        playOut(id, liar, honest());
+        vm.warp(block.timestamp + 30 days);
+        vm.expectRevert(abi.encodeWithSelector(ClaimRegistry.ClaimNotPending.selector, lieId));
+        registry.finalize(lieId, lie);
+        assertEq(consumer.results(requestId), bytes32(0));
+        registry.settleRefutation(lieId, lie);
+        vm.expectRevert(abi.encodeWithSelector(ClaimRegistry.ClaimNotRefuted.selector, lieId));
+        registry.settleRefutation(lieId, lie);
+        // Reopened: the honest server answers and the consumer gets the true output.
+        uint64 truthId = post(honestServer, truth);
+        vm.warp(block.timestamp + WINDOW + 1);
+        registry.finalize(truthId, truth);
+        assertEq(consumer.results(requestId), truth.outputRoot);
+        assertEq(registry.credit(honestServer), CLAIM_BOND + 0.2 ether);
+        assertEq(registry.credit(watchtower), CLAIM_BOND);
+    }
+
+    function test_consumer_revertingCallback_claimStillFinal() public {
+        bytes32 inputRoot = inputFor(N, 1);
+        // A request made directly (not by the consumer contract): the callback hits an EOA-less
+        // contract path that reverts (ExampleConsumer rejects unknown requests).
+        vm.prank(address(consumer));
+        uint64 requestId = registry.requestCompute(modelId, inputRoot, "", 50_000);
+        ClaimRegistry.ClaimData memory data = claimData(honest(), N, d2, 1, requestId);
+        uint64 claimId = post(server, data);
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.expectEmit(address(registry));
+        emit ClaimRegistry.CallbackResult(requestId, false);
+        registry.finalize(claimId, data);
+        assertEq(uint8(claimStatus(claimId)), uint8(ClaimRegistry.ClaimStatus.Final));
+    }
+
+    function test_finalize_shortOfCallbackGas_reverts() public {
+        bytes32 inputRoot = inputFor(N, 1);
+        uint64 requestId = consumer.ask(modelId, inputRoot, "");
+        ClaimRegistry.ClaimData memory data = claimData(honest(), N, d2, 1, requestId);
+        uint64 claimId = post(server, data);
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.expectPartialRevert(ClaimRegistry.InsufficientCallbackGas.selector);
+        registry.finalize{gas: 90_000}(claimId, data);
+    }
+
+    function test_cancelRequest_refundsPayment() public {
+        uint64 requestId = consumer.ask{value: 0.3 ether}(modelId, inputFor(N, 1), "");
+        vm.expectRevert(abi.encodeWithSelector(ClaimRegistry.NotConsumer.selector, requestId));
+        registry.cancelRequest(requestId);
+        vm.prank(address(consumer));
+        registry.cancelRequest(requestId);
+        assertEq(registry.credit(address(consumer)), 0.3 ether);
+        ClaimRegistry.ClaimData memory data = claimData(honest(), N, d2, 1, requestId);
+        vm.deal(server, CLAIM_BOND);
+        vm.prank(server);
+        vm.expectRevert(abi.encodeWithSelector(ClaimRegistry.RequestNotOpen.selector, requestId));
+        registry.postClaim{value: CLAIM_BOND}(data);
+    }
+
+    function test_postClaim_mismatchedRequest_reverts() public {
+        uint64 requestId = consumer.ask(modelId, inputFor(N, 1), "");
+        ClaimRegistry.ClaimData memory data = claimData(honest(), N, d2, 2, requestId);
+        vm.deal(server, CLAIM_BOND);
+        vm.prank(server);
+        vm.expectRevert(abi.encodeWithSelector(ClaimRegistry.RequestMismatch.selector, requestId));
+        registry.postClaim{value: CLAIM_BOND}(data);
+    }
+
+    function test_tooManyDisputes_reverts() public {
+        ClaimRegistry.ClaimData memory data = claimData(honest(), N, d2, 1, 0);
+        uint64 claimId = post(server, data);
+        for (uint256 i = 0; i < registry.MAX_DISPUTES_PER_CLAIM(); i++) {
+            challengeWith(watchtower, claimId, data, diverge(1, 1));
+        }
+        vm.expectRevert(abi.encodeWithSelector(ClaimRegistry.TooManyDisputes.selector, claimId));
+        this.externalChallenge(claimId, data);
+    }
+
+    function externalChallenge(uint64 claimId, ClaimRegistry.ClaimData memory data) external {
+        challengeWith(watchtower, claimId, data, diverge(1, 1));
+    }
+
+    // ------------------------------------------------------------------ gas targets (issue 5)
+
+    /// Transaction gas = execution (measured) + 21000 + calldata (EIP-2028), and the EIP-7623
+    /// floor (21000 + 10 gas per calldata token) where that is higher.
+    function _txGas(uint256 execution, bytes memory callData) internal pure returns (uint256 standard, uint256 floor) {
+        uint256 zeros;
+        for (uint256 i = 0; i < callData.length; i++) {
+            if (callData[i] == 0) zeros++;
+        }
+        uint256 tokens = zeros + 4 * (callData.length - zeros);
+        standard = 21_000 + 4 * tokens + execution;
+        floor = 21_000 + 10 * tokens;
+    }
+
+    function _report(string memory what, uint256 execution, bytes memory callData, uint256 limit) internal {
+        (uint256 standard, uint256 floor) = _txGas(execution, callData);
+        uint256 txGas = standard > floor ? standard : floor;
+        emit log_named_uint(string.concat(what, " execution gas"), execution);
+        emit log_named_uint(string.concat(what, " calldata bytes"), callData.length);
+        emit log_named_uint(string.concat(what, " EIP-7623 floor"), floor);
+        emit log_named_uint(string.concat(what, " transaction gas"), txGas);
+        assertLe(txGas, limit, what);
+    }
+
+    function test_gas_postClaim_under150k() public {
+        ClaimRegistry.ClaimData memory data = claimData(honest(), N, d2, 1, 0);
+        post(server, data); // warm the counter like a live registry
+        vm.deal(server, CLAIM_BOND);
+        vm.prank(server);
+        uint256 g = gasleft();
+        registry.postClaim{value: CLAIM_BOND}(data);
+        g -= gasleft();
+        _report("postClaim", g, abi.encodeCall(ClaimRegistry.postClaim, (data)), 150_000);
+    }
+
+    function test_gas_finalize_under100k() public {
+        ClaimRegistry.ClaimData memory data = claimData(honest(), N, d2, 1, 0);
+        uint64 claimId = post(server, data);
+        vm.warp(block.timestamp + WINDOW + 1);
+        uint256 g = gasleft();
+        registry.finalize(claimId, data);
+        g -= gasleft();
+        _report("finalize", g, abi.encodeCall(ClaimRegistry.finalize, (claimId, data)), 100_000);
+    }
+
+    function test_gas_finalizeWithConsumerCallback() public {
+        uint64 requestId = consumer.ask{value: 0.1 ether}(modelId, inputFor(N, 1), "");
+        ClaimRegistry.ClaimData memory data = claimData(honest(), N, d2, 1, requestId);
+        uint64 claimId = post(server, data);
+        vm.warp(block.timestamp + WINDOW + 1);
+        uint256 g = gasleft();
+        registry.finalize(claimId, data);
+        g -= gasleft();
+        _report("finalize+callback", g, abi.encodeCall(ClaimRegistry.finalize, (claimId, data)), 150_000);
+    }
+
+    /// One dissection move with the production arity k = 32 (31 intermediate roots + end root,
+    /// restating the opponent's 33), all roots non-zero.
+    function test_gas_move_k32_under120k() public {
+        _deploy(32, 7, 3 days, 3 hours);
+        d2 = depthFor();
+        Strategy memory liar = diverge(500, 3);
+        ClaimRegistry.ClaimData memory data = claimData(liar, 1000, d2, 1, 0);
+        uint64 claimId = post(server, data);
+        uint64 id = challengeWith(watchtower, claimId, data, honest());
+        DisputeGame.Dispute memory d = game.getDispute(id);
+        bytes32[] memory prev = lastRoots[id];
+        uint256 choice = choose(liar, data.inputRoot, d, prev);
+        DisputeGame.Segment memory seg = _segment(d, choice);
+        bytes32[] memory roots = rootsFor(liar, data.inputRoot, seg.level, seg.macroStep, seg.start, seg.end, prev[choice + 1]);
+        assertEq(roots.length, 32);
+        vm.deal(server, MOVE_BOND);
+        vm.prank(server);
+        uint256 g = gasleft();
+        game.move{value: MOVE_BOND}(id, prev, choice, roots);
+        g -= gasleft();
+        _report("move k=32", g, abi.encodeCall(DisputeGame.move, (id, prev, choice, roots)), 120_000);
+    }
+}

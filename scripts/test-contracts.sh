@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds and tests the Solidity contracts offline, then checks gas against the committed
+# contracts/.gas-snapshot (regenerate with: cd contracts && $forge snapshot).
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$("$repo/scripts/setup-foundry.sh")"
+forge="$(sed -n 's/^forge=//p' <<<"$tools")"
+cd "$repo/contracts"
+"$forge" build
+"$forge" test
+"$forge" snapshot --check

@@ -1,0 +1,103 @@
+//! One-step proofs: valid proofs verify, and any tampering is rejected without a panic.
+
+use std::sync::Arc;
+
+use gavel_bisection::code::Program;
+use gavel_bisection::machine::Machine;
+use gavel_bisection::proof::{prove_step, BlobTrees, StepProof};
+use gavel_bisection::verify::verify_step;
+use proptest::prelude::*;
+
+/// A module exercising every proof family: calls (direct, indirect), locals, globals, loads and
+/// stores across leaf boundaries, bulk memory, floats, branches and a br_table.
+const WAT: &str = r#"
+(module
+  (type $t (func (param i32) (result i32)))
+  (memory 1)
+  (global $g (mut i32) (i32.const 7))
+  (table 2 funcref)
+  (elem (i32.const 0) $sq $inc)
+  (func $sq (type $t) (i32.mul (local.get 0) (local.get 0)))
+  (func $inc (type $t) (i32.add (local.get 0) (i32.const 1)))
+  (func (export "main") (result i32) (local $i i32) (local $f f64)
+    (memory.fill (i32.const 30) (i32.const 171) (i32.const 70))
+    (memory.copy (i32.const 100) (i32.const 20) (i32.const 90))
+    (i64.store offset=29 (i32.const 0) (i64.const 0x0102030405060708))
+    (local.set $f (f64.sqrt (f64.convert_i32_s (i32.load offset=31 (i32.const 0)))))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $i) (i32.const 3)))
+        (global.set $g (call_indirect (type $t) (global.get $g) (i32.and (local.get $i) (i32.const 1))))
+        (br_table $l $l $done (local.tee $i (i32.add (local.get $i) (i32.const 1))))))
+    (i32.add (global.get $g) (i32.trunc_sat_f64_s (local.get $f))))
+)
+"#;
+
+fn proofs() -> &'static Vec<StepProof> {
+    static P: std::sync::OnceLock<Vec<StepProof>> = std::sync::OnceLock::new();
+    P.get_or_init(|| {
+        let bytes = wast::parser::parse::<wast::Wat>(&wast::parser::ParseBuffer::new(WAT).unwrap()).unwrap().encode().unwrap();
+        let program = Arc::new(Program::lower(&bytes).unwrap());
+        let main = program.exports["main"];
+        let mut m = Machine::new(program, vec![], 16);
+        m.invoke(main, &[]).unwrap();
+        let mut trees = BlobTrees::default();
+        let mut out = Vec::new();
+        while m.active {
+            out.push(prove_step(&mut m, &mut trees).unwrap());
+        }
+        out
+    })
+}
+
+#[test]
+fn every_step_of_the_program_verifies() {
+    let p = proofs();
+    assert!(p.len() > 50, "{} steps", p.len());
+    for (i, s) in p.iter().enumerate() {
+        assert_eq!(verify_step(&s.root_before, &s.proof).unwrap(), s.root_after, "step {i}");
+        if i + 1 < p.len() {
+            assert_eq!(s.root_after, p[i + 1].root_before);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// Flipping any bit of a valid proof is rejected (never a different root, never a panic).
+    #[test]
+    fn flipped_bit_is_rejected(step in any::<prop::sample::Index>(), bit in any::<prop::sample::Index>()) {
+        let s = step.get(proofs());
+        let mut proof = s.proof.clone();
+        let b = bit.index(proof.len() * 8);
+        proof[b / 8] ^= 1 << (b % 8);
+        prop_assert!(verify_step(&s.root_before, &proof).is_err());
+    }
+
+    /// A wrong root before is rejected.
+    #[test]
+    fn wrong_root_before_is_rejected(step in any::<prop::sample::Index>(), bit in 0usize..256) {
+        let s = step.get(proofs());
+        let mut root = s.root_before;
+        root[bit / 8] ^= 1 << (bit % 8);
+        prop_assert!(verify_step(&root, &s.proof).is_err());
+    }
+
+    /// Truncated or extended proofs are rejected.
+    #[test]
+    fn wrong_length_is_rejected(step in any::<prop::sample::Index>(), cut in any::<prop::sample::Index>(), extra in prop::collection::vec(any::<u8>(), 1..64)) {
+        let s = step.get(proofs());
+        let n = cut.index(s.proof.len());
+        prop_assert!(verify_step(&s.root_before, &s.proof[..n]).is_err());
+        let mut longer = s.proof.clone();
+        longer.extend_from_slice(&extra);
+        prop_assert!(verify_step(&s.root_before, &longer).is_err());
+    }
+
+    /// Arbitrary bytes are an error, not a panic.
+    #[test]
+    fn garbage_is_an_error(bytes in prop::collection::vec(any::<u8>(), 0..2048), root in any::<[u8; 32]>()) {
+        prop_assert!(verify_step(&root, &bytes).is_err());
+    }
+}

@@ -87,4 +87,14 @@ fn steps_of_a_real_run_prove_and_verify() {
         assert!(seen.contains_key(&op), "opcode {op:#06x} never executed on silero");
     }
     eprintln!("silero: {} distinct opcodes proven", seen.len());
+    // Proof size and verifier keccak calls per family (the first proof of each opcode).
+    let mut fam: std::collections::BTreeMap<String, (usize, usize, u64, u64)> = Default::default();
+    for (op, (bytes, hashes)) in &seen {
+        let f = format!("{:?}", gavel_bisection::code::op_family(*op).unwrap());
+        let e = fam.entry(f).or_insert((usize::MAX, 0, u64::MAX, 0));
+        *e = (e.0.min(*bytes), e.1.max(*bytes), e.2.min(*hashes), e.3.max(*hashes));
+    }
+    for (f, (bmin, bmax, hmin, hmax)) in fam {
+        eprintln!("family {f}: proof {bmin}..{bmax} bytes, {hmin}..{hmax} keccak calls");
+    }
 }

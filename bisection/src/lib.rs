@@ -17,6 +17,7 @@ pub mod merkle;
 pub mod numeric;
 pub mod proof;
 pub mod semantics;
+pub mod snapshot;
 pub mod state;
 pub mod verify;
 

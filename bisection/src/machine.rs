@@ -111,7 +111,18 @@ pub struct Machine {
     /// The most recent trap.
     pub last_trap: Option<Trap>,
     tree: MemoryTree,
+    /// Whether `tree` has seen this memory at all (the first root hashes everything).
+    tree_fresh: bool,
+    /// Write epoch of every 4 KiB page: the value of `epoch` at its last write.
+    page_epoch: Vec<u32>,
+    /// The current write epoch.
+    epoch: u32,
+    /// Pages written at or after this epoch are not yet in `tree`.
+    tree_since: u32,
 }
+
+/// Bytes per write-tracking page.
+pub const TRACK_PAGE: usize = 4096;
 
 fn internal(what: &'static str) -> MachineError {
     MachineError::Internal(what)
@@ -156,6 +167,10 @@ impl Machine {
             steps: 0,
             last_trap: None,
             tree: MemoryTree::new(),
+            tree_fresh: true,
+            page_epoch: Vec::new(),
+            epoch: 1,
+            tree_since: 1,
         }
     }
 
@@ -174,6 +189,29 @@ impl Machine {
         self.locals[..args.len()].copy_from_slice(args);
         self.pc = entry;
         Ok(())
+    }
+
+    /// Replaces the whole state but memory (snapshot restore).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn set_state(
+        &mut self,
+        status: Status,
+        macro_step: u64,
+        active: bool,
+        pc: u32,
+        globals: Vec<(u8, u64)>,
+        values: Vec<u64>,
+        locals: Vec<u64>,
+        frames: Vec<Frame>,
+    ) {
+        self.status = status;
+        self.macro_step = macro_step;
+        self.active = active;
+        self.pc = pc;
+        self.globals = globals;
+        self.values = values;
+        self.locals = locals;
+        self.frames = frames;
     }
 
     /// Blob commitments, in blob order.
@@ -314,9 +352,39 @@ impl Machine {
         state::context_hash(self.pc, cur as u32, &stack, &locals, &self.frame_chain(cur))
     }
 
-    /// The memory root, updating the incremental tree.
+    /// The memory root, updating the incremental tree with the pages written since the last
+    /// root.
     pub fn memory_root(&mut self) -> Hash32 {
-        self.tree.update(&self.memory)
+        if self.tree_fresh {
+            self.tree_fresh = false;
+            self.tree_since = self.next_epoch();
+            return self.tree.update(&self.memory);
+        }
+        let since = self.tree_since;
+        let dirty = self.pages_written_since(since);
+        self.tree_since = self.next_epoch();
+        self.tree.update_pages(&self.memory, &dirty)
+    }
+
+    /// Starts a new write epoch and returns it: pages written from now on have this epoch.
+    pub fn next_epoch(&mut self) -> u32 {
+        self.epoch += 1;
+        self.epoch
+    }
+
+    /// The 4 KiB pages written at or after `epoch` (see [`Machine::next_epoch`]).
+    pub fn pages_written_since(&self, epoch: u32) -> Vec<usize> {
+        self.page_epoch.iter().enumerate().filter(|(_, e)| **e >= epoch).map(|(p, _)| p).collect()
+    }
+
+    #[inline]
+    fn mark_written(&mut self, addr: usize, len: usize) {
+        let (first, last) = (addr / TRACK_PAGE, (addr + len - 1) / TRACK_PAGE);
+        if self.page_epoch.len() <= last {
+            self.page_epoch.resize(self.memory.len() / TRACK_PAGE, 0);
+        }
+        self.page_epoch[first] = self.epoch;
+        self.page_epoch[last] = self.epoch;
     }
 
     /// Rehashes the 4 KiB page holding `addr` after a write (the prover keeps the tree current
@@ -433,6 +501,9 @@ impl StepContext for Machine {
         let a = addr as usize;
         let dst = self.memory.get_mut(a..a + bytes.len()).ok_or_else(|| internal("write outside memory"))?;
         dst.copy_from_slice(bytes);
+        if !bytes.is_empty() {
+            self.mark_written(a, bytes.len());
+        }
         Ok(())
     }
 

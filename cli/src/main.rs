@@ -50,6 +50,21 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Instruction-level trace of one macro-step: the state root every `--stride` steps and its
+    /// commitment (the level-2 trace of a dispute).
+    TraceSteps {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Macro-step index.
+        #[arg(long)]
+        macro_step: u64,
+        /// Steps between two roots.
+        #[arg(long, default_value_t = 1_000_000)]
+        stride: u64,
+        /// Where to write the trace (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Check a one-step proof file and print the state root after the step.
     VerifyStep {
         /// Proof file written by `prove-step`.
@@ -177,23 +192,18 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Run(args) => {
             let mut outcome = run_command(&args, TraceMode::FinalRoot)?;
             if args.exact_steps {
-                let (runtime, blobs, options) = run_setup(&args)?;
-                let bar = output::step_bar(args.json);
-                let index = gavel_runner::prove::step_index(&runtime, &blobs, &options, &mut |m, n| {
-                    bar.set_message(format!("interpreted {n} instructions"));
-                    bar.set_position(m);
-                })?;
-                bar.finish_and_clear();
+                let steps = open_steps(&args)?;
                 let fast = gavel_runner::state::hex32(&outcome.state_root);
-                if index.final_root != fast {
-                    bail!("the step machine ends at {} but wasmtime at {fast}: the engines disagree", index.final_root);
+                if steps.index.final_root != fast {
+                    bail!("the step machine ends at {} but wasmtime at {fast}: the engines disagree", steps.index.final_root);
                 }
-                outcome.instructions = index.total();
+                outcome.instructions = steps.index.total();
             }
             output::print_run(&outcome, args.json)
         }
         Command::ProveStep { run, step, out } => prove_step(&run, step, &out),
         Command::VerifyStep { proof, json } => verify_step(&proof, json),
+        Command::TraceSteps { run, macro_step, stride, out } => trace_steps(&run, macro_step, stride, &out),
         Command::Trace { run, out } => {
             let outcome = run_command(&run, TraceMode::Level1)?;
             let trace = outcome.trace.as_ref().context("trace missing")?;
@@ -217,18 +227,51 @@ fn run_setup(args: &RunArgs) -> Result<(Runtime, Vec<Arc<Vec<u8>>>, MachineOptio
     Ok((runtime, vec![model, Arc::new(gavel_codec::encode(&inputs))], options))
 }
 
-fn prove_step(args: &RunArgs, n: u64, out: &Path) -> Result<()> {
+/// The run's step index and snapshots (one pass of both engines the first time, cached after).
+fn open_steps(args: &RunArgs) -> Result<gavel_runner::prove::RunSteps> {
     let (runtime, blobs, options) = run_setup(args)?;
-    let t = std::time::Instant::now();
     let bar = output::step_bar(args.json);
-    let index = gavel_runner::prove::step_index(&runtime, &blobs, &options, &mut |m, k| {
-        bar.set_message(format!("counting steps: {k} instructions"));
+    let steps = gavel_runner::prove::RunSteps::open(&runtime, &blobs, &options, &mut |m, k| {
+        bar.set_message(format!("both engines, roots compared: {k} instructions"));
         bar.set_position(m);
     })?;
     bar.finish_and_clear();
+    Ok(steps)
+}
+
+fn trace_steps(args: &RunArgs, macro_step: u64, stride: u64, out: &Path) -> Result<()> {
+    let steps = open_steps(args)?;
+    let t = std::time::Instant::now();
+    let trace = steps.level2(macro_step, stride)?;
+    let hex = gavel_runner::state::hex32;
+    let roots: Vec<String> = trace.roots.iter().map(hex).collect();
+    let doc = serde_json::json!({
+        "format": "gavel.trace.level2.v1", "macro_step": trace.macro_step, "stride": trace.stride,
+        "steps": trace.steps, "label": trace.label, "commitment": hex(&trace.commitment), "roots": roots,
+    });
+    std::fs::write(out, serde_json::to_string_pretty(&doc)?).with_context(|| format!("cannot write {}", out.display()))?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "macro_step": trace.macro_step, "stride": stride, "steps": trace.steps, "roots": trace.roots.len(),
+                "commitment": hex(&trace.commitment), "first_root": roots.first(), "last_root": roots.last(), "out": out, "ms": ms })
+        );
+    } else {
+        println!("macro-step {} ({} {}): {} steps, {} roots at stride {stride}", trace.macro_step, trace.label.kind, trace.label.name, trace.steps, trace.roots.len());
+        println!("  commitment {}", hex(&trace.commitment));
+        println!("  written to {}", out.display());
+    }
+    Ok(())
+}
+
+fn prove_step(args: &RunArgs, n: u64, out: &Path) -> Result<()> {
+    let t = std::time::Instant::now();
+    let steps = open_steps(args)?;
+    let index = &steps.index;
     let index_ms = t.elapsed().as_secs_f64() * 1e3;
     let t = std::time::Instant::now();
-    let proven = gavel_runner::prove::prove(&runtime, &blobs, &options, &index, n)?;
+    let proven = steps.prove(n)?;
     let prove_ms = t.elapsed().as_secs_f64() * 1e3;
     std::fs::write(out, gavel_runner::prove::proof_file(&proven.step)).with_context(|| format!("cannot write {}", out.display()))?;
     let s = &proven.step;

@@ -1,38 +1,67 @@
-//! The slow path driven from the fast one: exact step counts and one-step proofs of a run.
+//! The slow path next to the fast one: exact step counts, snapshots, instruction-level traces and
+//! one-step proofs of a run.
 //!
-//! Exact per-macro-step instruction counts come from one interpreter pass (the step machine's
-//! count is the definition; wasmtime fuel only approximates it) and are cached on disk, keyed by
-//! the run's genesis state root. To prove step `N`, wasmtime runs at JIT speed to the boundary
-//! of the macro-step holding `N` (a snapshot the fast path re-creates on demand), the boundary's
-//! memory and globals seed the interpreter, and only the instructions of that one macro-step
-//! before `N` are interpreted.
+//! One pass runs wasmtime and the step machine side by side, checks that their state roots agree
+//! after every macro-step, counts every step exactly (the step machine's count is the
+//! definition; wasmtime fuel only approximates it) and snapshots the interpreter every
+//! [`SNAPSHOT_STRIDE`] steps. Index and snapshots are cached on disk, keyed by the run's genesis
+//! root; any step is then reached from the nearest snapshot.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use gavel_bisection::machine::{Machine as StepMachine, StepEvent};
 use gavel_bisection::proof::{prove_step, BlobTrees, StepProof};
+use gavel_bisection::snapshot::{restore, RecordInfo, SnapshotWriter};
 
 use crate::error::{Result, RunnerError};
-use crate::machine::{MachineOptions, Runtime, StepInfo};
+use crate::machine::{MachineOptions, Runtime};
 use crate::merkle::Hash32;
 use crate::state::{hex32, Status};
 
-/// Exact instruction counts of a run.
+/// Steps between two snapshots of the interpreter pass: at about 70 M steps/s, reaching any
+/// step from its snapshot takes at most about a quarter of a second.
+pub const SNAPSHOT_STRIDE: u64 = 1 << 24;
+
+/// What a macro-step was (from the fast path's labels).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Label {
+    /// `load`, `bind`, `node`, `finish` (or `failed`).
+    pub kind: String,
+    /// ONNX node name or phase.
+    pub name: String,
+    /// tract operator.
+    pub op: String,
+    /// ONNX op type.
+    pub onnx_op: String,
+}
+
+/// Exact instruction counts of a run, its macro-step labels and its snapshot store.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StepIndex {
     /// The genesis state root the counts belong to.
     pub genesis: String,
     /// Instructions (step-machine steps) of each macro-step, in order.
     pub per_macro_step: Vec<u64>,
-    /// The state root after the last macro-step, as the interpreter computed it.
+    /// The label of each macro-step.
+    pub labels: Vec<Label>,
+    /// The state root after each macro-step (both engines agreed on every one).
+    pub roots: Vec<String>,
+    /// The state root after the last macro-step.
     pub final_root: String,
+    /// Snapshot records: (global step, byte offset) in the store next to the index.
+    pub snapshots: Vec<(u64, u64)>,
 }
 
 impl StepIndex {
     /// Total instructions.
     pub fn total(&self) -> u64 {
         self.per_macro_step.iter().sum()
+    }
+
+    /// The global step at which macro-step `i` starts.
+    pub fn start_of(&self, i: u64) -> u64 {
+        self.per_macro_step.iter().take(i as usize).sum()
     }
 
     /// The macro-step holding global step `n` and `n`'s offset inside it.
@@ -46,70 +75,212 @@ impl StepIndex {
         }
         None
     }
+
+    fn records(&self) -> Vec<RecordInfo> {
+        self.snapshots.iter().map(|&(step, offset)| RecordInfo { step, offset }).collect()
+    }
 }
 
 fn engine(e: impl std::fmt::Display) -> RunnerError {
     RunnerError::Engine(e.to_string())
 }
 
-fn cache_path(genesis: &Hash32) -> Option<PathBuf> {
-    let base = std::env::var_os("GAVEL_CACHE")
+fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os("GAVEL_CACHE")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/gavel")))?;
-    Some(base.join("steps").join(format!("{}.json", hex::encode(genesis))))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/gavel")))
+        .map(|b| b.join("steps"))
 }
 
 fn limit_pages(options: &MachineOptions) -> u32 {
     (options.memory_limit_mib * 16) as u32
 }
 
-/// The genesis root of a run (before the first macro-step).
-pub fn genesis_root(runtime: &Runtime, blobs: &[Arc<Vec<u8>>], options: &MachineOptions) -> Result<Hash32> {
-    runtime.machine(blobs.to_vec(), options)?.state_root()
+/// Runs `m` for exactly `k` steps (across macro-step boundaries), or until it halts.
+fn advance(m: &mut StepMachine, mut k: u64) -> Result<u64> {
+    let mut done = 0;
+    while k > 0 && m.status == Status::Running {
+        let (n, _) = m.run(k).map_err(engine)?;
+        done += n;
+        k -= n;
+    }
+    Ok(done)
 }
 
-/// Counts every instruction of the run with the interpreter (cached). `progress` sees the
-/// instructions counted so far after each macro-step.
-pub fn step_index(
-    runtime: &Runtime,
-    blobs: &[Arc<Vec<u8>>],
-    options: &MachineOptions,
-    progress: &mut dyn FnMut(u64, u64),
-) -> Result<StepIndex> {
-    let program = runtime.guest.program()?;
-    let mut m = StepMachine::new(program, blobs.to_vec(), limit_pages(options));
-    let genesis = m.state_root();
-    let cached = cache_path(&genesis);
-    if let Some(idx) = cached
-        .as_ref()
-        .and_then(|p| std::fs::read(p).ok())
-        .and_then(|b| serde_json::from_slice::<StepIndex>(&b).ok())
-        .filter(|i| i.genesis == hex32(&genesis))
-    {
-        return Ok(idx);
-    }
-    let mut per = Vec::new();
-    let mut total = 0u64;
-    while m.status == Status::Running {
-        let (n, ev) = m.run_macro_step().map_err(engine)?;
-        per.push(n);
-        total += n;
-        progress(per.len() as u64, total);
-        if matches!(ev, StepEvent::Halted) {
-            break;
+/// A run's blobs and how to reach any of its states: the index (exact counts, labels, agreed
+/// roots) and the snapshot store, built by one pass of both engines and cached on disk.
+pub struct RunSteps {
+    /// The index.
+    pub index: StepIndex,
+    program: Arc<gavel_bisection::code::Program>,
+    blobs: Vec<Arc<Vec<u8>>>,
+    limit_pages: u32,
+    store: PathBuf,
+}
+
+impl RunSteps {
+    /// Loads the cached index and snapshot store of this run, or builds them: wasmtime and the
+    /// interpreter run side by side, their roots are compared after every macro-step (an error
+    /// if they ever differ), the interpreter is snapshotted every [`SNAPSHOT_STRIDE`] steps.
+    /// `progress` sees (macro-steps, instructions) after each macro-step.
+    pub fn open(
+        runtime: &Runtime,
+        blobs: &[Arc<Vec<u8>>],
+        options: &MachineOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<RunSteps> {
+        let program = runtime.guest.program()?;
+        let mut m = StepMachine::new(Arc::clone(&program), blobs.to_vec(), limit_pages(options));
+        let genesis = m.state_root();
+        let dir = cache_dir().unwrap_or_else(|| std::env::temp_dir().join("gavel-steps"));
+        let name = hex::encode(genesis);
+        let (index_path, store) = (dir.join(format!("{name}.json")), dir.join(format!("{name}.snap")));
+        let open = |index: StepIndex| RunSteps {
+            index,
+            program: Arc::clone(&program),
+            blobs: blobs.to_vec(),
+            limit_pages: limit_pages(options),
+            store: store.clone(),
+        };
+        if let Some(idx) = std::fs::read(&index_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<StepIndex>(&b).ok())
+            .filter(|i| i.genesis == hex32(&genesis) && store.exists())
+        {
+            return Ok(open(idx));
         }
-    }
-    let idx = StepIndex { genesis: hex32(&genesis), per_macro_step: per, final_root: hex32(&m.state_root()) };
-    if let Some(p) = cached {
-        if let Some(dir) = p.parent() {
-            let _ = std::fs::create_dir_all(dir);
+        let mut fast = runtime.machine(blobs.to_vec(), options)?;
+        fast.track_writes();
+        if fast.state_root()? != genesis {
+            return Err(engine("the step machine and wasmtime disagree before the first macro-step"));
         }
-        let tmp = p.with_extension(format!("tmp{}", std::process::id()));
-        if std::fs::write(&tmp, serde_json::to_vec(&idx).unwrap_or_default()).is_ok() {
-            let _ = std::fs::rename(&tmp, &p);
+        let tmp_store = store.with_extension(format!("snap.tmp{}", std::process::id()));
+        let mut writer = SnapshotWriter::create(&tmp_store).map_err(engine)?;
+        writer.record(&mut m, 0).map_err(engine)?;
+        let (mut per, mut labels, mut roots) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut global, mut next_snapshot) = (0u64, SNAPSHOT_STRIDE);
+        while m.status == Status::Running {
+            let i = per.len() as u64;
+            let label = match fast.step() {
+                Ok(s) => Label { kind: s.kind, name: s.name, op: s.op, onnx_op: s.onnx_op },
+                Err(RunnerError::Guest { message, .. }) | Err(RunnerError::Trap { reason: message, .. }) => {
+                    Label { kind: "failed".into(), name: message, op: String::new(), onnx_op: String::new() }
+                }
+                Err(e) => return Err(e),
+            };
+            let start = global;
+            loop {
+                let (n, ev) = m.run(next_snapshot - global).map_err(engine)?;
+                global += n;
+                if global == next_snapshot {
+                    writer.record(&mut m, global).map_err(engine)?;
+                    next_snapshot += SNAPSHOT_STRIDE;
+                }
+                if ev != StepEvent::Executed {
+                    break;
+                }
+            }
+            let (slow_root, fast_root) = (m.state_root(), fast.state_root()?);
+            if slow_root != fast_root {
+                return Err(engine(format!(
+                    "the step machine and wasmtime disagree after macro-step {i} ({} {}): {} vs {}",
+                    label.kind,
+                    label.name,
+                    hex32(&slow_root),
+                    hex32(&fast_root)
+                )));
+            }
+            per.push(global - start);
+            labels.push(label);
+            roots.push(hex32(&slow_root));
+            progress(per.len() as u64, global);
         }
+        let records = writer.finish().map_err(engine)?;
+        let index = StepIndex {
+            genesis: hex32(&genesis),
+            per_macro_step: per,
+            labels,
+            final_root: hex32(&m.state_root()),
+            roots,
+            snapshots: records.iter().map(|r| (r.step, r.offset)).collect(),
+        };
+        std::fs::rename(&tmp_store, &store).map_err(|e| engine(format!("{}: {e}", store.display())))?;
+        let tmp = index_path.with_extension(format!("json.tmp{}", std::process::id()));
+        if std::fs::write(&tmp, serde_json::to_vec(&index).unwrap_or_default()).is_ok() {
+            let _ = std::fs::rename(&tmp, &index_path);
+        }
+        Ok(open(index))
     }
-    Ok(idx)
+
+    /// The interpreter at global step `n` (restored from the nearest snapshot, then run).
+    pub fn machine_at(&self, n: u64) -> Result<StepMachine> {
+        if n > self.index.total() {
+            return Err(RunnerError::Engine(format!("step {n} is past the end of the run ({} steps)", self.index.total())));
+        }
+        let (mut m, at) = restore(&self.store, &self.index.records(), Arc::clone(&self.program), self.blobs.clone(), self.limit_pages, n)
+            .map_err(engine)?;
+        let done = advance(&mut m, n - at)?;
+        if done != n - at {
+            return Err(engine(format!("the run halted {} steps before step {n}", n - at - done)));
+        }
+        Ok(m)
+    }
+
+    /// Proves global step `n`.
+    pub fn prove(&self, n: u64) -> Result<ProvenStep> {
+        let (macro_step, offset) = self.index.locate(n).ok_or_else(|| {
+            RunnerError::Engine(format!("step {n} is past the end of the run ({} steps)", self.index.total()))
+        })?;
+        let mut m = self.machine_at(n)?;
+        let step = prove_step(&mut m, &mut BlobTrees::default()).map_err(engine)?;
+        let label = self.index.labels[macro_step as usize].clone();
+        Ok(ProvenStep { step, index: n, macro_step, offset, label })
+    }
+
+    /// The instruction-level trace of macro-step `i` at `stride`: the state root at its start,
+    /// every `stride` steps, and at its end, with their commitment (`spec/proofs.md`).
+    pub fn level2(&self, i: u64, stride: u64) -> Result<Level2Trace> {
+        if i >= self.index.per_macro_step.len() as u64 {
+            return Err(RunnerError::Engine(format!("macro-step {i} does not exist ({} in the run)", self.index.per_macro_step.len())));
+        }
+        if stride == 0 {
+            return Err(RunnerError::Engine("stride must be at least 1".into()));
+        }
+        let len = self.index.per_macro_step[i as usize];
+        let mut m = self.machine_at(self.index.start_of(i))?;
+        let mut roots = vec![m.state_root()];
+        let mut done = 0u64;
+        while done < len {
+            let (n, _) = m.run(stride.min(len - done)).map_err(engine)?;
+            if n == 0 {
+                return Err(engine("the macro-step ended early"));
+            }
+            done += n;
+            roots.push(m.state_root());
+        }
+        if hex32(roots.last().unwrap_or(&[0; 32])) != self.index.roots[i as usize] {
+            return Err(engine(format!("macro-step {i} does not end at the agreed root")));
+        }
+        let commitment = crate::state::trace_commitment(&roots);
+        Ok(Level2Trace { macro_step: i, stride, steps: len, roots, commitment, label: self.index.labels[i as usize].clone() })
+    }
+}
+
+/// The state roots inside one macro-step at a stride.
+#[derive(Clone, Debug)]
+pub struct Level2Trace {
+    /// The macro-step.
+    pub macro_step: u64,
+    /// Steps between roots (the last interval may be shorter).
+    pub stride: u64,
+    /// Steps of the macro-step.
+    pub steps: u64,
+    /// Roots: before the first step, after every `stride` steps, after the last step.
+    pub roots: Vec<Hash32>,
+    /// `trace_commitment(roots)` (`spec/machine.md`).
+    pub commitment: Hash32,
+    /// The macro-step's label.
+    pub label: Label,
 }
 
 /// A proven step of a run.
@@ -123,39 +294,7 @@ pub struct ProvenStep {
     /// Offset inside the macro-step.
     pub offset: u64,
     /// The macro-step's label (ONNX node, tract op, ONNX op).
-    pub label: StepInfo,
-}
-
-/// Proves global step `n` of the run (see the module docs for how).
-pub fn prove(runtime: &Runtime, blobs: &[Arc<Vec<u8>>], options: &MachineOptions, index: &StepIndex, n: u64) -> Result<ProvenStep> {
-    let (macro_step, offset) = index.locate(n).ok_or_else(|| {
-        RunnerError::Engine(format!("step {n} is past the end of the run ({} steps)", index.total()))
-    })?;
-    let mut fast = runtime.machine(blobs.to_vec(), options)?;
-    for _ in 0..macro_step {
-        fast.step()?;
-    }
-    let globals = fast.global_values()?;
-    let memory = fast.memory_snapshot();
-    let status = fast.status();
-    let boundary_root = fast.state_root()?;
-    let label = fast.step().or_else(|e| match e {
-        RunnerError::Guest { message, step } | RunnerError::Trap { reason: message, step } => {
-            Ok(StepInfo { index: step, kind: "failed".into(), name: message, op: String::new(), onnx_op: String::new(), fuel: 0 })
-        }
-        other => Err(other),
-    })?;
-    let program = runtime.guest.program()?;
-    let mut slow = StepMachine::at_boundary(program, blobs.to_vec(), limit_pages(options), status, macro_step, memory, globals);
-    if slow.state_root() != boundary_root {
-        return Err(RunnerError::Engine(format!("the step machine disagrees with wasmtime at macro-step {macro_step}")));
-    }
-    let (done, _) = slow.run(offset).map_err(engine)?;
-    if done != offset {
-        return Err(RunnerError::Engine(format!("macro-step {macro_step} ended after {done} steps, before offset {offset}")));
-    }
-    let step = prove_step(&mut slow, &mut BlobTrees::default()).map_err(engine)?;
-    Ok(ProvenStep { step, index: n, macro_step, offset, label })
+    pub label: Label,
 }
 
 /// Magic of a proof file: `GVSP`, version 1.

@@ -111,6 +111,10 @@ pub struct Machine {
     /// The most recent trap.
     pub last_trap: Option<Trap>,
     tree: MemoryTree,
+    /// The current frame's `stack_base` (cached from `frames`).
+    stack_base: usize,
+    /// The current frame's `locals_base` (cached from `frames`).
+    locals_base: usize,
     /// Whether `tree` has seen this memory at all (the first root hashes everything).
     tree_fresh: bool,
     /// Write epoch of every 4 KiB page: the value of `epoch` at its last write.
@@ -167,6 +171,8 @@ impl Machine {
             steps: 0,
             last_trap: None,
             tree: MemoryTree::new(),
+            stack_base: 0,
+            locals_base: 0,
             tree_fresh: true,
             page_epoch: Vec::new(),
             epoch: 1,
@@ -212,6 +218,7 @@ impl Machine {
         self.values = values;
         self.locals = locals;
         self.frames = frames;
+        self.sync_frame();
     }
 
     /// Blob commitments, in blob order.
@@ -243,6 +250,7 @@ impl Machine {
         self.values.clear();
         self.locals.clear();
         self.frames.clear();
+        self.sync_frame();
     }
 
     /// Executes one step.
@@ -282,25 +290,20 @@ impl Machine {
             return Ok((0, StepEvent::Halted));
         }
         let program = Arc::clone(&self.program);
-        let code = &program.code;
         let mut taken = 0u64;
         let mut pc = if self.active { self.pc } else { 0 };
-        while taken < budget {
-            let ins = *code.get(pc as usize).ok_or_else(|| internal("pc outside the code"))?;
-            let outcome = execute(self, pc, ins)?;
-            taken += 1;
-            match outcome {
-                Outcome::Next(next) => pc = next,
-                other => {
-                    self.steps += taken;
-                    let ev = self.apply(other);
-                    return Ok((taken, ev));
-                }
+        let outcome = crate::semantics::run_steps(self, &program.code, &mut pc, budget, &mut taken)?;
+        self.steps += taken;
+        match outcome {
+            Outcome::Next(next) => {
+                self.pc = next;
+                Ok((taken, StepEvent::Executed))
+            }
+            other => {
+                let ev = self.apply(other);
+                Ok((taken, ev))
             }
         }
-        self.pc = pc;
-        self.steps += taken;
-        Ok((taken, StepEvent::Executed))
     }
 
     /// Runs until the macro-step in progress (or the next one) ends.
@@ -425,7 +428,15 @@ impl Machine {
         self.header().root()
     }
 
+    /// Re-reads the cached bases after the frame list changed.
+    fn sync_frame(&mut self) {
+        let (s, l) = self.frames.last().map_or((0, 0), |f| (f.stack_base, f.locals_base));
+        self.stack_base = s;
+        self.locals_base = l;
+    }
+
     #[inline]
+    #[allow(dead_code)]
     fn cur(&self) -> Result<&Frame> {
         self.frames.last().ok_or_else(|| internal("no frame"))
     }
@@ -436,8 +447,7 @@ impl StepContext for Machine {
 
     #[inline]
     fn pop(&mut self) -> Result<u64> {
-        let base = self.cur()?.stack_base;
-        if self.values.len() <= base {
+        if self.values.len() <= self.stack_base {
             return Err(internal("operand stack underflow"));
         }
         self.values.pop().ok_or_else(|| internal("operand stack underflow"))
@@ -451,14 +461,12 @@ impl StepContext for Machine {
 
     #[inline]
     fn local(&mut self, index: u32, _depth: u8) -> Result<u64> {
-        let base = self.cur()?.locals_base;
-        self.locals.get(base + index as usize).copied().ok_or_else(|| internal("local index"))
+        self.locals.get(self.locals_base + index as usize).copied().ok_or_else(|| internal("local index"))
     }
 
     #[inline]
     fn set_local(&mut self, index: u32, _depth: u8, v: u64) -> Result<()> {
-        let base = self.cur()?.locals_base;
-        let slot = self.locals.get_mut(base + index as usize).ok_or_else(|| internal("local index"))?;
+        let slot = self.locals.get_mut(self.locals_base + index as usize).ok_or_else(|| internal("local index"))?;
         *slot = v;
         Ok(())
     }
@@ -522,6 +530,8 @@ impl StepContext for Machine {
         self.locals.extend_from_slice(args);
         self.locals.resize(locals_base + (1usize << (2 * depth as usize)).max(args.len()), 0);
         self.frames.push(Frame { return_pc, stack_base: self.values.len(), locals_base, locals_depth: depth });
+        self.stack_base = self.values.len();
+        self.locals_base = locals_base;
         Ok(())
     }
 
@@ -542,6 +552,7 @@ impl StepContext for Machine {
         self.values.truncate(f.stack_base);
         self.locals.truncate(f.locals_base);
         self.values.extend_from_slice(results);
+        self.sync_frame();
         Ok(f.return_pc)
     }
 

@@ -76,6 +76,7 @@ pub trait StepContext {
     fn malformed(&mut self, what: &'static str) -> Self::Error;
 }
 
+#[inline(always)]
 fn load<C: StepContext>(c: &mut C, opcode: u16, ins: Instr) -> Result<Result<(), Trap>, C::Error> {
     let (n, signed): (usize, bool) = match opcode {
         0x28 | 0x2a => (4, false),
@@ -113,6 +114,7 @@ fn load<C: StepContext>(c: &mut C, opcode: u16, ins: Instr) -> Result<Result<(),
     Ok(Ok(()))
 }
 
+#[inline(always)]
 fn store<C: StepContext>(c: &mut C, opcode: u16, ins: Instr) -> Result<Result<(), Trap>, C::Error> {
     let n: usize = match opcode {
         0x36 | 0x38 | 0x3e => 4,
@@ -137,9 +139,15 @@ fn forward_chunk(dst: u64, n: u64) -> u64 {
     n.min(LEAF - dst % LEAF)
 }
 
-/// Executes the instruction `ins` at `pc`. Traps are outcomes, not errors.
-#[inline]
-pub fn execute<C: StepContext>(c: &mut C, pc: u32, ins: Instr) -> Result<Outcome, C::Error> {
+/// The body of one step, shared by [`execute`] (one step) and [`run_steps`] (the interpreter
+/// loop): a macro so the loop gets the same arms inlined, with `Next` outcomes jumping straight
+/// back to the dispatch.
+macro_rules! step_body {
+    ($ctx:ident, $at:expr, $instr:expr) => {{
+        let c = &mut *$ctx;
+        let pc: u32 = $at;
+        let ins: Instr = $instr;
+
     let next = Outcome::Next(pc.wrapping_add(1));
     let o = ins.op;
     macro_rules! trap_on {
@@ -151,19 +159,17 @@ pub fn execute<C: StepContext>(c: &mut C, pc: u32, ins: Instr) -> Result<Outcome
         };
     }
     match o {
-        op::NUMERIC_FIRST..=op::NUMERIC_LAST | op::TRUNC_SAT_FIRST..=op::TRUNC_SAT_LAST => {
-            if numeric::is_binary(o) {
-                let y = c.pop()?;
-                let x = c.pop()?;
-                let r = trap_on!(numeric::binary(o, x, y));
-                c.push(r)?;
-            } else if numeric::is_unary(o) {
-                let x = c.pop()?;
-                let r = trap_on!(numeric::unary(o, x));
-                c.push(r)?;
-            } else {
-                return Err(c.malformed("numeric opcode"));
-            }
+        0x46..=0x4f | 0x51..=0x66 | 0x6a..=0x78 | 0x7c..=0x8a | 0x92..=0x98 | 0xa0..=0xa6 => {
+            let y = c.pop()?;
+            let x = c.pop()?;
+            let r = trap_on!(numeric::binary(o, x, y));
+            c.push(r)?;
+            Ok(next)
+        }
+        0x45 | 0x50 | 0x67..=0x69 | 0x79..=0x7b | 0x8b..=0x91 | 0x99..=0x9f | 0xa7..=0xc4 | op::TRUNC_SAT_FIRST..=op::TRUNC_SAT_LAST => {
+            let x = c.pop()?;
+            let r = trap_on!(numeric::unary(o, x));
+            c.push(r)?;
             Ok(next)
         }
         op::I32_CONST | op::I64_CONST | op::F32_CONST | op::F64_CONST => {
@@ -407,6 +413,32 @@ pub fn execute<C: StepContext>(c: &mut C, pc: u32, ins: Instr) -> Result<Outcome
         }
         _ => Err(c.malformed("opcode")),
     }
+    }};
+}
+
+/// Executes the instruction `ins` at `pc`. Traps are outcomes, not errors.
+#[inline(always)]
+pub fn execute<C: StepContext>(c: &mut C, pc: u32, ins: Instr) -> Result<Outcome, C::Error> {
+    step_body!(c, pc, ins)
+}
+
+/// Executes instructions of `code` from `*pc` until `budget` steps were taken (counted in
+/// `taken`) or a step ends the macro-step; returns that step's outcome, or `Next` when the
+/// budget ran out. Exactly equivalent to calling [`execute`] in a loop.
+#[inline(always)]
+pub fn run_steps<C: StepContext>(c: &mut C, code: &[Instr], pc: &mut u32, budget: u64, taken: &mut u64) -> Result<Outcome, C::Error> {
+    while *taken < budget {
+        let at = *pc;
+        let Some(&ins) = code.get(at as usize) else {
+            return Err(c.malformed("pc outside the code"));
+        };
+        *taken += 1;
+        match step_body!(c, at, ins)? {
+            Outcome::Next(next) => *pc = next,
+            other => return Ok(other),
+        }
+    }
+    Ok(Outcome::Next(*pc))
 }
 
 fn pop_n<C: StepContext>(c: &mut C, n: u32) -> Result<Vec<u64>, C::Error> {

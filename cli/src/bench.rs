@@ -29,8 +29,47 @@ pub(crate) struct BenchArgs {
     /// JSON output.
     #[arg(long)]
     json: bool,
+    /// Benchmark the step machine instead: interpreter throughput from genesis to the end of
+    /// each case (no hashing), and the time to lower the guest.
+    #[arg(long)]
+    step_machine: bool,
     #[command(flatten)]
     guest: GuestArgs,
+}
+
+/// `gavel bench --step-machine`.
+fn step_machine(args: BenchArgs) -> Result<()> {
+    let root = repo_root();
+    let names: Vec<String> = if args.cases.is_empty() { DEFAULT_CASES.iter().map(|s| s.to_string()).collect() } else { args.cases };
+    let rt = args.guest.runtime()?;
+    let t = Instant::now();
+    let program = rt.guest.program()?;
+    let lower_ms = t.elapsed().as_secs_f64() * 1e3;
+    let limit = (MachineOptions::default().memory_limit_mib * 16) as u32;
+    let mut rows = Vec::new();
+    for name in &names {
+        let case = Case::load(&root, name)?;
+        let model = Arc::new(std::fs::read(&case.model).with_context(|| format!("model {} (run scripts/fetch-models.sh)", case.model.display()))?);
+        let blobs = vec![model, Arc::new(gavel_codec::encode(&case.inputs))];
+        let mut m = gavel_bisection::machine::Machine::new(Arc::clone(&program), blobs, limit);
+        let t = Instant::now();
+        let mut steps = 0u64;
+        while m.status == gavel_runner::state::Status::Running {
+            steps += m.run_macro_step()?.0;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let row = json!({ "case": name, "steps": steps, "macro_steps": m.macro_step, "seconds": secs, "m_steps_per_s": steps as f64 / secs / 1e6 });
+        if !args.json {
+            println!("{name:<12} {steps:>13} steps in {secs:>7.2} s: {:>6.1} M steps/s", steps as f64 / secs / 1e6);
+        }
+        rows.push(row);
+    }
+    if args.json {
+        println!("{}", json!({ "lower_ms": lower_ms, "instructions": program.code.len(), "cases": rows }));
+    } else {
+        println!("guest lowered to {} instructions in {lower_ms:.0} ms", program.code.len());
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -60,6 +99,9 @@ fn bar(len: u64, quiet: bool) -> ProgressBar {
 }
 
 pub(crate) fn bench(args: BenchArgs) -> Result<()> {
+    if args.step_machine {
+        return step_machine(args);
+    }
     let root = repo_root();
     let names: Vec<String> = if args.cases.is_empty() { DEFAULT_CASES.iter().map(|s| s.to_string()).collect() } else { args.cases };
     let iters = args.iters.max(1);

@@ -11,6 +11,8 @@
 
 pub mod code;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod keccak4;
 pub mod machine;
 pub mod merkle;

@@ -1,0 +1,18 @@
+//! Fuzz target: a wasm-smith module from the fuzzer's bytes, run on the step machine and on
+//! wasmtime with the deterministic configuration; any divergence is a crash.
+#![no_main]
+
+#[path = "../../tests/support/differential.rs"]
+mod differential;
+
+use std::sync::OnceLock;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    static ENGINE: OnceLock<wasmtime::Engine> = OnceLock::new();
+    let engine = ENGINE.get_or_init(differential::engine);
+    let mut tally = differential::Tally::default();
+    let (segments, no_traps) = (data.first().is_some_and(|b| b & 1 == 1), data.first().is_some_and(|b| b & 2 == 2));
+    if let Err(e) = differential::one(engine, data, segments, no_traps, &mut tally) {
+        panic!("divergence: {e}");
+    }
+});

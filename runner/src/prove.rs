@@ -129,10 +129,21 @@ impl RunSteps {
         options: &MachineOptions,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<RunSteps> {
+        let dir = cache_dir().unwrap_or_else(|| std::env::temp_dir().join("gavel-steps"));
+        RunSteps::open_in(&dir, runtime, blobs, options, progress)
+    }
+
+    /// [`RunSteps::open`] with the index and snapshots kept in `dir`.
+    pub fn open_in(
+        dir: &std::path::Path,
+        runtime: &Runtime,
+        blobs: &[Arc<Vec<u8>>],
+        options: &MachineOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<RunSteps> {
         let program = runtime.guest.program()?;
         let mut m = StepMachine::new(Arc::clone(&program), blobs.to_vec(), limit_pages(options));
         let genesis = m.state_root();
-        let dir = cache_dir().unwrap_or_else(|| std::env::temp_dir().join("gavel-steps"));
         let name = hex::encode(genesis);
         let (index_path, store) = (dir.join(format!("{name}.json")), dir.join(format!("{name}.snap")));
         let open = |index: StepIndex| RunSteps {

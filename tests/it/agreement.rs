@@ -98,3 +98,58 @@ fn steps_of_a_real_run_prove_and_verify() {
         eprintln!("family {f}: proof {bmin}..{bmax} bytes, {hmin}..{hmax} keccak calls");
     }
 }
+
+/// Both engines side by side over a whole run (`RunSteps`, what `run --exact-steps` does):
+/// their roots must agree after every macro-step; then a sample of macro-steps is re-run by the
+/// interpreter started from wasmtime's own state at the boundary, and proofs of sampled steps
+/// from the snapshots verify.
+fn side_by_side(name: &str, samples: u64) {
+    use gavel_bisection::verify::verify_step;
+    use gavel_runner::prove::RunSteps;
+    let dir = std::env::temp_dir().join(format!("gavel-agree-{name}-{}", std::process::id()));
+    let blobs = blobs(name);
+    let t = Instant::now();
+    let steps = RunSteps::open_in(&dir, runtime(), &blobs, &MachineOptions::default(), &mut |_, _| {}).unwrap();
+    let index = &steps.index;
+    eprintln!("{name}: {} macro-steps, {} steps, both engines agreed at every boundary ({:.1} s)", index.per_macro_step.len(), index.total(), t.elapsed().as_secs_f64());
+    // From wasmtime's state at boundary i, the interpreter reaches wasmtime's root i+1.
+    let program = runtime().guest.program().unwrap();
+    let mut fast = runtime().machine(blobs.clone(), &MachineOptions::default()).unwrap();
+    let every = (index.per_macro_step.len() as u64 / samples).max(1);
+    for i in 0..index.per_macro_step.len() as u64 {
+        if i % every == 0 || i + 1 == index.per_macro_step.len() as u64 {
+            let mut slow = Machine::at_boundary(
+                program.clone(),
+                blobs.clone(),
+                limit_pages(),
+                fast.status(),
+                i,
+                fast.memory_snapshot(),
+                fast.global_values().unwrap(),
+            );
+            let (n, _) = slow.run_macro_step().unwrap();
+            assert_eq!(n, index.per_macro_step[i as usize], "{name}: macro-step {i} length");
+            fast.step().unwrap();
+            assert_eq!(slow.state_root(), fast.state_root().unwrap(), "{name}: macro-step {i} from wasmtime's state");
+        } else {
+            fast.step().unwrap();
+        }
+    }
+    // Steps proven from the snapshots verify and chain.
+    for k in 1..=8u64 {
+        let n = index.total() * k / 9;
+        let p = steps.prove(n).unwrap();
+        assert_eq!(verify_step(&p.step.root_before, &p.step.proof).unwrap(), p.step.root_after);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn both_engines_agree_at_every_macro_step_of_the_detector() {
+    side_by_side("ppocr_det", 20);
+}
+
+#[test]
+fn both_engines_agree_at_every_macro_step_of_minilm() {
+    side_by_side("minilm_int8", 12);
+}

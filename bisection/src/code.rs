@@ -740,6 +740,30 @@ impl Program {
         })
     }
 
+    /// A program from an instruction table as is, without a module: for property tests of the
+    /// machine and verifier on arbitrary (even meaningless) code. Slot 0 is whatever `code[0]`
+    /// is; no functions, no table.
+    pub fn from_instructions(code: Vec<Instr>, globals: Vec<(u8, u64)>, memory_pages: u32) -> Result<Program> {
+        if code.len() > MAX_CODE {
+            return Err(bad("more instructions than the code tree holds"));
+        }
+        let tree = crate::merkle::LevelTree::build(code.iter().map(Instr::leaf).collect(), CODE_DEPTH);
+        Ok(Program {
+            code,
+            functions: Vec::new(),
+            imported_functions: 0,
+            exports: HashMap::new(),
+            globals,
+            memory_pages,
+            memory_max_pages: 65536,
+            data: Vec::new(),
+            table_base: 0,
+            table_len: 0,
+            start: None,
+            tree,
+        })
+    }
+
     /// The code commitment: root of the depth-[`CODE_DEPTH`] tree over the instruction leaves.
     pub fn root(&self) -> Hash32 {
         self.tree.root()

@@ -115,6 +115,8 @@ pub struct Machine {
     stack_base: usize,
     /// The current frame's `locals_base` (cached from `frames`).
     locals_base: usize,
+    /// The current frame's locals depth (cached from `frames`).
+    locals_depth: u8,
     /// Whether `tree` has seen this memory at all (the first root hashes everything).
     tree_fresh: bool,
     /// Write epoch of every 4 KiB page: the value of `epoch` at its last write.
@@ -173,6 +175,7 @@ impl Machine {
             tree: MemoryTree::new(),
             stack_base: 0,
             locals_base: 0,
+            locals_depth: 0,
             tree_fresh: true,
             page_epoch: Vec::new(),
             epoch: 1,
@@ -430,9 +433,10 @@ impl Machine {
 
     /// Re-reads the cached bases after the frame list changed.
     fn sync_frame(&mut self) {
-        let (s, l) = self.frames.last().map_or((0, 0), |f| (f.stack_base, f.locals_base));
+        let (s, l, d) = self.frames.last().map_or((0, 0, 0), |f| (f.stack_base, f.locals_base, f.locals_depth));
         self.stack_base = s;
         self.locals_base = l;
+        self.locals_depth = d;
     }
 
     #[inline]
@@ -460,12 +464,18 @@ impl StepContext for Machine {
     }
 
     #[inline]
-    fn local(&mut self, index: u32, _depth: u8) -> Result<u64> {
+    fn local(&mut self, index: u32, depth: u8) -> Result<u64> {
+        if depth != self.locals_depth || self.frames.is_empty() {
+            return Err(internal("local access outside the frame's locals tree"));
+        }
         self.locals.get(self.locals_base + index as usize).copied().ok_or_else(|| internal("local index"))
     }
 
     #[inline]
-    fn set_local(&mut self, index: u32, _depth: u8, v: u64) -> Result<()> {
+    fn set_local(&mut self, index: u32, depth: u8, v: u64) -> Result<()> {
+        if depth != self.locals_depth || self.frames.is_empty() {
+            return Err(internal("local access outside the frame's locals tree"));
+        }
         let slot = self.locals.get_mut(self.locals_base + index as usize).ok_or_else(|| internal("local index"))?;
         *slot = v;
         Ok(())
@@ -526,12 +536,16 @@ impl StepContext for Machine {
 
     #[inline]
     fn call(&mut self, return_pc: u32, depth: u8, args: &[u64]) -> Result<()> {
+        if depth as usize > crate::code::MAX_LOCALS_DEPTH || args.len() > 1usize << (2 * depth as usize) {
+            return Err(internal("locals layout outside the limits"));
+        }
         let locals_base = self.locals.len();
         self.locals.extend_from_slice(args);
         self.locals.resize(locals_base + (1usize << (2 * depth as usize)).max(args.len()), 0);
         self.frames.push(Frame { return_pc, stack_base: self.values.len(), locals_base, locals_depth: depth });
         self.stack_base = self.values.len();
         self.locals_base = locals_base;
+        self.locals_depth = depth;
         Ok(())
     }
 

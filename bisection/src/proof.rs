@@ -90,9 +90,12 @@ pub fn prove_step(m: &mut Machine, blob_trees: &mut BlobTrees) -> Result<StepPro
             verifier_hashes,
         });
     }
-    out.extend_from_slice(&instr.leaf());
-    for h in m.program.proof(pc) {
-        out.extend_from_slice(&h);
+    // A pc past the code tree holds no leaf: it executes as `unreachable` with no witness.
+    if (pc as u64) < 1u64 << (2 * crate::code::CODE_DEPTH) {
+        out.extend_from_slice(&instr.leaf());
+        for h in m.program.proof(pc) {
+            out.extend_from_slice(&h);
+        }
     }
     let outcome = {
         let mut rec = Recorder { m: &mut *m, out: &mut out, prefix: None, locals: None, blobs: blob_trees, tables: Tables::default() };
@@ -127,7 +130,11 @@ struct Recorder<'a> {
 impl Recorder<'_> {
     fn prefix(&mut self) -> &mut Vec<Hash32> {
         if self.prefix.is_none() {
-            let cur = self.m.frames.len() - 1;
+            let cur = self.m.frames.len().saturating_sub(1);
+            if self.m.frames.is_empty() {
+                self.prefix = Some(vec![state::EMPTY]);
+                return self.prefix.get_or_insert_with(Vec::new);
+            }
             let mut p = vec![state::EMPTY];
             for v in self.m.frame_values(cur) {
                 let next = state::stack_push(p.last().unwrap_or(&state::EMPTY), *v);
@@ -140,8 +147,11 @@ impl Recorder<'_> {
 
     fn locals_tree(&mut self, depth: u8) -> &mut LevelTree {
         if self.locals.is_none() {
-            let cur = self.m.frames.len() - 1;
-            let leaves = self.m.frame_locals(cur).iter().map(|v| state::value_leaf(*v)).collect();
+            let leaves = match self.m.frames.len().checked_sub(1) {
+                Some(cur) => self.m.frame_locals(cur).iter().map(|v| state::value_leaf(*v)).collect(),
+                None => Vec::new(),
+            };
+            let depth = depth.min(crate::code::MAX_LOCALS_DEPTH as u8);
             self.locals = Some(LevelTree::build(leaves, depth as usize));
         }
         self.locals.get_or_insert_with(LevelTree::default)
@@ -305,7 +315,7 @@ impl StepContext for Recorder<'_> {
     }
 
     fn ret(&mut self, results: &[u64]) -> Result<u32> {
-        let cur = self.m.frames.len() - 1;
+        let cur = self.m.frames.len().saturating_sub(1);
         if cur == 0 {
             return Err(MachineError::Internal("return from the outermost frame"));
         }

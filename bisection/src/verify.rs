@@ -253,6 +253,9 @@ impl StepContext for Verifier<'_> {
     }
 
     fn code(&mut self, pc: u32) -> Result<Instr> {
+        if pc as u64 >= 1u64 << (2 * CODE_DEPTH) {
+            return Err(invalid(format!("instruction {pc} is outside the code tree")));
+        }
         let l = self.r.h("code leaf")?;
         let (root, _) = root_from_path(&l, pc as u64, &mut self.r, CODE_DEPTH, &mut self.hashes, "code path")?;
         if root != self.header.code {
@@ -422,7 +425,8 @@ pub fn verify_step_bounded(root_before: &Hash32, proof: &[u8], bound: Option<u64
         blobs: None,
         hashes,
     };
-    let ins = v.code(pc)?;
+    // A pc past the code tree holds no leaf: it executes as `unreachable` (spec/proofs.md).
+    let ins = if (pc as u64) < 1u64 << (2 * CODE_DEPTH) { v.code(pc)? } else { Instr::default() };
     let outcome = execute(&mut v, pc, ins)?;
     if v.r.pos != proof.len() {
         return Err(invalid(format!("{} trailing bytes", proof.len() - v.r.pos)));

@@ -286,8 +286,8 @@ impl Machine {
         }
     }
 
-    /// Runs at most `budget` steps, stopping early when the macro-step in progress ends (or,
-    /// from a boundary, when the next one ends). Returns the steps taken and the last event.
+    /// Runs `budget` steps, or fewer if the macro-step in progress ends first (or, from a
+    /// boundary, when the next one ends). Returns the steps taken and the last event.
     pub fn run(&mut self, budget: u64) -> Result<(u64, StepEvent)> {
         if self.status != Status::Running {
             return Ok((0, StepEvent::Halted));
@@ -295,16 +295,22 @@ impl Machine {
         let program = Arc::clone(&self.program);
         let mut taken = 0u64;
         let mut pc = if self.active { self.pc } else { 0 };
-        let outcome = crate::semantics::run_steps(self, &program.code, &mut pc, budget, &mut taken)?;
-        self.steps += taken;
-        match outcome {
-            Outcome::Next(next) => {
-                self.pc = next;
-                Ok((taken, StepEvent::Executed))
-            }
-            other => {
-                let ev = self.apply(other);
-                Ok((taken, ev))
+        loop {
+            // `run_steps` also returns `Next` when a step body returns early (bulk steps); go on
+            // until the budget is spent.
+            let outcome = crate::semantics::run_steps(self, &program.code, &mut pc, budget, &mut taken)?;
+            match outcome {
+                Outcome::Next(next) if taken < budget => pc = next,
+                Outcome::Next(next) => {
+                    self.steps += taken;
+                    self.pc = next;
+                    return Ok((taken, StepEvent::Executed));
+                }
+                other => {
+                    self.steps += taken;
+                    let ev = self.apply(other);
+                    return Ok((taken, ev));
+                }
             }
         }
     }

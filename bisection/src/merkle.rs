@@ -217,11 +217,11 @@ impl LevelTree {
         let zero = zero_hashes();
         let mut path = Vec::with_capacity(3 * self.depth());
         let mut idx = index;
-        for h in 0..self.depth() {
+        for (level, z) in self.levels.iter().zip(zero.iter()).take(self.depth()) {
             let first = idx & !(ARITY - 1);
             for k in first..first + ARITY {
                 if k != idx {
-                    path.push(self.levels[h].get(k).copied().unwrap_or(zero[h]));
+                    path.push(level.get(k).copied().unwrap_or(*z));
                 }
             }
             idx /= ARITY;

@@ -162,3 +162,32 @@ proptest! {
         }
     }
 }
+
+/// `run(k)` takes exactly `k` steps unless the macro-step ends, including through bulk
+/// instructions (a regression: bulk chunks once returned early from the interpreter loop) and
+/// agrees with single steps.
+#[test]
+fn run_takes_exactly_its_budget() {
+    let bytes = wast::parser::parse::<wast::Wat>(&wast::parser::ParseBuffer::new(WAT).unwrap()).unwrap().encode().unwrap();
+    let program = Arc::new(Program::lower(&bytes).unwrap());
+    let main = program.exports["main"];
+    let total = proofs().len() as u64;
+    for budget in [1u64, 2, 3, 5, 7] {
+        let mut m = Machine::new(program.clone(), vec![], 16);
+        m.invoke(main, &[]).unwrap();
+        let mut done = 0;
+        let mut roots = Vec::new();
+        while m.active {
+            let (n, _) = m.run(budget).unwrap();
+            done += n;
+            if m.active {
+                assert_eq!(n, budget);
+                roots.push((done, m.state_root()));
+            }
+        }
+        assert_eq!(done, total);
+        for (at, root) in roots {
+            assert_eq!(proofs()[at as usize].root_before, root, "budget {budget}, step {at}");
+        }
+    }
+}

@@ -219,7 +219,10 @@ fn dispatch(command: Command) -> Result<()> {
 }
 
 /// The runtime, blobs (model, encoded inputs) and options of a run.
-fn run_setup(args: &RunArgs) -> Result<(Runtime, Vec<Arc<Vec<u8>>>, MachineOptions)> {
+type RunSetup = (Runtime, Vec<Arc<Vec<u8>>>, MachineOptions);
+
+/// The runtime, blobs (model, encoded inputs) and options of a run.
+fn run_setup(args: &RunArgs) -> Result<RunSetup> {
     let model = read_model(&args.model)?;
     let inputs = gavel_runner::run::load_inputs_for(&model, &args.inputs)?;
     let runtime = args.guest.runtime()?;

@@ -135,6 +135,17 @@ fn side_by_side(name: &str, samples: u64) {
             fast.step().unwrap();
         }
     }
+    // A level-2 trace: roots at the stride, first and last equal to the agreed boundary roots,
+    // an inner one equal to the state reached directly.
+    let i = index.per_macro_step.iter().enumerate().max_by_key(|(_, n)| **n).map(|(i, _)| i as u64).unwrap();
+    let len = index.per_macro_step[i as usize];
+    let stride = len / 7 + 1;
+    let l2 = steps.level2(i, stride).unwrap();
+    assert_eq!(l2.roots.len() as u64, len.div_ceil(stride) + 1);
+    let before = if i == 0 { index.genesis.clone() } else { index.roots[i as usize - 1].clone() };
+    assert_eq!(gavel_runner::state::hex32(&l2.roots[0]), before);
+    assert_eq!(gavel_runner::state::hex32(l2.roots.last().unwrap()), index.roots[i as usize]);
+    assert_eq!(steps.machine_at(index.start_of(i) + 3 * stride).unwrap().state_root(), l2.roots[3]);
     // Steps proven from the snapshots verify and chain.
     for k in 1..=8u64 {
         let n = index.total() * k / 9;

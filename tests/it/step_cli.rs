@@ -65,6 +65,13 @@ fn prove_step_and_verify_step_agree_on_the_root_after() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.starts_with("error: invalid proof"), "{err}");
     }
+    // A level-2 trace of the last macro-step ends at the final root.
+    let t = dir.join("l2.json");
+    let last = exact["steps"].as_u64().unwrap() - 1;
+    let l2 = run(&["trace-steps", "--macro-step", &last.to_string(), "--stride", "1000", "--out", t.to_str().unwrap(), "--json"]);
+    assert_eq!(l2["last_root"], plain["state_root"]);
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&t).unwrap()).unwrap();
+    assert_eq!(doc["roots"].as_array().unwrap().len() as u64, l2["steps"].as_u64().unwrap().div_ceil(1000) + 1);
     // Past the end of the run.
     let o = {
         let mut args: Vec<String> = vec!["prove-step".into()];

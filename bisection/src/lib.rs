@@ -21,6 +21,7 @@ pub mod proof;
 pub mod semantics;
 pub mod snapshot;
 pub mod state;
+pub mod vectors;
 pub mod verify;
 
 pub use error::{MachineError, Result};

@@ -140,6 +140,13 @@ enum GuestCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write the cross-language test vectors (`spec/vectors/`): numeric results and one-step
+    /// proofs covering every opcode the pinned guest contains.
+    Vectors {
+        /// Output directory.
+        #[arg(long, default_value = "spec/vectors")]
+        out: PathBuf,
+    },
     /// List the opcodes the module contains and fail on any the step machine does not support.
     Opcodes {
         /// Module (default: the pinned guest).
@@ -215,6 +222,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Demo(args) => bench::demo(args),
         Command::Guest(GuestCommand::Finalize { raw, out, write_pin, json }) => guest_finalize(&raw, &out, write_pin, json),
         Command::Guest(GuestCommand::Opcodes { module, json }) => guest_opcodes(module, json),
+        Command::Guest(GuestCommand::Vectors { out }) => write_vectors(&out),
     }
 }
 
@@ -365,6 +373,43 @@ fn guest_finalize(raw: &Path, out: &Path, write_pin: bool, json: bool) -> Result
             module.blake3,
             pin.blake3
         );
+    }
+    Ok(())
+}
+
+fn write_vectors(out: &Path) -> Result<()> {
+    use gavel_bisection::vectors;
+    std::fs::create_dir_all(out)?;
+    let write = |name: &str, v: &serde_json::Value| -> Result<()> {
+        let p = out.join(name);
+        std::fs::write(&p, serde_json::to_string(v)? + "\n").with_context(|| format!("cannot write {}", p.display()))
+    };
+    let numeric = vectors::numeric();
+    write("numeric-integer.json", &numeric["integer"])?;
+    write("numeric-float.json", &numeric["float"])?;
+    let synthetic = vectors::synthetic_steps();
+    write("steps-synthetic.json", &vectors::steps_json(&synthetic))?;
+    // The first steps of a real run and the first execution of each of its opcodes.
+    let rt = GuestArgs { guest: None }.runtime()?;
+    let case = gavel_runner::cases::Case::load(&gavel_runner::cases::repo_root(), "silero_vad")?;
+    let model = Arc::new(std::fs::read(&case.model).with_context(|| format!("model {}", case.model.display()))?);
+    let blobs = vec![model, Arc::new(gavel_codec::encode(&case.inputs))];
+    let program = rt.guest.program()?;
+    let real = vectors::real_steps(Arc::clone(&program), blobs, (MachineOptions::default().memory_limit_mib * 16) as u32, 200)?;
+    write("steps-silero.json", &vectors::steps_json(&real))?;
+    let covered: std::collections::BTreeSet<u16> = synthetic.iter().chain(real.iter()).map(|p| p.instr.op).collect();
+    let missing: Vec<&str> = vectors::opcodes_in(&program).into_iter().filter(|o| !covered.contains(o)).map(gavel_bisection::code::op_name).collect();
+    println!(
+        "wrote {}: {} integer and {} float numeric cases, {} synthetic and {} silero step proofs; {} distinct opcodes proven",
+        out.display(),
+        numeric["integer"]["count"],
+        numeric["float"]["count"],
+        synthetic.len(),
+        real.len(),
+        covered.len()
+    );
+    if !missing.is_empty() {
+        bail!("opcodes of the pinned guest without a step vector: {}", missing.join(", "));
     }
     Ok(())
 }

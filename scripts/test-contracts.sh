@@ -6,6 +6,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$("$repo/scripts/setup-foundry.sh")"
 forge="$(sed -n 's/^forge=//p' <<<"$tools")"
 cd "$repo/contracts"
+# The Solidity opcode table is generated from bisection/src/code.rs.
+python3 "$repo/scripts/gen-sol-opcodes.py" --check
 "$forge" build
 "$forge" test
 "$forge" snapshot --check

@@ -13,6 +13,7 @@ pub mod code;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod game;
 pub mod keccak4;
 pub mod machine;
 pub mod merkle;

@@ -74,12 +74,18 @@ fn write_preimage(m: &mut Machine, out: &mut Vec<u8>) -> Hash32 {
 
 /// Proves the next step of `m` and executes it.
 pub fn prove_step(m: &mut Machine, blob_trees: &mut BlobTrees) -> Result<StepProof> {
+    prove_step_bounded(m, blob_trees, None)
+}
+
+/// [`prove_step`] inside the level-2 game of macro-step `bound`: a state outside that macro-step
+/// is a fixed point, proven by its preimage alone (`verify::verify_step_bounded`).
+pub fn prove_step_bounded(m: &mut Machine, blob_trees: &mut BlobTrees, bound: Option<u64>) -> Result<StepProof> {
     let mut out = Vec::with_capacity(4096);
     let root_before = write_preimage(m, &mut out);
     let (pc, instr) = m.next_instruction();
-    if m.status != Status::Running {
+    if m.status != Status::Running || bound.is_some_and(|b| m.macro_step != b) {
         let proof = out;
-        let verifier_hashes = crate::verify::verify_step_counted(&root_before, &proof).map(|(_, h)| h).unwrap_or(0);
+        let verifier_hashes = crate::verify::verify_step_bounded(&root_before, &proof, bound).map(|(_, h)| h).unwrap_or(0);
         return Ok(StepProof {
             root_before,
             root_after: root_before,
@@ -103,7 +109,7 @@ pub fn prove_step(m: &mut Machine, blob_trees: &mut BlobTrees) -> Result<StepPro
     };
     let event = m.finish_step(outcome);
     let root_after = m.state_root();
-    let (checked, verifier_hashes) = crate::verify::verify_step_counted(&root_before, &out)?;
+    let (checked, verifier_hashes) = crate::verify::verify_step_bounded(&root_before, &out, bound)?;
     if checked != root_after {
         return Err(MachineError::Internal("the verifier disagrees with the prover"));
     }

@@ -337,3 +337,75 @@ pub fn opcodes_in(program: &Program) -> std::collections::BTreeSet<u16> {
     ops.remove(&op::TABLE_ENTRY);
     ops
 }
+
+/// Game vectors (`spec/game.md`): split points, dissection commitments, round counts and toy
+/// machine transitions, replayed by `contracts/test/GameVectors.t.sol` (Rust vs Solidity).
+pub fn game() -> serde_json::Value {
+    use crate::game::{self, toy::Toy};
+    let mut rng = Rng(0x6761_7665_6c00_0003);
+    let hex = |h: &Hash32| format!("0x{}", hex::encode(h));
+    let (mut ps, mut pe, mut pn, mut pi, mut pp) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..200 {
+        let start = rng.next() % (1 << 40);
+        let len = 2 + rng.next() % (1 << (rng.next() % 40));
+        let k = [2u64, 4, 8, 16, 32, 64][(rng.next() % 6) as usize];
+        let parts = game::part_count(len, k);
+        let i = rng.next() % (parts + 1);
+        ps.push(start);
+        pe.push(start + len);
+        pn.push(parts);
+        pi.push(i);
+        pp.push(game::point(start, start + len, parts, i));
+    }
+    let (mut cl, mut cm, mut cs, mut ce, mut croots, mut cc) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for t in 0..40u64 {
+        let level = 1 + (t % 2) as u8;
+        let (m, s) = (rng.next() % 1000, rng.next() % 1000);
+        let e = s + 2 + rng.next() % 5000;
+        let n = 1 + rng.next() % 32;
+        let roots: Vec<Hash32> = (0..=n).map(|_| crate::merkle::keccak256(&rng.next().to_be_bytes())).collect();
+        cl.push(level);
+        cm.push(m);
+        cs.push(s);
+        ce.push(e);
+        cc.push(hex(&game::commitment(level, m, s, e, &roots)));
+        croots.push(roots.iter().map(hex).collect::<Vec<_>>());
+    }
+    let (mut rn, mut rd, mut rk, mut rr) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (n, d, k) in [(1u64, 1u8, 32u64), (1024, 6, 32), (32, 7, 32), (2000, 6, 32), (1 << 40, 0, 32), (21, 2, 4), (5, 3, 2), (1_000_000, 10, 16)] {
+        rn.push(n);
+        rd.push(d);
+        rk.push(k);
+        rr.push(game::rounds(n, d, k));
+    }
+    // Toy machine: a run of 6 macro-steps, every transition's proof and root after.
+    let toy = Toy { max_instructions: 9 };
+    let mut input = [7u8; 32];
+    input[..8].copy_from_slice(&6u64.to_be_bytes());
+    let mut s = toy.initial(&[1; 32], &[2; 32], &input);
+    let initial = s.root();
+    let (mut tm, mut tproof, mut troot_before, mut troot_after) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..60 {
+        let m = s.macro_step;
+        let next = toy.step(m, s);
+        tm.push(m);
+        tproof.push(format!("0x{}", hex::encode(s.proof())));
+        troot_before.push(hex(&s.root()));
+        troot_after.push(hex(&next.root()));
+        // The padding rule: the same state in the next macro-step's game is a fixed point.
+        tm.push(m + 1);
+        tproof.push(format!("0x{}", hex::encode(s.proof())));
+        troot_before.push(hex(&s.root()));
+        troot_after.push(hex(&toy.step(m + 1, s).root()));
+        s = next;
+    }
+    serde_json::json!({
+        "points": { "start": ps, "end": pe, "parts": pn, "i": pi, "p": pp },
+        "commitments": { "level": cl, "macroStep": cm, "start": cs, "end": ce, "roots": croots, "c": cc },
+        "rounds": { "n": rn, "depth": rd, "k": rk, "r": rr },
+        "toy": {
+            "maxInstructions": 9, "codeRoot": hex(&[1; 32]), "modelRoot": hex(&[2; 32]), "inputRoot": hex(&input),
+            "initialRoot": hex(&initial), "macroStep": tm, "proof": tproof, "rootBefore": troot_before, "rootAfter": troot_after,
+        },
+    })
+}

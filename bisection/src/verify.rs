@@ -369,7 +369,7 @@ pub fn verify_step_counted(root_before: &Hash32, proof: &[u8]) -> Result<(Hash32
 }
 
 /// [`verify_step_counted`] inside the level-2 game of macro-step `bound` (`spec/proofs.md`,
-/// "Padding"): a boundary state past that macro-step is a fixed point.
+/// "Padding"): a state whose `macro_step` is not `bound` (or that is halted) is a fixed point.
 pub fn verify_step_bounded(root_before: &Hash32, proof: &[u8], bound: Option<u64>) -> Result<(Hash32, u64)> {
     let mut r = Reader { data: proof, pos: 0 };
     let status_byte = r.u8("status")?;
@@ -404,7 +404,9 @@ pub fn verify_step_bounded(root_before: &Hash32, proof: &[u8], bound: Option<u64
     if header.root() != *root_before {
         return Err(invalid("the state preimage does not hash to root_before"));
     }
-    let halted = status != Status::Running || (!active && bound.is_some_and(|b| header.macro_step > b));
+    // Inside the level-2 game of macro-step `b`, a state not in that macro-step is a fixed point
+    // (spec/game.md): this pads every level-2 trace with its final root.
+    let halted = status != Status::Running || bound.is_some_and(|b| header.macro_step != b);
     if halted {
         if r.pos != proof.len() {
             return Err(invalid(format!("{} trailing bytes", proof.len() - r.pos)));

@@ -191,3 +191,30 @@ fn run_takes_exactly_its_budget() {
         }
     }
 }
+
+/// Level-2 padding: inside the game of macro-step `b`, the boundary after it is a fixed point
+/// proven by its preimage alone; the same state is not a fixed point without the bound.
+#[test]
+fn states_outside_the_bounded_macro_step_are_fixed_points() {
+    use gavel_bisection::code::{op, Instr};
+    use gavel_bisection::proof::prove_step_bounded;
+    use gavel_bisection::verify::verify_step_bounded;
+    let code = vec![Instr { op: op::INVOKE, a: 1, b: 0, c: 0 }, Instr { op: op::I32_CONST, a: 0, b: 0, c: 1 }, Instr { op: op::RETURN, a: 0, b: 1, c: 0 }];
+    let program = Arc::new(Program::from_instructions(code, vec![], 1).unwrap());
+    let mut m = Machine::new(program, vec![], 4);
+    let mut trees = BlobTrees::default();
+    for _ in 0..3 {
+        let p = prove_step_bounded(&mut m, &mut trees, Some(0)).unwrap();
+        assert_eq!(verify_step_bounded(&p.root_before, &p.proof, Some(0)).unwrap().0, p.root_after);
+    }
+    // Macro-step 0 ended with "more to come": running, idle, macro_step 1.
+    assert_eq!((m.status, m.active, m.macro_step), (gavel_bisection::state::Status::Running, false, 1));
+    let root = m.state_root();
+    let fixed = prove_step_bounded(&mut m, &mut trees, Some(0)).unwrap();
+    assert_eq!((fixed.root_before, fixed.root_after), (root, root));
+    assert_eq!(verify_step_bounded(&root, &fixed.proof, Some(0)).unwrap().0, root);
+    // Unbounded, the same preimage is not a whole proof: the next step enters macro-step 1.
+    assert!(verify_step(&root, &fixed.proof).is_err());
+    let next = prove_step_bounded(&mut m, &mut trees, Some(1)).unwrap();
+    assert_ne!(next.root_after, root);
+}

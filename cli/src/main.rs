@@ -387,6 +387,7 @@ fn write_vectors(out: &Path) -> Result<()> {
     let numeric = vectors::numeric();
     write("numeric-integer.json", &numeric["integer"])?;
     write("numeric-float.json", &numeric["float"])?;
+    write("game.json", &vectors::game())?;
     let synthetic = vectors::synthetic_steps();
     write("steps-synthetic.json", &vectors::steps_json(&synthetic))?;
     // The first steps of a real run and the first execution of each of its opcodes.

@@ -258,6 +258,12 @@ contract DisputeGameTest is GamePlayer {
     }
 
     /// Any run length, any lying strategy, honest on either side: the honest side wins.
+    /// Regression: a random liar whose claimed final root happened to be true made the "honest"
+    /// challenger post a false root to open a dispute at all (fixed in GamePlayer.claimData).
+    function test_game_randomLiarOneMacroStep_regression() public {
+        testFuzz_game_honestAlwaysWins(81, 80, false);
+    }
+
     function testFuzz_game_honestAlwaysWins(uint256 seed, uint8 nRaw, bool honestClaimant) public {
         uint64 n = 1 + uint64(nRaw % 40);
         Strategy memory liar;

@@ -155,6 +155,10 @@ abstract contract GamePlayer is Test {
         bytes32 inputRoot = inputFor(n, salt);
         ToyStepVerifier.ToyState memory last = trueState(inputRoot, Dissection.LEVEL_MACRO, 0, n);
         bytes32 finalRoot = rootFor(st, inputRoot, Dissection.LEVEL_MACRO, 0, n);
+        // A dishonest claimant's claim is false by definition: a random liar's roots are each
+        // true with probability 2/3, and a true claim leaves an honest challenger nothing to
+        // dispute (it would have to post a false root to open a dispute at all).
+        if (st.mode != Mode.Honest && st.mode != Mode.Stall && finalRoot == toy.rootOf(last)) finalRoot = fake(finalRoot);
         data = ClaimRegistry.ClaimData({
             modelId: modelId,
             requestId: requestId,

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: UNLICENSED
+pragma solidity ^0.8.28;
+
+import {IStepVerifier} from "../IStepVerifier.sol";
+import {IFamilyProver} from "./IFamilyProver.sol";
+import {Machine, Instr, MachineState, Outcome, Status} from "./MachineState.sol";
+import {ProofReader} from "./ProofReader.sol";
+import {CodeProof} from "./CodeProof.sol";
+import {
+    InvalidStatus,
+    InvalidContextFlag,
+    StateRootMismatch,
+    ProofTrailingBytes,
+    MalformedInstruction
+} from "./StepErrors.sol";
+
+/// @title StepVerifier
+/// @notice The WebAssembly one-step verifier (`bisection/src/verify.rs`): from `rootBefore` and
+///         a proof alone, computes the state root after one step of the step machine. It reads
+///         the header and context, checks them against `rootBefore`, proves the instruction at
+///         `pc` against the code root, hands it to the prover of its family
+///         (`Family` in `bisection/src/code.rs`) and hashes the new state root.
+/// @dev Proof layout: `spec/proofs.md`, "Proof layout". Malformed proofs revert with the custom
+///      errors of `StepErrors.sol`; they never yield a root.
+contract StepVerifier is IStepVerifier {
+    /// @notice Instruction families, as `Family` in `bisection/src/code.rs` (0: no such opcode).
+    uint8 public constant FAMILY_NONE = 0;
+    uint8 public constant FAMILY_CONTROL = 1;
+    uint8 public constant FAMILY_VARIABLE = 2;
+    uint8 public constant FAMILY_MEMORY = 3;
+    uint8 public constant FAMILY_INTEGER = 4;
+    uint8 public constant FAMILY_FLOAT = 5;
+    uint8 public constant FAMILY_ORACLE = 6;
+
+    IFamilyProver public immutable controlProver;
+    IFamilyProver public immutable variableProver;
+    IFamilyProver public immutable memoryProver;
+    IFamilyProver public immutable integerProver;
+    IFamilyProver public immutable floatProver;
+    IFamilyProver public immutable oracleProver;
+
+    /// @param provers The family provers, in `Family` order: control, variable, memory,
+    ///        integer, float, oracle.
+    constructor(IFamilyProver[6] memory provers) {
+        controlProver = provers[0];
+        variableProver = provers[1];
+        memoryProver = provers[2];
+        integerProver = provers[3];
+        floatProver = provers[4];
+        oracleProver = provers[5];
+    }
+
+    /// @inheritdoc IStepVerifier
+    /// @dev `verify_step_bounded(rootBefore, proof, Some(macroStep))`: a state whose `macro_step`
+    ///      is not `macroStep` (in practice the boundary after it), or any state that is not
+    ///      running, is a fixed point (`spec/proofs.md`, "Padding").
+    function executeStep(uint64 macroStep, bytes32 rootBefore, bytes calldata proof)
+        external
+        view
+        returns (bytes32 rootAfter)
+    {
+        return step(rootBefore, proof, true, macroStep);
+    }
+
+    /// @notice Verifies a one-step proof against `rootBefore` with no macro-step bound
+    ///         (`verify_step`): only a state that is not running is a fixed point.
+    /// @param rootBefore The state root before the step.
+    /// @param proof The one-step proof (`spec/proofs.md`).
+    /// @return rootAfter The state root after the step.
+    function verifyStep(bytes32 rootBefore, bytes calldata proof) external view returns (bytes32 rootAfter) {
+        return step(rootBefore, proof, false, 0);
+    }
+
+    /// @notice The family of a lowered opcode (`op_family`), `FAMILY_NONE` for an unknown one.
+    /// @param op The opcode.
+    /// @return The family.
+    function familyOf(uint16 op) public pure returns (uint8) {
+        if (op < 0x1a) {
+            if (op == 0x00 || (op >= 0x0c && op <= 0x11)) return FAMILY_CONTROL;
+            return FAMILY_NONE;
+        }
+        if (op <= 0x24) {
+            if (op <= 0x1b || op >= 0x20) return FAMILY_VARIABLE;
+            return FAMILY_NONE;
+        }
+        if (op <= 0x40) return op >= 0x28 ? FAMILY_MEMORY : FAMILY_NONE;
+        if (op <= 0xc4) {
+            if (op == 0x43 || op == 0x44) return FAMILY_FLOAT;
+            if (op <= 0x5a) return FAMILY_INTEGER; // consts, eqz, comparisons
+            if (op <= 0x66) return FAMILY_FLOAT;
+            if (op <= 0x8a) return FAMILY_INTEGER;
+            if (op <= 0xa6) return FAMILY_FLOAT;
+            if (op == 0xa7 || op == 0xac || op == 0xad || op >= 0xbc) return FAMILY_INTEGER;
+            return FAMILY_FLOAT; // trapping truncations, converts, demote, promote
+        }
+        if (op >= 0x0100 && op <= 0x0103) return FAMILY_CONTROL;
+        if (op >= 0x0104 && op <= 0x0106) return FAMILY_ORACLE;
+        if (op >= 0xfc00 && op <= 0xfc07) return FAMILY_FLOAT;
+        if (op == 0xfc0a || op == 0xfc0b) return FAMILY_MEMORY;
+        return FAMILY_NONE;
+    }
+
+    function proverOf(uint8 family) internal view returns (IFamilyProver) {
+        if (family == FAMILY_CONTROL) return controlProver;
+        if (family == FAMILY_VARIABLE) return variableProver;
+        if (family == FAMILY_MEMORY) return memoryProver;
+        if (family == FAMILY_INTEGER) return integerProver;
+        if (family == FAMILY_FLOAT) return floatProver;
+        return oracleProver;
+    }
+
+    /// @notice `verify_step_bounded`; `bounded` false is `bound = None`.
+    function step(bytes32 rootBefore, bytes calldata proof, bool bounded, uint64 bound)
+        internal
+        view
+        returns (bytes32)
+    {
+        Machine memory m;
+        m.status = ProofReader.u8(m, proof);
+        if (m.status > Status.TRAPPED) revert InvalidStatus(m.status);
+        m.macroStep = ProofReader.u64(m, proof);
+        m.memoryPages = ProofReader.u32(m, proof);
+        m.memoryLimitPages = ProofReader.u32(m, proof);
+        m.code = ProofReader.b32(m, proof);
+        m.blobs = ProofReader.b32(m, proof);
+        m.globals = ProofReader.b32(m, proof);
+        m.memoryRoot = ProofReader.b32(m, proof);
+        uint8 flag = ProofReader.u8(m, proof);
+        if (flag > 1) revert InvalidContextFlag(flag);
+        bytes32 context;
+        if (flag == 1) {
+            m.active = true;
+            uint256 at = m.pos;
+            m.pc = ProofReader.u32(m, proof);
+            m.callDepth = ProofReader.u32(m, proof);
+            m.stack = ProofReader.b32(m, proof);
+            m.locals = ProofReader.b32(m, proof);
+            m.frames = ProofReader.b32(m, proof);
+            // The context preimage is these 104 proof bytes as they stand.
+            assembly ("memory-safe") {
+                let buf := mload(0x40)
+                calldatacopy(buf, add(proof.offset, at), 104)
+                context := keccak256(buf, 104)
+            }
+        }
+        bytes32 found = MachineState.root(m, context);
+        if (found != rootBefore) revert StateRootMismatch(rootBefore, found);
+
+        // INVARIANT: a halted state, or one outside the bound's macro-step, is a fixed point: this
+        // pads every level-2 trace with its final root.
+        if (m.status != Status.RUNNING || (bounded && m.macroStep != bound)) {
+            if (m.pos != proof.length) revert ProofTrailingBytes(proof.length - m.pos);
+            return rootBefore;
+        }
+
+        // A pc past the code tree holds no leaf: it executes as `unreachable`, with no witness.
+        Instr memory ins;
+        if (m.pc < CodeProof.CODE_SLOTS) ins = CodeProof.instructionAt(m, proof, m.pc);
+        m.outcome = Outcome.NEXT;
+        unchecked {
+            m.nextPc = m.pc + 1;
+        }
+        uint8 family = familyOf(ins.op);
+        if (family == FAMILY_NONE) revert MalformedInstruction(ins.op);
+        m = proverOf(family).execute(m, ins, proof);
+        if (m.pos != proof.length) revert ProofTrailingBytes(proof.length - m.pos);
+
+        if (m.outcome == Outcome.NEXT) {
+            context = MachineState.contextHash(m.nextPc, m.callDepth, m.stack, m.locals, m.frames);
+        } else {
+            m.status = m.outcome == Outcome.EXIT ? m.exitStatus : Status.TRAPPED;
+            unchecked {
+                m.macroStep += 1;
+            }
+            context = bytes32(0);
+        }
+        return MachineState.root(m, context);
+    }
+}

@@ -43,6 +43,14 @@ static FAILED: AtomicU64 = AtomicU64::new(0);
 static SKIPPED: AtomicU64 = AtomicU64::new(0);
 static PROVEN: AtomicU64 = AtomicU64::new(0);
 
+/// One proven step in this many (per file, in order) becomes a cross-language vector
+/// (`spec/vectors/steps-spec.json`).
+const VECTOR_EVERY: u64 = 211;
+
+/// Sampled proofs per file, for `spec/vectors/steps-spec.json`.
+static SAMPLED: std::sync::Mutex<std::collections::BTreeMap<String, Vec<gavel_bisection::proof::StepProof>>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
 enum Called {
     Returned(Vec<u64>),
     Trapped(String),
@@ -77,6 +85,8 @@ fn matches(ret: &WastRet<'_>, v: u64) -> Option<bool> {
 }
 
 struct Runner {
+    sampled: Vec<gavel_bisection::proof::StepProof>,
+    proven: u64,
     machines: Vec<Machine>,
     names: std::collections::HashMap<String, usize>,
     current: Option<usize>,
@@ -112,7 +122,12 @@ impl Runner {
                     return Err(format!("verify_step gives another root after step {steps}"));
                 }
                 PROVEN.fetch_add(1, Ordering::Relaxed);
-                p.event
+                self.proven += 1;
+                let event = p.event;
+                if self.proven % VECTOR_EVERY == 0 {
+                    self.sampled.push(p);
+                }
+                event
             } else {
                 m.step().map_err(|e| e.to_string())?
             };
@@ -153,7 +168,7 @@ fn run_file(name: &str, text: &str) -> Result<(), Failed> {
     lexer.allow_confusing_unicode(true);
     let buf = wast::parser::ParseBuffer::new_with_lexer(lexer).map_err(|e| e.to_string())?;
     let wast: wast::Wast<'_> = wast::parser::parse(&buf).map_err(|e| e.to_string())?;
-    let mut r = Runner { machines: Vec::new(), names: Default::default(), current: None, trees: BlobTrees::default() };
+    let mut r = Runner { sampled: Vec::new(), proven: 0, machines: Vec::new(), names: Default::default(), current: None, trees: BlobTrees::default() };
     let mut failures = Vec::new();
     let (mut pass, mut skip) = (0u64, 0u64);
     // Once a module that links against a registered one cannot be lowered, later assertions may
@@ -282,6 +297,9 @@ fn run_file(name: &str, text: &str) -> Result<(), Failed> {
             _ => skip += 1,
         }
     }
+    if let Ok(mut sampled) = SAMPLED.lock() {
+        sampled.insert(name.to_string(), std::mem::take(&mut r.sampled));
+    }
     PASSED.fetch_add(pass, Ordering::Relaxed);
     SKIPPED.fetch_add(skip, Ordering::Relaxed);
     FAILED.fetch_add(failures.len() as u64, Ordering::Relaxed);
@@ -307,7 +325,22 @@ fn main() {
             trials.push(Trial::test(name, move || run_file(&n, text)));
         }
     }
+    let complete = args.filter.is_none() && args.skip.is_empty() && !args.ignored;
     let conclusion = libtest_mimic::run(&args, trials);
+    if complete {
+        // The sampled proofs are cross-language vectors: written with GAVEL_WRITE_SPEC_VECTORS=1,
+        // otherwise they must equal the committed file (the Solidity verifier replays it).
+        let proofs: Vec<_> = SAMPLED.lock().map(|m| m.values().flatten().cloned().collect()).unwrap_or_default();
+        let json = serde_json::to_string(&gavel_bisection::vectors::steps_json(&proofs)).unwrap_or_default() + "\n";
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors/steps-spec.json");
+        if std::env::var_os("GAVEL_WRITE_SPEC_VECTORS").is_some() {
+            std::fs::write(&path, &json).expect("write spec/vectors/steps-spec.json");
+            eprintln!("wrote {} spec-suite step vectors to {}", proofs.len(), path.display());
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(json.as_str()) {
+            eprintln!("spec/vectors/steps-spec.json is stale: rerun with GAVEL_WRITE_SPEC_VECTORS=1");
+            std::process::exit(101);
+        }
+    }
     eprintln!(
         "spec suite: {} assertions passed, {} failed, {} skipped; {} steps proven and verified",
         PASSED.load(Ordering::Relaxed),

@@ -24,6 +24,8 @@ abstract contract StepVectors is Test {
 
     string internal constant SYNTHETIC = "steps-synthetic.json";
     string internal constant SILERO = "steps-silero.json";
+    /// Proofs sampled from the WebAssembly spec suite run (bisection/tests/spec.rs).
+    string internal constant SPEC = "steps-spec.json";
 
     StepVerifier internal verifier;
     /// @dev Family of each opcode, from the generated `OpcodeTable` (0: not an opcode).

@@ -33,6 +33,11 @@ contract StepVerifierTest is StepVectors {
         assertEq(replay(SILERO, 0), 296);
     }
 
+    /// @notice Proofs sampled from the WebAssembly spec test suite (one executed step in 211).
+    function testDiff_specSuiteVectors() public {
+        assertEq(replay(SPEC, 0), 1200);
+    }
+
     /// @notice The float family alone (FloatMath), so its progress is visible on its own.
     function testDiff_syntheticVectors_float() public {
         assertGt(replay(SYNTHETIC, 5), 0);

@@ -11,8 +11,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     static ENGINE: OnceLock<wasmtime::Engine> = OnceLock::new();
     let engine = ENGINE.get_or_init(differential::engine);
     let mut tally = differential::Tally::default();
-    let (segments, no_traps) = (data.first().is_some_and(|b| b & 1 == 1), data.first().is_some_and(|b| b & 2 == 2));
-    if let Err(e) = differential::one(engine, data, segments, no_traps, &mut tally) {
+    let flags = data.first().copied().unwrap_or(0);
+    if let Err(e) = differential::one(engine, data, flags & 1 == 1, flags & 2 == 2, flags & 4 == 4, &mut tally) {
         panic!("divergence: {e}");
     }
 });

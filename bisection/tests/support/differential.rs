@@ -7,7 +7,7 @@ use wasmtime::{Config, Engine, Instance, Module, Store, Val, ValType};
 /// The wasm-smith configuration: exactly the features the step machine implements.
 /// Passive segments (and so `memory.init`, `data.drop`, `elem.drop`) are outside the step
 /// machine; `segments` = false generates modules without any segment, so every module runs.
-fn smith_config(segments: bool, no_traps: bool) -> wasm_smith::Config {
+fn smith_config(segments: bool, no_traps: bool, float_heavy: bool) -> wasm_smith::Config {
     let max_segments = if segments { 4 } else { 0 };
     wasm_smith::Config {
         min_funcs: 1,
@@ -41,6 +41,13 @@ fn smith_config(segments: bool, no_traps: bool) -> wasm_smith::Config {
         extended_const_enabled: false,
         export_everything: true,
         disallow_traps: no_traps,
+        // Float-heavy: straight-line numeric code (half of it float arithmetic, comparisons and
+        // conversions) over locals and globals, where NaNs and rounding meet every operator.
+        allowed_instructions: if float_heavy {
+            "numeric,variable,parametric".parse().unwrap_or_else(|_| wasm_smith::InstructionKinds::all())
+        } else {
+            wasm_smith::InstructionKinds::all()
+        },
         allow_start_export: true,
         ..wasm_smith::Config::default()
     }
@@ -92,9 +99,9 @@ pub(crate) struct Tally {
 }
 
 /// Runs one generated module; returns an error describing a divergence.
-pub(crate) fn one(engine: &Engine, data: &[u8], segments: bool, no_traps: bool, tally: &mut Tally) -> Result<(), String> {
+pub(crate) fn one(engine: &Engine, data: &[u8], segments: bool, no_traps: bool, float_heavy: bool, tally: &mut Tally) -> Result<(), String> {
     let mut u = Unstructured::new(data);
-    let Ok(mut module) = wasm_smith::Module::new(smith_config(segments, no_traps), &mut u) else { return Ok(()) };
+    let Ok(mut module) = wasm_smith::Module::new(smith_config(segments, no_traps, float_heavy), &mut u) else { return Ok(()) };
     // Bounds every loop and call chain, so both engines terminate.
     let Ok(_) = module.ensure_termination(2_000) else { return Ok(()) };
     let bytes = module.to_bytes();

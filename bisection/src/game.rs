@@ -218,6 +218,10 @@ impl Side {
     }
 }
 
+/// The machine's step function as the game calls it: `(macro_step, root, proof) -> root after`,
+/// `None` if the proof does not open `root` (the transaction reverts).
+pub type StepFn<'a> = dyn FnMut(u64, Hash32, &[u8]) -> Option<Hash32> + 'a;
+
 /// Why the referee rejected a move (the contract reverts with the same condition).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MoveError {
@@ -271,7 +275,7 @@ impl Referee {
     pub fn apply(
         &mut self,
         mv: &Move,
-        execute_step: &mut dyn FnMut(u64, Hash32, &[u8]) -> Option<Hash32>,
+        execute_step: &mut StepFn<'_>,
     ) -> Result<Option<Side>, MoveError> {
         let choice = match mv {
             Move::Dissect { choice, .. } | Move::Step { choice, .. } => *choice,

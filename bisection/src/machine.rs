@@ -444,12 +444,6 @@ impl Machine {
         self.locals_base = l;
         self.locals_depth = d;
     }
-
-    #[inline]
-    #[allow(dead_code)]
-    fn cur(&self) -> Result<&Frame> {
-        self.frames.last().ok_or_else(|| internal("no frame"))
-    }
 }
 
 impl StepContext for Machine {

@@ -174,11 +174,6 @@ pub fn unary(op: u16, x: u64) -> Result<u64, Trap> {
     })
 }
 
-/// Whether `op` is a unary numeric opcode (one operand, one result).
-pub fn is_unary(op: u16) -> bool {
-    matches!(op, 0x45 | 0x50 | 0x67..=0x69 | 0x79..=0x7b | 0x8b..=0x91 | 0x99..=0x9f | 0xa7..=0xc4 | 0xfc00..=0xfc07)
-}
-
 /// Applies a binary numeric opcode to `x` (first operand, deeper on the stack) and `y`.
 #[inline]
 pub fn binary(op: u16, x: u64, y: u64) -> Result<u64, Trap> {

@@ -5,7 +5,7 @@
 
 use crate::code::{Instr, CODE_DEPTH, MAX_CALL_DEPTH, MAX_LOCALS_DEPTH};
 use crate::error::{MachineError, Result};
-use crate::merkle::{depth_for, hash_node, zero_hashes, Hash32, ARITY, MEMORY_DEPTH};
+use crate::merkle::{depth_for, root_from_proof, zero_hashes, Hash32, ARITY, MEMORY_DEPTH};
 use crate::semantics::{execute, Outcome, StepContext, LEAF};
 use crate::state::{self, BlobCommitment, MachineHeader, Status, EMPTY, IDLE_CONTEXT};
 
@@ -60,21 +60,10 @@ fn root_from_path(leaf: &Hash32, index: u64, r: &mut Reader<'_>, depth: usize, h
     Ok((fold_path(leaf, index, &path, hashes), path))
 }
 
+/// [`root_from_proof`], counting one keccak call per level.
 fn fold_path(leaf: &Hash32, index: u64, path: &[Hash32], hashes: &mut u64) -> Hash32 {
-    let mut node = *leaf;
-    let mut idx = index;
-    for siblings in path.chunks(ARITY - 1) {
-        let pos = (idx % ARITY as u64) as usize;
-        let mut children = [[0u8; 32]; ARITY];
-        let mut s = siblings.iter();
-        for (k, child) in children.iter_mut().enumerate() {
-            *child = if k == pos { node } else { s.next().copied().unwrap_or_default() };
-        }
-        node = hash_node(&children);
-        *hashes += 1;
-        idx /= ARITY as u64;
-    }
-    node
+    *hashes += path.chunks(ARITY - 1).len() as u64;
+    root_from_proof(leaf, index as usize, path)
 }
 
 struct Verifier<'a> {

@@ -304,13 +304,17 @@ pub fn finalize(raw: &[u8]) -> Result<(Vec<u8>, FinalizeReport)> {
     Ok((out, report))
 }
 
-/// Where compiled modules are cached: `$GAVEL_CACHE/modules` or `~/.cache/gavel/modules`.
-pub fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("GAVEL_CACHE")
+/// gavel's cache directory: `$GAVEL_CACHE`, else `~/.cache/gavel`, else a temporary directory.
+pub fn cache_base() -> PathBuf {
+    std::env::var_os("GAVEL_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/gavel")))
-        .unwrap_or_else(|| std::env::temp_dir().join("gavel-cache"));
-    base.join("modules")
+        .unwrap_or_else(|| std::env::temp_dir().join("gavel-cache"))
+}
+
+/// Where compiled modules are cached: `modules/` under [`cache_base`].
+pub fn cache_dir() -> PathBuf {
+    cache_base().join("modules")
 }
 
 /// Compiles `module` for `engine`, or loads the cached compilation.

@@ -85,13 +85,6 @@ fn engine(e: impl std::fmt::Display) -> RunnerError {
     RunnerError::Engine(e.to_string())
 }
 
-fn cache_dir() -> Option<PathBuf> {
-    std::env::var_os("GAVEL_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/gavel")))
-        .map(|b| b.join("steps"))
-}
-
 fn limit_pages(options: &MachineOptions) -> u32 {
     (options.memory_limit_mib * 16) as u32
 }
@@ -129,7 +122,7 @@ impl RunSteps {
         options: &MachineOptions,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<RunSteps> {
-        let dir = cache_dir().unwrap_or_else(|| std::env::temp_dir().join("gavel-steps"));
+        let dir = crate::module::cache_base().join("steps");
         RunSteps::open_in(&dir, runtime, blobs, options, progress)
     }
 

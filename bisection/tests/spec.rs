@@ -124,7 +124,7 @@ impl Runner {
                 PROVEN.fetch_add(1, Ordering::Relaxed);
                 self.proven += 1;
                 let event = p.event;
-                if self.proven % VECTOR_EVERY == 0 {
+                if self.proven.is_multiple_of(VECTOR_EVERY) {
                     self.sampled.push(p);
                 }
                 event

@@ -127,7 +127,7 @@ fn play<A: TraceProvider, B: TraceProvider>(
     referee: &mut Referee,
     claimant: &mut Player<A>,
     challenger: &mut Player<B>,
-    step: &mut dyn FnMut(u64, Hash32, &[u8]) -> Option<Hash32>,
+    step: &mut gavel_bisection::game::StepFn<'_>,
 ) -> (Side, u64) {
     loop {
         let mover = referee.turn;

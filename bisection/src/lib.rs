@@ -9,6 +9,7 @@
 //! - [`machine`]: the concrete interpreter;
 //! - [`proof`] and [`verify`]: one-step proofs and `verify_step`.
 
+pub mod binding;
 pub mod code;
 pub mod error;
 #[doc(hidden)]

@@ -8,6 +8,8 @@ pub const STATE_PREFIX: &[u8] = b"gavel.machine.v1";
 pub const GLOBALS_PREFIX: &[u8] = b"gavel.globals.v1";
 /// Domain prefix of the blob table hash.
 pub const BLOBS_PREFIX: &[u8] = b"gavel.blobs.v1";
+/// Domain prefix of a blob id.
+pub const BLOB_PREFIX: &[u8] = b"gavel.blob.v1";
 /// Domain prefix of a trace commitment.
 pub const TRACE_PREFIX: &[u8] = b"gavel.trace.v1";
 
@@ -52,16 +54,35 @@ impl BlobCommitment {
     pub fn of(bytes: &[u8]) -> BlobCommitment {
         BlobCommitment { len: bytes.len() as u64, root: root_of(bytes, depth_for(bytes.len())) }
     }
+
+    /// The blob id: `keccak256(BLOB_PREFIX ‖ u64 len ‖ root)`. One word naming the content and
+    /// its length; claims carry ids (`inputRoot`, `outputRoot`, `modelRoot`).
+    pub fn id(&self) -> Hash32 {
+        blob_id(self.len, &self.root)
+    }
 }
 
-/// `keccak256(BLOBS_PREFIX ‖ u32 count ‖ (u64 len ‖ root)*)`, big-endian integers.
+/// `keccak256(BLOB_PREFIX ‖ u64 len ‖ root)`.
+pub fn blob_id(len: u64, root: &Hash32) -> Hash32 {
+    let mut pre = [0u8; 13 + 8 + 32];
+    pre[..13].copy_from_slice(BLOB_PREFIX);
+    pre[13..21].copy_from_slice(&len.to_be_bytes());
+    pre[21..].copy_from_slice(root);
+    keccak256(&pre)
+}
+
+/// `keccak256(BLOBS_PREFIX ‖ u32 count ‖ id*)` over the blob ids, big-endian integers.
 pub fn blobs_root(blobs: &[BlobCommitment]) -> Hash32 {
-    let mut pre = Vec::with_capacity(BLOBS_PREFIX.len() + 4 + blobs.len() * 40);
+    blobs_root_of_ids(&blobs.iter().map(BlobCommitment::id).collect::<Vec<_>>())
+}
+
+/// [`blobs_root`] from the ids alone (what the chain knows of a claim's model and input).
+pub fn blobs_root_of_ids(ids: &[Hash32]) -> Hash32 {
+    let mut pre = Vec::with_capacity(BLOBS_PREFIX.len() + 4 + ids.len() * 32);
     pre.extend_from_slice(BLOBS_PREFIX);
-    pre.extend_from_slice(&(blobs.len() as u32).to_be_bytes());
-    for b in blobs {
-        pre.extend_from_slice(&b.len.to_be_bytes());
-        pre.extend_from_slice(&b.root);
+    pre.extend_from_slice(&(ids.len() as u32).to_be_bytes());
+    for id in ids {
+        pre.extend_from_slice(id);
     }
     keccak256(&pre)
 }

@@ -398,6 +398,7 @@ fn write_vectors(out: &Path) -> Result<()> {
     let program = rt.guest.program()?;
     let real = vectors::real_steps(Arc::clone(&program), blobs, (MachineOptions::default().memory_limit_mib * 16) as u32, 200)?;
     write("steps-silero.json", &vectors::steps_json(&real))?;
+    write("binding.json", &binding_vectors(&rt, &case)?)?;
     let covered: std::collections::BTreeSet<u16> = synthetic.iter().chain(real.iter()).map(|p| p.instr.op).collect();
     let missing: Vec<&str> = vectors::opcodes_in(&program).into_iter().filter(|o| !covered.contains(o)).map(gavel_bisection::code::op_name).collect();
     println!(
@@ -413,6 +414,68 @@ fn write_vectors(out: &Path) -> Result<()> {
         bail!("opcodes of the pinned guest without a step vector: {}", missing.join(", "));
     }
     Ok(())
+}
+
+/// `spec/vectors/binding.json`: the pinned guest's genesis parameters, genesis roots from blob
+/// ids, and output proofs (a real silero run's, and tampered ones) with their verdicts.
+fn binding_vectors(rt: &Runtime, case: &gavel_runner::cases::Case) -> Result<serde_json::Value> {
+    use gavel_bisection::binding::{verify_output, Genesis};
+    use gavel_bisection::merkle::keccak256;
+    use gavel_bisection::state::hex32;
+    let options = MachineOptions::default();
+    let genesis: Genesis = rt.genesis(&options)?;
+    let model = Arc::new(std::fs::read(&case.model).with_context(|| format!("model {}", case.model.display()))?);
+    let outcome = gavel_runner::run::run(rt, model, &case.inputs, &options, TraceMode::Level1, &mut |_| {})?;
+    let trace = outcome.trace.as_ref().context("no trace")?;
+    let real_initial = genesis.root(&outcome.model_root, &outcome.input_root);
+    if hex32(&real_initial) != trace.initial_root {
+        bail!("the genesis root from blob ids differs from the machine's own genesis root");
+    }
+    let mut initial = vec![serde_json::json!({
+        "model_root": hex32(&outcome.model_root), "input_root": hex32(&outcome.input_root), "root": hex32(&real_initial),
+    })];
+    for i in 0u8..3 {
+        let (m, x) = (keccak256(&[b'm', i]), keccak256(&[b'x', i]));
+        initial.push(serde_json::json!({ "model_root": hex32(&m), "input_root": hex32(&x), "root": hex32(&genesis.root(&m, &x)) }));
+    }
+    let address = genesis.output_id_address;
+    let mut outputs = Vec::new();
+    let mut case_of = |final_root: [u8; 32], output_root: [u8; 32], proof: Vec<u8>| -> Result<()> {
+        let valid = verify_output(&final_root, &output_root, address, &proof)?;
+        outputs.push(serde_json::json!({
+            "final_root": hex32(&final_root), "output_root": hex32(&output_root), "proof": format!("0x{}", hex::encode(&proof)), "valid": valid,
+        }));
+        Ok(())
+    };
+    let (root, out, proof) = (outcome.state_root, outcome.output_root, outcome.output_proof.clone());
+    case_of(root, out, proof.clone())?;
+    let mut other = out;
+    other[31] ^= 1;
+    case_of(root, other, proof.clone())?;
+    let mut wrong_root = root;
+    wrong_root[0] ^= 0x80;
+    case_of(wrong_root, out, proof.clone())?;
+    for at in [0usize, 9, 60, 200, proof.len() - 1] {
+        let mut p = proof.clone();
+        p[at] ^= 0x01;
+        case_of(root, out, p)?;
+    }
+    // A running state (status byte 0) whose root the proof does open: not finished, so false.
+    let mut running = proof.clone();
+    running[0] = 0;
+    let header_root = {
+        let mut tampered = running.clone();
+        tampered[0] = 0;
+        let path: Vec<[u8; 32]> = tampered[113..].chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect();
+        let memory = gavel_bisection::merkle::root_from_proof(&out, address as usize / 32, &path);
+        let mut pre = b"gavel.machine.v1".to_vec();
+        pre.extend_from_slice(&tampered[..113]);
+        pre.extend_from_slice(&memory);
+        pre.extend_from_slice(&[0u8; 32]);
+        keccak256(&pre)
+    };
+    case_of(header_root, out, running)?;
+    Ok(serde_json::json!({ "genesis": genesis, "initial": initial, "outputs": outputs }))
 }
 
 fn guest_opcodes(module: Option<PathBuf>, json: bool) -> Result<()> {

@@ -95,6 +95,12 @@ impl Runtime {
         Ok(Runtime { engine, module, linker: Arc::new(linker), guest, from_cache })
     }
 
+    /// The genesis parameters (`gavel_bisection::binding::Genesis`) of the guest under
+    /// `options`: what a deployment's `WasmMachine` contract is constructed with.
+    pub fn genesis(&self, options: &MachineOptions) -> Result<gavel_bisection::binding::Genesis> {
+        self.machine(vec![Arc::new(Vec::new()), Arc::new(Vec::new())], options)?.genesis()
+    }
+
     /// A fresh machine over `blobs` (blob 0: the ONNX model; blob 1: the input tensor set).
     pub fn machine(&self, blobs: Vec<Arc<Vec<u8>>>, options: &MachineOptions) -> Result<Machine> {
         if options.memory_limit_mib == 0 || options.memory_limit_mib > crate::config::MAX_MEMORY_LIMIT_MIB {
@@ -130,6 +136,7 @@ impl Runtime {
             message_len: func(&mut store, "gavel_message_len")?,
             output_ptr: func(&mut store, "gavel_output_ptr")?,
             output_len: func(&mut store, "gavel_output_len")?,
+            output_id_ptr: func(&mut store, "gavel_output_id_ptr")?,
             panic_ptr: func(&mut store, "gavel_panic_ptr")?,
             panic_len: func(&mut store, "gavel_panic_len")?,
         };
@@ -163,6 +170,7 @@ struct GuestExports {
     message_len: TypedFunc<(), i32>,
     output_ptr: TypedFunc<(), i32>,
     output_len: TypedFunc<(), i32>,
+    output_id_ptr: TypedFunc<(), i32>,
     panic_ptr: TypedFunc<(), i32>,
     panic_len: TypedFunc<(), i32>,
 }
@@ -303,6 +311,35 @@ impl Machine {
         self.read_guest_string(&p, &l).ok_or_else(|| RunnerError::Output("output range outside memory".into()))
     }
 
+    /// Address of the 32-byte output id leaf (`spec/guest-abi.md`): fixed for the module.
+    pub fn output_id_address(&mut self) -> Result<u32> {
+        let f = self.exports.output_id_ptr.clone();
+        let p = f.call(&mut self.store, ()).map_err(|e| RunnerError::GuestModule(format!("gavel_output_id_ptr: {e:#}")))?;
+        if p % 32 != 0 {
+            return Err(RunnerError::GuestModule(format!("output id at {p:#x} is not 32-byte aligned")));
+        }
+        Ok(p as u32)
+    }
+
+    /// The output blob id the guest wrote in its `finish` step, checked against the host's own
+    /// hash of the output bytes.
+    pub fn output_root(&mut self) -> Result<Hash32> {
+        let bytes = self.output_bytes()?;
+        let at = self.output_id_address()? as usize;
+        let mut id = [0u8; 32];
+        let data = self.memory.data(&self.store);
+        id.copy_from_slice(data.get(at..at + 32).ok_or_else(|| RunnerError::Output("output id outside memory".into()))?);
+        let want = BlobCommitment::of(&bytes).id();
+        if id != want {
+            return Err(RunnerError::Output(format!(
+                "the guest's output id {} differs from the host's {}",
+                crate::state::hex32(&id),
+                crate::state::hex32(&want)
+            )));
+        }
+        Ok(id)
+    }
+
     /// The current global values in index order, as the state root hashes them.
     pub fn global_values(&mut self) -> Result<Vec<(u8, u64)>> {
         let mut out = Vec::with_capacity(self.globals.len());
@@ -418,6 +455,26 @@ impl Machine {
     /// The state root now (see [`Machine::header`]).
     pub fn state_root(&mut self) -> Result<Hash32> {
         Ok(self.header()?.root())
+    }
+
+    /// The genesis parameters of this machine's module and memory limit (call before the first
+    /// step: they describe the state right after instantiation).
+    pub fn genesis(&mut self) -> Result<gavel_bisection::binding::Genesis> {
+        if self.steps != 0 {
+            return Err(RunnerError::Engine("genesis parameters are only defined before the first step".into()));
+        }
+        let header = self.header()?;
+        let address = self.output_id_address()?;
+        Ok(gavel_bisection::binding::Genesis::of(&header, address))
+    }
+
+    /// The output proof of the final state (`gavel_bisection::binding::output_proof`): binds the
+    /// state root to [`Machine::output_root`].
+    pub fn output_proof(&mut self) -> Result<Vec<u8>> {
+        self.output_root()?;
+        let header = self.header()?;
+        let address = self.output_id_address()?;
+        Ok(gavel_bisection::binding::output_proof(&header, &self.tree.proof(address as usize / 32)))
     }
 
     /// Hashing statistics of the last root computation.

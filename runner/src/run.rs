@@ -9,7 +9,7 @@ use gavel_codec::Tensor;
 use crate::error::{Result, RunnerError};
 use crate::machine::{MachineOptions, PageDelta, Runtime, StepInfo};
 use crate::merkle::{Hash32, MemoryTree, UpdateStats};
-use crate::state::{hex32, trace_commitment, MachineHeader, Status};
+use crate::state::{hex32, trace_commitment, BlobCommitment, MachineHeader, Status};
 
 /// A `--input [NAME=]FILE` argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,8 +174,17 @@ pub struct RunOutcome {
     pub input_id: String,
     /// blake3 of the model.
     pub model_id: String,
+    /// Blob ids (`spec/machine.md`) of the model, the input set and the output set: what claims
+    /// carry on chain.
+    pub model_root: Hash32,
+    /// See `model_root`.
+    pub input_root: Hash32,
+    /// See `model_root`; written by the guest, checked by the host.
+    pub output_root: Hash32,
     /// Final state root.
     pub state_root: Hash32,
+    /// The output proof of the final state (`gavel_bisection::binding`).
+    pub output_proof: Vec<u8>,
     /// Macro-steps.
     pub steps: u64,
     /// wasmtime fuel consumed (approximate instruction count).
@@ -205,6 +214,8 @@ pub fn run(
     let input_bytes = Arc::new(gavel_codec::encode(inputs));
     let model_id = blake3::hash(&model).to_hex().to_string();
     let input_id = blake3::hash(&input_bytes).to_hex().to_string();
+    let model_root = BlobCommitment::of(&model).id();
+    let input_root = BlobCommitment::of(&input_bytes).id();
     let mut machine = runtime.machine(vec![model, input_bytes], options)?;
     let mut timings = Timings { instantiate_ms: ms(start.elapsed()), ..Timings::default() };
     let mut hash_time = Duration::ZERO;
@@ -282,6 +293,12 @@ pub fn run(
     let output_bytes = machine.output_bytes()?;
     let outputs = gavel_codec::decode(&output_bytes).map_err(|e| RunnerError::Output(e.to_string()))?;
     let output_id = blake3::hash(&output_bytes).to_hex().to_string();
+    let output_root = machine.output_root()?;
+    let output_proof = machine.output_proof()?;
+    let address = machine.output_id_address()?;
+    if !gavel_bisection::binding::verify_output(&state_root, &output_root, address, &output_proof).unwrap_or(false) {
+        return Err(RunnerError::Engine("the output proof does not open the final state root".into()));
+    }
     let trace = (mode == TraceMode::Level1).then(|| Trace {
         format: "gavel.trace.level1.v1".into(),
         guest_blake3: runtime.guest.blake3.clone(),
@@ -302,7 +319,11 @@ pub fn run(
         output_id,
         input_id,
         model_id,
+        model_root,
+        input_root,
+        output_root,
         state_root,
+        output_proof,
         steps: machine.steps(),
         instructions: machine.fuel_used(),
         memory_bytes: machine.memory_bytes(),

@@ -7,6 +7,7 @@
 //! from tract tensors.
 #![forbid(unsafe_code)]
 
+pub mod blob;
 #[cfg(feature = "tract")]
 pub mod tract;
 

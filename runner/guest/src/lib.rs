@@ -7,7 +7,7 @@
 //! imports (`gavel.blob_len`, `gavel.blob_read`), never from memory the host writes.
 //! `spec/guest-abi.md` is the contract.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use gavel_codec::tract::{dtype_from_tract, from_tract, to_tract};
 use gavel_codec::Tensor as WireTensor;
@@ -105,7 +105,14 @@ impl Guest {
     }
 }
 
+/// One 32-byte memory leaf (`spec/machine.md`): the output id is a single leaf of the memory
+/// tree, so the chain checks it against a final state root with one memory proof.
+#[repr(align(32))]
+struct Leaf(Cell<[u8; 32]>);
+
 thread_local! {
+    /// The blob id of the encoded outputs (`spec/machine.md`), written by the `finish` step.
+    static OUTPUT_ID: Leaf = const { Leaf(Cell::new([0u8; 32])) };
     /// The last panic message: with `panic = "abort"` the guest traps right after the hook runs,
     /// and the host reads this to say why.
     static PANIC: RefCell<String> = const { RefCell::new(String::new()) };
@@ -306,6 +313,7 @@ impl Guest {
                 drop(outputs);
                 drop(run);
                 self.output = gavel_codec::encode(&wire);
+                OUTPUT_ID.with(|id| id.0.set(gavel_codec::blob::blob_id(&self.output)));
                 (Phase::Done, "finish\tencode outputs\tencode".to_string())
             }
             Phase::Done => return Err("the run is already complete".to_string()),
@@ -366,6 +374,13 @@ pub extern "C" fn gavel_output_ptr() -> i32 {
 #[no_mangle]
 pub extern "C" fn gavel_output_len() -> i32 {
     GUEST.with(|g| g.borrow().output.len() as i32)
+}
+
+/// Address of the output id: 32 bytes, 32-byte aligned, fixed for the module (valid after
+/// `gavel_step` returned 0; zero before).
+#[no_mangle]
+pub extern "C" fn gavel_output_id_ptr() -> i32 {
+    OUTPUT_ID.with(|id| id.0.as_ptr() as i32)
 }
 
 /// Address of the last panic message (read by the host after a trap).

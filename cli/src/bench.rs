@@ -72,15 +72,6 @@ fn step_machine(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-#[derive(Args)]
-pub(crate) struct DemoArgs {
-    /// JSON output.
-    #[arg(long)]
-    json: bool,
-    #[command(flatten)]
-    guest: GuestArgs,
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -203,12 +194,14 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn demo(args: DemoArgs) -> Result<()> {
+/// `gavel demo --offline`: the real models in the guest, checked for determinism and against
+/// onnxruntime's reference outputs; no chain.
+pub(crate) fn demo_offline(json: bool, guest: &GuestArgs) -> Result<()> {
     let root = repo_root();
     let started = Instant::now();
-    let rt = args.guest.runtime()?;
+    let rt = guest.runtime()?;
     let mut report = Vec::new();
-    let progress = bar(DEFAULT_CASES.len() as u64 * 2, args.json);
+    let progress = bar(DEFAULT_CASES.len() as u64 * 2, json);
     for name in DEFAULT_CASES {
         progress.set_message(format!("{name}: run + level-1 trace"));
         let case = Case::load(&root, name)?;
@@ -237,7 +230,7 @@ pub(crate) fn demo(args: DemoArgs) -> Result<()> {
         }));
     }
     progress.finish_and_clear();
-    if args.json {
+    if json {
         println!("{}", json!({ "cases": report, "wall_ms": started.elapsed().as_secs_f64() * 1e3 }));
         return Ok(());
     }

@@ -12,6 +12,7 @@ use gavel_runner::module::GuestModule;
 use gavel_runner::run::{InputArg, TraceMode};
 
 mod bench;
+mod demo;
 mod output;
 
 /// Optimistic fraud proofs for ML inference.
@@ -75,8 +76,9 @@ enum Command {
     },
     /// Compare native tract, the wasm guest and the traced wasm guest on real models.
     Bench(bench::BenchArgs),
-    /// Show what gavel does today on the real models (the end-to-end chain demo grows from it).
-    Demo(bench::DemoArgs),
+    /// The whole system on a local chain: a consumer request, an honest and a faulty server, a
+    /// watchtower that disputes the faulty claim down to one instruction; a readable report.
+    Demo(demo::DemoArgs),
     /// Build-time operations on the guest module.
     #[command(subcommand)]
     Guest(GuestCommand),
@@ -105,7 +107,7 @@ struct RunArgs {
 }
 
 #[derive(Args, Clone)]
-struct GuestArgs {
+pub(crate) struct GuestArgs {
     /// Guest module to use instead of the pinned one (`GAVEL_GUEST`); its hash is not checked
     /// against spec/guest.toml, so its results are not valid claims.
     #[arg(long)]
@@ -113,7 +115,7 @@ struct GuestArgs {
 }
 
 impl GuestArgs {
-    fn runtime(&self) -> Result<Runtime> {
+    pub(crate) fn runtime(&self) -> Result<Runtime> {
         let module = match &self.guest {
             Some(p) => GuestModule::load(p, true)?,
             None => GuestModule::load(&gavel_runner::module::default_guest_path(), false)?,
@@ -219,7 +221,7 @@ fn dispatch(command: Command) -> Result<()> {
             output::print_trace(&outcome, &out, run.json)
         }
         Command::Bench(args) => bench::bench(args),
-        Command::Demo(args) => bench::demo(args),
+        Command::Demo(args) => demo::demo(args),
         Command::Guest(GuestCommand::Finalize { raw, out, write_pin, json }) => guest_finalize(&raw, &out, write_pin, json),
         Command::Guest(GuestCommand::Opcodes { module, json }) => guest_opcodes(module, json),
         Command::Guest(GuestCommand::Vectors { out }) => write_vectors(&out),

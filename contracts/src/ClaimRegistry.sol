@@ -121,7 +121,7 @@ contract ClaimRegistry is IDisputeRegistry {
         uint96 challengeBond,
         uint32 challengeWindow
     );
-    /// @notice A consumer requested an inference; `input` is optional inline data whose blob root
+    /// @notice A consumer requested an inference; `input` is optional inline data whose blob id
     ///         must be `inputRoot` (otherwise servers fetch it by content id).
     event ComputeRequested(
         uint64 indexed requestId,
@@ -185,7 +185,7 @@ contract ClaimRegistry is IDisputeRegistry {
 
     /// @notice Registers a model. Its policy is immutable; register a new model to change it.
     /// @param codeRoot The pinned guest module's code root.
-    /// @param modelRoot The model blob root.
+    /// @param modelRoot The model's blob id (spec/machine.md).
     /// @param verifier The contract implementing IStepVerifier and IStateBinding for this guest.
     /// @param claimBond Wei a claimant bonds per claim (lost to a winning challenger).
     /// @param challengeBond Wei a challenger bonds per dispute (lost to a winning claimant); must
@@ -208,10 +208,10 @@ contract ClaimRegistry is IDisputeRegistry {
 
     // ------------------------------------------------------------------ requests
 
-    /// @notice Requests an inference of `modelId` on the input with blob root `inputRoot`;
+    /// @notice Requests an inference of `modelId` on the input with blob id `inputRoot`;
     ///         msg.value is the payment to the server whose claim becomes final.
     /// @param modelId The model.
-    /// @param inputRoot The input blob root.
+    /// @param inputRoot The input's blob id.
     /// @param input Optional inline input bytes (for data availability; may be empty).
     /// @param callbackGasLimit Gas for the consumer's `onComputeResult`.
     /// @return requestId The new request's id.

@@ -9,7 +9,7 @@ interface IComputeConsumer {
     ///         the claim is final anyway (the failure is logged).
     /// @param requestId The request being answered.
     /// @param claimId The final claim.
-    /// @param outputRoot The output blob root. For outputs of at most 32 bytes this is the output
-    ///        itself, zero-padded (a blob tree of depth 0 is its single leaf; spec/machine.md).
+    /// @param outputRoot The output's blob id, `keccak256("gavel.blob.v1" ‖ len u64 ‖ blob tree
+    ///        root)` (spec/machine.md): the consumer checks output bytes it is handed against it.
     function onComputeResult(uint64 requestId, uint64 claimId, bytes32 outputRoot) external;
 }

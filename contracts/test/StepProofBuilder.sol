@@ -5,6 +5,7 @@ pragma solidity ^0.8.28;
 ///         instruction, headers and contexts laid out as in `spec/proofs.md`.
 library StepProofBuilder {
     uint256 internal constant CODE_DEPTH = 12;
+    uint256 internal constant MEMORY_DEPTH = 14;
 
     struct Header {
         uint8 status;
@@ -46,6 +47,19 @@ library StepProofBuilder {
         }
     }
 
+    /// @notice Root of the memory tree whose only non-zero leaf is `word` at leaf `index`, and
+    ///         the 42 siblings of that leaf (all `Z[h]`).
+    function memoryWithLeaf(bytes32 word, uint256 index) internal pure returns (bytes32 node, bytes memory path) {
+        node = word;
+        for (uint256 h = 0; h < MEMORY_DEPTH; h++) {
+            bytes32 z = zeroHash(h);
+            bytes32[4] memory c = [z, z, z, z];
+            c[(index >> (2 * h)) & 3] = node;
+            node = keccak256(abi.encodePacked(c));
+            path = abi.encodePacked(path, z, z, z);
+        }
+    }
+
     /// @notice The code witness `leaf ‖ 36 siblings` of `instr` at `pc` in that tree.
     function codeWitness(bytes32 instr) internal pure returns (bytes memory w) {
         w = abi.encodePacked(instr);
@@ -79,5 +93,15 @@ library StepProofBuilder {
 
     function globalsRoot(bytes memory entries, uint32 count) internal pure returns (bytes32) {
         return keccak256(abi.encodePacked("gavel.globals.v1", count, entries));
+    }
+
+    /// @notice A blob id: `keccak256("gavel.blob.v1" ‖ len u64 ‖ root)` (`spec/machine.md`).
+    function blobId(uint64 len, bytes32 blobRoot) internal pure returns (bytes32) {
+        return keccak256(abi.encodePacked("gavel.blob.v1", len, blobRoot));
+    }
+
+    /// @notice The blobs field: `keccak256("gavel.blobs.v1" ‖ count u32 ‖ id*)`.
+    function blobsRoot(bytes32[] memory ids) internal pure returns (bytes32) {
+        return keccak256(abi.encodePacked("gavel.blobs.v1", uint32(ids.length), ids));
     }
 }

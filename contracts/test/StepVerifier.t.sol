@@ -16,7 +16,8 @@ import {
     GlobalOutOfRange,
     CodeOutsideTree,
     MalformedInstruction,
-    PopFromEmptyStack
+    PopFromEmptyStack,
+    BlobsMismatch
 } from "../src/step/StepErrors.sol";
 
 /// @notice The Solidity one-step verifier against the Rust reference (`bisection/src/verify.rs`).
@@ -269,6 +270,54 @@ contract StepVerifierTest is StepVectors {
         (bytes32 r, bytes memory proof) = activeAt(B.leaf(0x1a, 0, 0, 0), bytes32(0), bytes32(0));
         vm.expectRevert(PopFromEmptyStack.selector);
         verifier.verifyStep(r, proof);
+    }
+
+    /// @notice Two blobs and the state of a `gavel.blob_len` of blob `blob`: the blobs field
+    ///         hashes the blob ids; the proof's table lists `(len, root)` per blob.
+    function blobLenAt(uint64 blob)
+        internal
+        pure
+        returns (bytes32 r, bytes memory proof, bytes memory table, B.Header memory h)
+    {
+        uint64[2] memory lens = [uint64(1_000_000), uint64(77)];
+        bytes32[2] memory roots = [keccak256("model"), keccak256("input")];
+        bytes32[] memory ids = new bytes32[](2);
+        for (uint256 i = 0; i < 2; i++) {
+            ids[i] = B.blobId(lens[i], roots[i]);
+            table = abi.encodePacked(table, lens[i], roots[i]);
+        }
+        table = abi.encodePacked(uint32(2), table);
+        h = idleHeader(0, 0);
+        bytes32 instr = B.leaf(0x0104, 0, 0, 0);
+        h.code = B.codeRoot(instr, 0);
+        h.blobs = B.blobsRoot(ids);
+        B.Context memory c = B.Context(0, 0, B.stackPush(bytes32(0), blob), MerkleProof.zero(2), bytes32(0));
+        r = B.root(h, B.contextHash(c));
+        proof = abi.encodePacked(B.encodeHeader(h), B.encodeContext(c), B.codeWitness(instr), blob, bytes32(0));
+    }
+
+    /// @notice The blob table is checked against the ids (`spec/machine.md`): `blob_len` of a
+    ///         hand-built table gives the listed length, and of a missing blob -1.
+    function test_verifyStep_blobLen_hashesBlobIds() public view {
+        for (uint64 blob = 0; blob < 3; blob++) {
+            (bytes32 r, bytes memory proof, bytes memory table, B.Header memory h) = blobLenAt(blob);
+            uint64 want = blob == 0 ? 1_000_000 : blob == 1 ? 77 : type(uint64).max;
+            B.Context memory c = B.Context(1, 0, B.stackPush(bytes32(0), want), MerkleProof.zero(2), bytes32(0));
+            assertEq(verifier.verifyStep(r, abi.encodePacked(proof, table)), B.root(h, B.contextHash(c)));
+        }
+    }
+
+    /// @notice A blobs field over the raw `(len ‖ root)*` table (the layout before blob ids)
+    ///         does not open.
+    function test_verifyStep_blobTableWithoutIds_reverts() public {
+        (, bytes memory proof, bytes memory table, B.Header memory h) = blobLenAt(0);
+        bytes32 instr = B.leaf(0x0104, 0, 0, 0);
+        h.blobs = keccak256(abi.encodePacked("gavel.blobs.v1", table));
+        B.Context memory c = B.Context(0, 0, B.stackPush(bytes32(0), 0), MerkleProof.zero(2), bytes32(0));
+        bytes32 r = B.root(h, B.contextHash(c));
+        proof = abi.encodePacked(B.encodeHeader(h), B.encodeContext(c), B.codeWitness(instr), uint64(0), bytes32(0));
+        vm.expectRevert(BlobsMismatch.selector);
+        verifier.verifyStep(r, abi.encodePacked(proof, table));
     }
 
     /// @notice A pc past the code tree executes `unreachable` with no witness: the macro-step

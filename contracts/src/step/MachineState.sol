@@ -61,8 +61,10 @@ library MachineState {
     bytes16 internal constant STATE_PREFIX = "gavel.machine.v1";
     /// @notice Domain prefix of the globals hash.
     bytes16 internal constant GLOBALS_PREFIX = "gavel.globals.v1";
-    /// @notice Domain prefix of the blob table hash.
+    /// @notice Domain prefix of the blob table hash (`keccak256(BLOBS_PREFIX ‖ count u32 ‖ id*)`).
     bytes14 internal constant BLOBS_PREFIX = "gavel.blobs.v1";
+    /// @notice Domain prefix of a blob id (`keccak256(BLOB_PREFIX ‖ len u64 ‖ root)`).
+    bytes13 internal constant BLOB_PREFIX = "gavel.blob.v1";
     /// @notice Bytes of the proof header (status … memory).
     uint256 internal constant HEADER_BYTES = 145;
     /// @notice Bytes of an active context after its flag (pc … frames).

@@ -13,7 +13,8 @@ import {BlobsMismatch, TooManyBlobs, BlobRangeInvalid, BlobMismatch, MalformedIn
 /// @notice The blob oracle (`Family::Oracle`): `gavel.blob_len`, `gavel.blob_read` (checks its
 ///         arguments in one step) and `gavel.blob_read.chunk` (copies one destination leaf per
 ///         step from a blob leaf proven against the blob's root). The blob table
-///         `count u32 ‖ (len u64 ‖ root)*` is proven against the state's blobs root.
+///         `count u32 ‖ (len u64 ‖ root)*` is proven against the state's blobs root, which
+///         hashes the blobs' ids (`readTable`).
 contract OracleProver is IFamilyProver {
     uint16 internal constant BLOB_LEN = 0x0104;
     uint16 internal constant BLOB_READ = 0x0105;
@@ -101,20 +102,36 @@ contract OracleProver is IFamilyProver {
         }
     }
 
-    /// @notice Reads the blob table and checks it against the blobs root.
+    /// @notice Reads the blob table and checks it against the blobs root: each listed
+    ///         `(len, root)` is hashed to its id `keccak256(BLOB_PREFIX ‖ len u64 ‖ root)`, then
+    ///         `keccak256(BLOBS_PREFIX ‖ count u32 ‖ id*)` must be the state's `blobs`
+    ///         (`spec/machine.md`, "State root at a macro-step boundary").
     function readTable(Machine memory m, bytes calldata proof) internal pure returns (BlobTable memory t) {
-        uint256 countAt = m.pos;
-        t.count = ProofReader.u32(m, proof);
-        if (t.count > MAX_BLOBS) revert TooManyBlobs(uint32(t.count));
-        t.at = ProofReader.take(m, proof, BLOB_BYTES * t.count);
-        uint256 len = 4 + BLOB_BYTES * t.count;
-        bytes memory pre = new bytes(14 + len);
-        bytes14 prefix = MachineState.BLOBS_PREFIX;
+        uint256 count = ProofReader.u32(m, proof);
+        if (count > MAX_BLOBS) revert TooManyBlobs(uint32(count));
+        uint256 at = ProofReader.take(m, proof, BLOB_BYTES * count);
+        t.at = at;
+        t.count = count;
+        bytes14 tablePrefix = MachineState.BLOBS_PREFIX;
+        bytes13 idPrefix = MachineState.BLOB_PREFIX;
+        bytes32 h;
         assembly ("memory-safe") {
-            mstore(add(pre, 32), prefix)
-            calldatacopy(add(pre, 46), add(proof.offset, countAt), len)
+            // Scratch past the free memory pointer: the table preimage `prefix ‖ count ‖ id*`
+            // (18 + 32·count bytes) at `buf`, one id preimage (53 bytes) at `tmp` after it.
+            let buf := mload(0x40)
+            mstore(buf, tablePrefix)
+            mstore(add(buf, 14), shl(224, count))
+            let ids := add(buf, 18)
+            let tmp := add(ids, mul(32, count))
+            let src := add(proof.offset, at)
+            for { let i := 0 } lt(i, count) { i := add(i, 1) } {
+                mstore(tmp, idPrefix)
+                calldatacopy(add(tmp, 13), add(src, mul(BLOB_BYTES, i)), BLOB_BYTES)
+                mstore(add(ids, mul(32, i)), keccak256(tmp, 53))
+            }
+            h := keccak256(buf, add(18, mul(32, count)))
         }
-        if (keccak256(pre) != m.blobs) revert BlobsMismatch();
+        if (h != m.blobs) revert BlobsMismatch();
     }
 
     function blobLen(bytes calldata proof, BlobTable memory t, uint256 blob)

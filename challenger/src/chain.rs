@@ -1,0 +1,385 @@
+//! A connection to an Ethereum node, the local devnet (anvil), and deployment of gavel's
+//! contracts.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use alloy::network::{EthereumWallet, TransactionBuilder};
+use alloy::primitives::{Address, Bytes, FixedBytes, B256, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolValue;
+use anyhow::{bail, Context, Result};
+use gavel_bisection::binding::Genesis;
+use serde::{Deserialize, Serialize};
+
+use crate::contracts::{Artifacts, DisputeParams, IClaimRegistry, IDisputeGame, WasmGenesis};
+
+/// The well-known private keys of anvil's default accounts (public test keys: never use them on
+/// a real chain). Index 0 deploys; the demo gives the others to its parties.
+pub const DEV_KEYS: [&str; 6] = [
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+];
+
+/// Game and bond parameters of a deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GameParams {
+    /// Dissection arity.
+    pub k: u8,
+    /// Largest level-2 depth.
+    pub max_level2_depth: u8,
+    /// Chess clock per side, seconds.
+    pub clock_time: u64,
+    /// Clock top-up after an opponent move, seconds.
+    pub clock_extension: u64,
+    /// Wei per dissection move.
+    pub move_bond: u128,
+}
+
+impl Default for GameParams {
+    fn default() -> GameParams {
+        // spec/game.md "fast L2" set; a move costs ~100k gas, the bond covers it at 20 gwei.
+        GameParams { k: 32, max_level2_depth: 12, clock_time: 12 * 3600, clock_extension: 3600, move_bond: 2_000_000_000_000_000 }
+    }
+}
+
+/// A model registered with the registry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelEntry {
+    /// Registry model id.
+    pub id: u64,
+    /// Human name (the file stem).
+    pub name: String,
+    /// Blob id of the ONNX bytes (`spec/machine.md`).
+    pub model_root: String,
+    /// blake3 of the ONNX bytes (the off-chain content id).
+    pub blake3: String,
+    /// Where the deployer read it (a hint for local tools; nodes fetch by content id).
+    pub path: PathBuf,
+    /// Wei per claim.
+    pub claim_bond: u128,
+    /// Wei per dispute.
+    pub challenge_bond: u128,
+    /// Seconds a claim can be challenged.
+    pub challenge_window: u32,
+}
+
+/// What `gavel devnet` writes: every address and parameter a node needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// `gavel.deployment.v1`.
+    pub format: String,
+    /// Chain id.
+    pub chain_id: u64,
+    /// The RPC the deployment was made through.
+    pub rpc_url: String,
+    /// Block of the first deployment transaction (nodes scan events from here).
+    pub from_block: u64,
+    /// ClaimRegistry.
+    pub registry: Address,
+    /// DisputeGame (created by the registry).
+    pub game: Address,
+    /// StepVerifier (the one-step prover dispatcher).
+    pub step_verifier: Address,
+    /// WasmMachine (IStepVerifier + IStateBinding of the pinned guest).
+    pub wasm_machine: Address,
+    /// ExampleConsumer.
+    pub consumer: Address,
+    /// blake3 of the pinned guest module.
+    pub guest_blake3: String,
+    /// The guest's genesis parameters.
+    pub genesis: Genesis,
+    /// Game parameters.
+    pub params: GameParams,
+    /// Registered models.
+    pub models: Vec<ModelEntry>,
+}
+
+impl Deployment {
+    /// Reads a deployment JSON file.
+    pub fn load(path: &Path) -> Result<Deployment> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read deployment {}", path.display()))?;
+        let d: Deployment = serde_json::from_str(&text).with_context(|| format!("{} is not a gavel deployment", path.display()))?;
+        if d.format != "gavel.deployment.v1" {
+            bail!("{}: format {:?}, want gavel.deployment.v1", path.display(), d.format);
+        }
+        Ok(d)
+    }
+
+    /// Writes it as pretty JSON.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).ok();
+        }
+        std::fs::write(path, serde_json::to_string_pretty(self)? + "\n").with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// The model registered as `id`.
+    pub fn model(&self, id: u64) -> Option<&ModelEntry> {
+        self.models.iter().find(|m| m.id == id)
+    }
+}
+
+/// A signer connected to a node.
+#[derive(Clone)]
+pub struct Chain {
+    /// The provider (with the signer's wallet).
+    pub provider: DynProvider,
+    /// The signer's address.
+    pub address: Address,
+    /// The RPC URL.
+    pub rpc_url: String,
+}
+
+impl Chain {
+    /// Connects to `rpc_url` signing with `private_key` (0x-hex) and checks the node answers.
+    pub async fn connect(rpc_url: &str, private_key: &str) -> Result<Chain> {
+        let signer: PrivateKeySigner = private_key.trim().parse().context("the private key is not a 32-byte hex secret")?;
+        let address = signer.address();
+        let url = rpc_url.parse().with_context(|| format!("bad RPC URL {rpc_url:?}"))?;
+        let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased();
+        let chain = Chain { provider, address, rpc_url: rpc_url.to_string() };
+        chain.chain_id().await?;
+        Ok(chain)
+    }
+
+    /// The node's chain id (an error naming the RPC if it does not answer sensibly).
+    pub async fn chain_id(&self) -> Result<u64> {
+        self.provider.get_chain_id().await.with_context(|| format!("the RPC at {} did not answer eth_chainId", self.rpc_url))
+    }
+
+    /// Sends `tx` and waits for its receipt; a reverted transaction is an error.
+    pub async fn send(&self, tx: TransactionRequest, what: &str) -> Result<TransactionReceipt> {
+        let pending = self.provider.send_transaction(tx).await.map_err(|e| anyhow::anyhow!("{what}: {}", crate::revert_reason(&e)))?;
+        let receipt = pending.get_receipt().await.with_context(|| format!("{what}: no receipt"))?;
+        if !receipt.status() {
+            bail!("{what}: transaction {} reverted", receipt.transaction_hash);
+        }
+        Ok(receipt)
+    }
+
+    /// Deploys `code ‖ args` and returns the new contract's address and the receipt.
+    pub async fn deploy(&self, code: Bytes, args: Vec<u8>, what: &str) -> Result<(Address, TransactionReceipt)> {
+        let mut init = code.to_vec();
+        init.extend_from_slice(&args);
+        let tx = TransactionRequest::default().with_deploy_code(init);
+        let receipt = self.send(tx, &format!("deploying {what}")).await?;
+        let addr = receipt.contract_address.with_context(|| format!("deploying {what}: no contract address"))?;
+        Ok((addr, receipt))
+    }
+
+    /// Latest block timestamp.
+    pub async fn now(&self) -> Result<u64> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await?
+            .context("no latest block")?;
+        Ok(block.header.timestamp)
+    }
+
+    /// Dev chains only (anvil): moves the chain's clock forward and mines a block.
+    pub async fn warp(&self, seconds: u64) -> Result<()> {
+        let _: serde_json::Value = self.provider.raw_request("evm_increaseTime".into(), (seconds,)).await.context("evm_increaseTime")?;
+        let _: serde_json::Value = self.provider.raw_request("evm_mine".into(), ()).await.context("evm_mine")?;
+        Ok(())
+    }
+
+    /// Balance in wei.
+    pub async fn balance(&self) -> Result<U256> {
+        Ok(self.provider.get_balance(self.address).await?)
+    }
+}
+
+fn b256(h: &[u8; 32]) -> B256 {
+    FixedBytes(*h)
+}
+
+/// Deploys every contract with `params`, registers nothing; returns the deployment (models empty).
+pub async fn deploy_all(chain: &Chain, artifacts: &Artifacts, genesis: Genesis, guest_blake3: &str, params: GameParams) -> Result<Deployment> {
+    let from_block = chain.provider.get_block_number().await?;
+    let mut provers = Vec::new();
+    for name in ["ControlProver", "VariableProver", "MemoryProver", "IntegerProver", "FloatProver", "OracleProver"] {
+        let (a, _) = chain.deploy(artifacts.bytecode(&format!("{name}.sol"), name)?, Vec::new(), name).await?;
+        provers.push(a);
+    }
+    let provers: [Address; 6] = provers.try_into().map_err(|_| anyhow::anyhow!("six provers"))?;
+    let (step_verifier, _) =
+        chain.deploy(artifacts.bytecode("StepVerifier.sol", "StepVerifier")?, provers.abi_encode(), "StepVerifier").await?;
+    let g = WasmGenesis {
+        code: b256(&genesis.code),
+        memoryPages: genesis.memory_pages,
+        memoryLimitPages: genesis.memory_limit_pages,
+        globals: b256(&genesis.globals),
+        memoryRoot: b256(&genesis.memory),
+        outputIdAddress: genesis.output_id_address,
+    };
+    let (wasm_machine, _) = chain
+        .deploy(artifacts.bytecode("WasmMachine.sol", "WasmMachine")?, (step_verifier, g).abi_encode_params(), "WasmMachine")
+        .await?;
+    let p = DisputeParams {
+        k: params.k,
+        maxLevel2Depth: params.max_level2_depth,
+        clockTime: params.clock_time,
+        clockExtension: params.clock_extension,
+        moveBond: alloy::primitives::Uint::<96, 2>::from(params.move_bond),
+    };
+    let (registry, _) = chain.deploy(artifacts.bytecode("ClaimRegistry.sol", "ClaimRegistry")?, p.abi_encode(), "ClaimRegistry").await?;
+    let game = IClaimRegistry::new(registry, &chain.provider).game().call().await.context("registry.game()")?;
+    let (consumer, _) =
+        chain.deploy(artifacts.bytecode("ExampleConsumer.sol", "ExampleConsumer")?, registry.abi_encode(), "ExampleConsumer").await?;
+    // The game must be the one the registry created, with the parameters asked for.
+    let k = IDisputeGame::new(game, &chain.provider).k().call().await?;
+    if k != U256::from(params.k) {
+        bail!("the deployed game has k = {k}, asked for {}", params.k);
+    }
+    Ok(Deployment {
+        format: "gavel.deployment.v1".into(),
+        chain_id: chain.chain_id().await?,
+        rpc_url: chain.rpc_url.clone(),
+        from_block,
+        registry,
+        game,
+        step_verifier,
+        wasm_machine,
+        consumer,
+        guest_blake3: guest_blake3.to_string(),
+        genesis,
+        params,
+        models: Vec::new(),
+    })
+}
+
+/// Registers a model (its ONNX bytes) with the deployment's registry and records it.
+pub async fn register_model(
+    chain: &Chain,
+    d: &mut Deployment,
+    name: &str,
+    path: &Path,
+    bytes: &[u8],
+    claim_bond: u128,
+    challenge_bond: u128,
+    challenge_window: u32,
+) -> Result<u64> {
+    let model_root = gavel_bisection::state::BlobCommitment::of(bytes).id();
+    let registry = IClaimRegistry::new(d.registry, &chain.provider);
+    let call = registry.registerModel(
+        b256(&d.genesis.code),
+        b256(&model_root),
+        d.wasm_machine,
+        alloy::primitives::Uint::<96, 2>::from(claim_bond),
+        alloy::primitives::Uint::<96, 2>::from(challenge_bond),
+        challenge_window,
+    );
+    let receipt = chain.send(call.into_transaction_request(), &format!("registering model {name}")).await?;
+    let id = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<IClaimRegistry::ModelRegistered>().ok())
+        .map(|l| l.inner.data.modelId)
+        .context("no ModelRegistered event")?;
+    d.models.push(ModelEntry {
+        id,
+        name: name.to_string(),
+        model_root: gavel_bisection::state::hex32(&model_root),
+        blake3: blake3_hex(bytes),
+        path: path.to_path_buf(),
+        claim_bond,
+        challenge_bond,
+        challenge_window,
+    });
+    Ok(id)
+}
+
+fn blake3_hex(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+/// A local anvil node on 127.0.0.1, stopped when dropped.
+pub struct Anvil {
+    child: std::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub rpc_url: String,
+    /// The port.
+    pub port: u16,
+}
+
+impl Anvil {
+    /// The anvil binary: `$GAVEL_ANVIL`, else the one `scripts/setup-foundry.sh` installs under
+    /// `contracts/node_modules`, else `anvil` on PATH.
+    pub fn binary() -> PathBuf {
+        if let Ok(p) = std::env::var("GAVEL_ANVIL") {
+            return PathBuf::from(p);
+        }
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        let local = gavel_runner::cases::repo_root()
+            .join(format!("contracts/node_modules/@foundry-rs/anvil-{}-{arch}/bin/anvil", std::env::consts::OS));
+        if local.is_file() {
+            return local;
+        }
+        PathBuf::from("anvil")
+    }
+
+    /// Starts anvil on a free port (or `port`) and waits until it answers. `block_time`: mine a
+    /// block every so many seconds instead of on every transaction.
+    pub fn start(port: Option<u16>, block_time: Option<u64>) -> Result<Anvil> {
+        let port = match port {
+            Some(p) => p,
+            None => std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port(),
+        };
+        let bin = Anvil::binary();
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent", "--accounts", "10"]);
+        if let Some(t) = block_time {
+            cmd.args(["--block-time", &t.to_string()]);
+        }
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start anvil ({}); run scripts/setup-foundry.sh or set GAVEL_ANVIL", bin.display()))?;
+        let rpc_url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    use std::io::Read;
+                    e.read_to_string(&mut err).ok();
+                }
+                bail!("anvil exited at start ({status}): {}", err.trim());
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(Anvil { child, rpc_url, port });
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                child.kill().ok();
+                bail!("anvil did not listen on 127.0.0.1:{port} within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Blocks until anvil exits (for `gavel devnet` in the foreground).
+    pub fn wait(&mut self) -> Result<std::process::ExitStatus> {
+        Ok(self.child.wait()?)
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}

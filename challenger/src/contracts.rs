@@ -1,0 +1,233 @@
+//! The contracts' ABI as gavel's nodes use it, and their bytecode from the Foundry build.
+//!
+//! The ABI is declared here (not generated from build artifacts at compile time) so the Rust
+//! build never depends on `forge build`; `tests` check every declared selector against the
+//! artifacts' ABI, so the two cannot drift apart silently.
+
+use std::path::{Path, PathBuf};
+
+use alloy::primitives::Bytes;
+use anyhow::{bail, Context, Result};
+
+alloy::sol! {
+    /// `DisputeGame.Params`: the registry's constructor argument.
+    #[derive(Debug)]
+    struct DisputeParams {
+        uint8 k;
+        uint8 maxLevel2Depth;
+        uint64 clockTime;
+        uint64 clockExtension;
+        uint96 moveBond;
+    }
+
+    /// `WasmMachine.Genesis`: its constructor's second argument.
+    #[derive(Debug)]
+    struct WasmGenesis {
+        bytes32 code;
+        uint32 memoryPages;
+        uint32 memoryLimitPages;
+        bytes32 globals;
+        bytes32 memoryRoot;
+        uint32 outputIdAddress;
+    }
+
+    #[sol(rpc)]
+    #[derive(Debug)]
+    interface IClaimRegistry {
+        struct ClaimData {
+            uint64 modelId;
+            uint64 requestId;
+            uint64 macroStepCount;
+            uint8 level2Depth;
+            bytes32 inputRoot;
+            bytes32 outputRoot;
+            bytes32 finalStateRoot;
+        }
+
+        event ModelRegistered(uint64 indexed modelId, bytes32 codeRoot, bytes32 modelRoot, address verifier, uint96 claimBond, uint96 challengeBond, uint32 challengeWindow);
+        event ComputeRequested(uint64 indexed requestId, address indexed consumer, uint64 indexed modelId, bytes32 inputRoot, uint96 payment, uint32 callbackGasLimit, bytes input);
+        event ClaimPosted(uint64 indexed claimId, address indexed claimant, ClaimData data, uint40 deadline);
+        event ClaimChallenged(uint64 indexed claimId, uint64 indexed disputeId, address indexed challenger, bool outputDispute);
+        event ClaimRefuted(uint64 indexed claimId, address indexed challenger);
+        event ClaimFinalized(uint64 indexed claimId, uint64 indexed requestId, bytes32 outputRoot);
+        event RequestReopened(uint64 indexed requestId, uint64 refutedClaimId);
+        event CallbackResult(uint64 indexed requestId, bool ok);
+        event Credited(address indexed account, uint256 amount);
+
+        function game() external view returns (address);
+        function models(uint64 modelId) external view returns (bytes32 codeRoot, bytes32 modelRoot, address verifier, uint96 claimBond, uint96 challengeBond, uint32 challengeWindow, bool exists);
+        function claims(uint64 claimId) external view returns (bytes32 dataHash, address claimant, uint40 deadline, uint8 status, uint16 openDisputes);
+        function credit(address account) external view returns (uint256);
+        function claimCount() external view returns (uint64);
+        function registerModel(bytes32 codeRoot, bytes32 modelRoot, address verifier, uint96 claimBond, uint96 challengeBond, uint32 challengeWindow) external returns (uint64 modelId);
+        function requestCompute(uint64 modelId, bytes32 inputRoot, bytes calldata input, uint32 callbackGasLimit) external payable returns (uint64 requestId);
+        function postClaim(ClaimData calldata data) external payable returns (uint64 claimId);
+        function challenge(uint64 claimId, ClaimData calldata data, bytes32[] calldata roots) external payable returns (uint64 disputeId);
+        function challengeOutput(uint64 claimId, ClaimData calldata data) external payable returns (uint64 disputeId);
+        function finalize(uint64 claimId, ClaimData calldata data) external;
+        function settleRefutation(uint64 claimId, ClaimData calldata data) external;
+        function withdraw() external;
+    }
+
+    #[sol(rpc)]
+    #[derive(Debug)]
+    interface IDisputeGame {
+        struct Dispute {
+            address claimant;
+            uint64 start;
+            uint8 level;
+            uint8 parts;
+            uint8 status;
+            uint8 kind;
+            address challenger;
+            uint64 end;
+            uint8 turn;
+            uint8 level2Depth;
+            uint16 moves;
+            uint64 macroStep;
+            uint64 lastMoveAt;
+            uint64 claimantClock;
+            uint64 challengerClock;
+            bytes32 rootsHash;
+            address verifier;
+            uint64 claimId;
+            uint128 claimantStake;
+            uint128 challengerStake;
+        }
+
+        event DisputeOpened(uint64 indexed disputeId, uint64 indexed claimId, uint8 kind, address claimant, address challenger, bytes32 initialRoot, bytes32 finalRoot, uint64 macroStepCount, uint8 level2Depth);
+        event Dissected(uint64 indexed disputeId, uint16 move, uint8 mover, uint8 level, uint64 macroStep, uint64 start, uint64 end, bytes32 startRoot, bytes32[] roots);
+        event StepExecuted(uint64 indexed disputeId, uint8 mover, uint64 macroStep, uint64 instruction, bytes32 rootBefore, bytes32 claimedAfter, bytes32 rootAfter);
+        event OutputProven(uint64 indexed disputeId);
+        event DisputeResolved(uint64 indexed disputeId, uint64 indexed claimId, uint8 status, address winner, uint256 payout);
+
+        function k() external view returns (uint256);
+        function maxLevel2Depth() external view returns (uint8);
+        function clockTime() external view returns (uint64);
+        function clockExtension() external view returns (uint64);
+        function moveBond() external view returns (uint96);
+        function credit(address account) external view returns (uint256);
+        function getDispute(uint64 disputeId) external view returns (Dispute memory);
+        function move(uint64 disputeId, bytes32[] calldata prevRoots, uint256 choice, bytes32[] calldata roots) external payable;
+        function step(uint64 disputeId, bytes32[] calldata prevRoots, uint256 choice, bytes calldata proof) external;
+        function proveOutput(uint64 disputeId, bytes32 finalRoot, bytes32 outputRoot, bytes calldata proof) external;
+        function timeout(uint64 disputeId) external;
+        function cancel(uint64 disputeId) external;
+        function withdraw() external;
+    }
+
+    #[sol(rpc)]
+    #[derive(Debug)]
+    interface IWasmMachine {
+        function executeStep(uint64 macroStep, bytes32 rootBefore, bytes calldata proof) external view returns (bytes32 rootAfter);
+        function initialStateRoot(bytes32 codeRoot, bytes32 modelRoot, bytes32 inputRoot) external view returns (bytes32);
+        function verifyOutput(bytes32 finalStateRoot, bytes32 outputRoot, bytes calldata proof) external view returns (bool);
+    }
+
+    #[sol(rpc)]
+    #[derive(Debug)]
+    interface IExampleConsumer {
+        event ResultReceived(uint64 indexed requestId, uint64 claimId, bytes32 outputRoot);
+        function ask(uint64 modelId, bytes32 inputRoot, bytes calldata input) external payable returns (uint64 requestId);
+        function results(uint64 requestId) external view returns (bytes32);
+    }
+}
+
+/// Dispute status values (`DisputeGame.Status`).
+pub mod dispute_status {
+    /// No such dispute.
+    pub const NONE: u8 = 0;
+    /// Being played.
+    pub const ACTIVE: u8 = 1;
+    /// The claimant won.
+    pub const CLAIMANT_WON: u8 = 2;
+    /// The challenger won.
+    pub const CHALLENGER_WON: u8 = 3;
+    /// The claim was refuted by another dispute; stakes returned.
+    pub const CANCELLED: u8 = 4;
+}
+
+/// Claim status values (`ClaimRegistry.ClaimStatus`).
+pub mod claim_status {
+    /// Challengeable or being disputed.
+    pub const PENDING: u8 = 1;
+    /// Final: the consumer got its result.
+    pub const FINAL: u8 = 2;
+    /// Lost a dispute.
+    pub const REFUTED: u8 = 3;
+    /// Lost a dispute and its bond was paid out.
+    pub const SETTLED: u8 = 4;
+}
+
+/// The Foundry project's build output (`contracts/out`).
+#[derive(Clone, Debug)]
+pub struct Artifacts {
+    dir: PathBuf,
+}
+
+impl Artifacts {
+    /// `dir` is a Foundry `out/` directory.
+    pub fn new(dir: impl Into<PathBuf>) -> Artifacts {
+        Artifacts { dir: dir.into() }
+    }
+
+    /// `$GAVEL_CONTRACTS_OUT`, else `contracts/out` of the repository gavel was built in, else
+    /// `contracts/out` under the current directory.
+    pub fn locate() -> Result<Artifacts> {
+        let mut candidates = Vec::new();
+        if let Ok(p) = std::env::var("GAVEL_CONTRACTS_OUT") {
+            candidates.push(PathBuf::from(p));
+        }
+        candidates.push(gavel_runner::cases::repo_root().join("contracts/out"));
+        candidates.push(PathBuf::from("contracts/out"));
+        for c in &candidates {
+            if c.join("ClaimRegistry.sol/ClaimRegistry.json").is_file() {
+                return Ok(Artifacts::new(c.clone()));
+            }
+        }
+        bail!(
+            "contract artifacts not found (looked in {}); run scripts/setup-foundry.sh, or set GAVEL_CONTRACTS_OUT",
+            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )
+    }
+
+    fn artifact(&self, source: &str, name: &str) -> Result<serde_json::Value> {
+        let path = self.dir.join(format!("{source}/{name}.json"));
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+    }
+
+    /// The creation bytecode of contract `name` from `source` (e.g. `ClaimRegistry.sol`).
+    pub fn bytecode(&self, source: &str, name: &str) -> Result<Bytes> {
+        let a = self.artifact(source, name)?;
+        let hex_code = a["bytecode"]["object"].as_str().with_context(|| format!("{name}: no bytecode.object"))?;
+        if hex_code.contains("__$") {
+            bail!("{name}: bytecode needs library linking, which gavel does not do");
+        }
+        let code = hex::decode(hex_code.trim_start_matches("0x")).with_context(|| format!("{name}: bytecode is not hex"))?;
+        if code.is_empty() {
+            bail!("{name}: empty bytecode (abstract contract or interface?)");
+        }
+        Ok(code.into())
+    }
+
+    /// Every function and event selector in contract `name`'s ABI, as `name(types) -> selector`.
+    pub fn selectors(&self, source: &str, name: &str) -> Result<Vec<(String, String)>> {
+        let a = self.artifact(source, name)?;
+        let abi: alloy::json_abi::JsonAbi =
+            serde_json::from_value(a["abi"].clone()).with_context(|| format!("{name}: bad ABI"))?;
+        let mut out = Vec::new();
+        for f in abi.functions() {
+            out.push((f.signature(), hex::encode(f.selector())));
+        }
+        for e in abi.events() {
+            out.push((e.signature(), hex::encode(e.selector())));
+        }
+        Ok(out)
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}

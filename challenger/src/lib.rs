@@ -1,0 +1,15 @@
+//! gavel's on-chain parties: the contracts' ABI and deployment (`contracts`, `chain`), a party's
+//! view of a run for the dispute game (`trace`), and the agent that plays disputes (`agent`).
+//! Model servers and watchtowers share all of it; they differ only in whose claims they defend.
+
+pub mod agent;
+pub mod chain;
+pub mod contracts;
+pub mod trace;
+
+/// The most useful line of an RPC error: a decoded revert (custom error selector and data) or
+/// the node's message.
+pub fn revert_reason(e: &dyn std::fmt::Display) -> String {
+    let s = e.to_string();
+    s.lines().next().unwrap_or("").chars().take(400).collect()
+}

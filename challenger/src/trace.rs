@@ -1,0 +1,299 @@
+//! A party's view of a run, as the dispute game asks for it (`gavel_bisection::game::
+//! TraceProvider`): level-1 roots from the run's index, level-2 roots and one-step proofs from
+//! the step machine's snapshots. An honest party's view is the run itself; a faulty one (the
+//! demo's and the tests' liar) corrupts one value at one instruction and lives with the
+//! consequences, so it plays the game exactly like a buggy or malicious server would.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use gavel_bisection::code::op_name;
+use gavel_bisection::game::{TraceProvider, LEVEL_MACRO};
+use gavel_bisection::machine::Machine as StepMachine;
+use gavel_bisection::merkle::Hash32;
+use gavel_bisection::proof::{prove_step_bounded, BlobTrees};
+use gavel_bisection::state::{hex32, Status};
+use gavel_runner::machine::{MachineOptions, Runtime};
+use gavel_runner::prove::{Label, RunSteps, SNAPSHOT_STRIDE};
+
+/// Where and how a faulty party corrupts its run.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Fault {
+    /// The macro-step (ONNX node) it happens in.
+    pub macro_step: u64,
+    /// The state inside it (instructions executed in the macro-step) that is corrupted.
+    pub position: u64,
+    /// XOR applied to the top operand-stack value there.
+    pub xor: u64,
+    /// The instruction that was about to consume the corrupted value (for reports).
+    pub next_op: String,
+}
+
+/// What a party claims about a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimShape {
+    /// Macro-steps.
+    pub macro_steps: u64,
+    /// Smallest depth with `k^depth` at least the longest macro-step.
+    pub level2_depth: u8,
+    /// The root before the first macro-step.
+    pub initial_root: Hash32,
+    /// The root after the last.
+    pub final_root: Hash32,
+    /// Output blob id (what the final state's output id leaf holds).
+    pub output_root: Hash32,
+}
+
+struct Cursor {
+    macro_step: u64,
+    position: u64,
+    machine: StepMachine,
+}
+
+/// A party's trace of one run (model + input).
+pub struct RunTrace {
+    steps: RunSteps,
+    /// Level-1 roots `0..=N` as this party sees them.
+    level1: Vec<Hash32>,
+    /// Instructions per macro-step as this party sees them.
+    counts: Vec<u64>,
+    fault: Option<Fault>,
+    /// The corrupted machine at `fault.position` of `fault.macro_step`.
+    fault_state: Option<StepMachine>,
+    cursor: Option<Cursor>,
+    blob_trees: BlobTrees,
+    output_id_address: u32,
+    output_root: Hash32,
+}
+
+impl RunTrace {
+    /// The honest trace of `model` on `input` (encoded tensor set): builds or loads the run's
+    /// step index (both engines side by side, cached under `~/.cache/gavel/steps`).
+    /// `cache`: where the index and snapshots live (default `~/.cache/gavel/steps`).
+    pub fn honest(
+        runtime: &Runtime,
+        model: Arc<Vec<u8>>,
+        input: Arc<Vec<u8>>,
+        options: &MachineOptions,
+        cache: Option<&std::path::Path>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<RunTrace> {
+        let blobs = [model, input];
+        let steps = match cache {
+            Some(dir) => RunSteps::open_in(dir, runtime, &blobs, options, progress)?,
+            None => RunSteps::open(runtime, &blobs, options, progress)?,
+        };
+        let mut level1 = vec![steps.machine_at(0)?.state_root()];
+        for r in &steps.index.roots {
+            level1.push(parse_root(r)?);
+        }
+        let counts = steps.index.per_macro_step.clone();
+        let end = steps.machine_at(steps.index.total())?;
+        if end.status != Status::Done {
+            bail!("the run ended {:?}, not done: nothing to claim", end.status);
+        }
+        let output_id_address = runtime.genesis(options)?.output_id_address;
+        let output_root = read_leaf(&end, output_id_address)?;
+        Ok(RunTrace {
+            steps,
+            level1,
+            counts,
+            fault: None,
+            fault_state: None,
+            cursor: None,
+            blob_trees: BlobTrees::default(),
+            output_id_address,
+            output_root,
+        })
+    }
+
+    /// The same run with one corrupted value: the value an `f32.store` (else any store) of
+    /// macro-step `macro_step` is about to write is XORed with `xor`, and the rest of the run is
+    /// recomputed by the step machine from there. Stores whose value is overwritten later (so the
+    /// run would end in the honest state) are skipped: the last store of the macro-step is tried
+    /// first, then earlier ones.
+    pub fn faulty(honest: RunTrace, macro_step: u64, xor: u64) -> Result<RunTrace> {
+        let mut t = honest;
+        let count = *t.counts.get(macro_step as usize).with_context(|| format!("no macro-step {macro_step}"))?;
+        let start = t.steps.index.start_of(macro_step);
+        let honest_final = *t.level1.last().context("empty trace")?;
+        // The stores of the macro-step.
+        let mut m = t.steps.machine_at(start)?;
+        let (mut f32_stores, mut stores) = (Vec::new(), Vec::new());
+        for pos in 0..count {
+            let (_, instr) = m.next_instruction();
+            let name = op_name(instr.op);
+            if m.active && !m.values.is_empty() && name.contains(".store") {
+                if name == "f32.store" {
+                    f32_stores.push(pos);
+                } else {
+                    stores.push(pos);
+                }
+            }
+            m.step().map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        let pool = if f32_stores.is_empty() { stores } else { f32_stores };
+        if pool.is_empty() {
+            bail!("macro-step {macro_step} stores nothing");
+        }
+        let n = pool.len();
+        let mut tried = std::collections::BTreeSet::new();
+        for pick in [n - 1, n * 3 / 4, n / 2, n / 4, 0] {
+            if !tried.insert(pick) {
+                continue;
+            }
+            let position = pool[pick];
+            let mut m = t.steps.machine_at(start + position)?;
+            let (_, instr) = m.next_instruction();
+            let next_op = op_name(instr.op).to_string();
+            if let Some(v) = m.values.last_mut() {
+                *v ^= xor;
+            }
+            let fault_state = m.clone();
+            // Run the corrupted machine to the end, recording its level-1 view.
+            let mut level1 = t.level1[..=macro_step as usize].to_vec();
+            let mut counts = t.counts[..macro_step as usize].to_vec();
+            let (steps, _) = m.run(u64::MAX).map_err(|e| anyhow::anyhow!("{e}"))?;
+            counts.push(position + steps);
+            level1.push(m.state_root());
+            while m.status == Status::Running {
+                let (steps, _) = m.run_macro_step().map_err(|e| anyhow::anyhow!("{e}"))?;
+                counts.push(steps);
+                level1.push(m.state_root());
+            }
+            if m.status != Status::Done || level1.last() == Some(&honest_final) {
+                tracing::debug!(position, status = ?m.status, "corruption had no lasting effect; trying another store");
+                continue;
+            }
+            t.output_root = read_leaf(&m, t.output_id_address)?;
+            t.level1 = level1;
+            t.counts = counts;
+            t.fault = Some(Fault { macro_step, position, xor, next_op });
+            t.fault_state = Some(fault_state);
+            t.cursor = None;
+            return Ok(t);
+        }
+        bail!("no store of macro-step {macro_step} changes the outcome when corrupted; pick another macro-step")
+    }
+
+    /// The claim this party would post, at arity `k`.
+    pub fn claim_shape(&self, k: u64) -> ClaimShape {
+        let longest = self.counts.iter().copied().max().unwrap_or(1).max(1);
+        let mut depth = 0u8;
+        while k.saturating_pow(depth as u32) < longest {
+            depth += 1;
+        }
+        let n = self.counts.len() as u64;
+        if n == 1 && depth == 0 {
+            depth = 1;
+        }
+        ClaimShape {
+            macro_steps: n,
+            level2_depth: depth,
+            initial_root: self.level1[0],
+            final_root: *self.level1.last().unwrap_or(&[0; 32]),
+            output_root: self.output_root,
+        }
+    }
+
+    /// The fault, if this is a faulty party.
+    pub fn fault(&self) -> Option<&Fault> {
+        self.fault.as_ref()
+    }
+
+    /// Labels of the macro-steps (ONNX node names and op types).
+    pub fn labels(&self) -> &[Label] {
+        &self.steps.index.labels
+    }
+
+    /// Instructions per macro-step, as this party sees them.
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
+    }
+
+    /// Level-1 roots, as this party sees them.
+    pub fn level1(&self) -> &[Hash32] {
+        &self.level1
+    }
+
+    /// The program counter and opcode of instruction `position` of macro-step `m`.
+    pub fn instruction(&mut self, m: u64, position: u64) -> Result<(u32, u16)> {
+        let machine = self.machine(m, position)?;
+        let (pc, instr) = machine.next_instruction();
+        Ok((pc, instr.op))
+    }
+
+    /// The machine at `position` of macro-step `m` (positions past the end: the boundary after
+    /// it), as this party sees it.
+    fn machine(&mut self, m: u64, position: u64) -> Result<StepMachine> {
+        let count = *self.counts.get(m as usize).with_context(|| format!("no macro-step {m} in this run"))?;
+        let p = position.min(count);
+        if let Some(f) = &self.fault {
+            if m > f.macro_step {
+                bail!("a faulty party keeps no level-2 trace after its fault (macro-step {m})");
+            }
+        }
+        let from_fault = self.fault.as_ref().is_some_and(|f| m == f.macro_step && p >= f.position);
+        let reuse = self.cursor.as_ref().is_some_and(|c| {
+            c.macro_step == m
+                && c.position <= p
+                && p - c.position <= SNAPSHOT_STRIDE
+                && (!from_fault || c.position >= self.fault.as_ref().map_or(0, |f| f.position))
+        });
+        let (mut machine, at) = if reuse {
+            let c = self.cursor.take().context("cursor")?;
+            (c.machine, c.position)
+        } else if from_fault {
+            let f = self.fault.as_ref().context("fault")?;
+            (self.fault_state.clone().context("fault state")?, f.position)
+        } else {
+            (self.steps.machine_at(self.steps.index.start_of(m) + p)?, p)
+        };
+        let mut left = p - at;
+        while left > 0 {
+            let (n, _) = machine.run(left).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if n == 0 {
+                bail!("macro-step {m} ended before position {p}");
+            }
+            left -= n;
+        }
+        self.cursor = Some(Cursor { macro_step: m, position: p, machine: machine.clone() });
+        Ok(machine)
+    }
+}
+
+fn parse_root(s: &str) -> Result<Hash32> {
+    let b = hex::decode(s.trim_start_matches("0x")).with_context(|| format!("bad root {s}"))?;
+    b.try_into().map_err(|_| anyhow::anyhow!("bad root {s}"))
+}
+
+fn read_leaf(m: &StepMachine, address: u32) -> Result<Hash32> {
+    let a = address as usize;
+    let bytes = m.memory.get(a..a + 32).context("output id outside memory")?;
+    let mut out = [0u8; 32];
+    out.copy_from_slice(bytes);
+    Ok(out)
+}
+
+impl TraceProvider for RunTrace {
+    type Error = anyhow::Error;
+
+    fn root(&mut self, level: u8, macro_step: u64, position: u64) -> Result<Hash32> {
+        if level == LEVEL_MACRO {
+            let i = (position as usize).min(self.level1.len() - 1);
+            return Ok(self.level1[i]);
+        }
+        let count = *self.counts.get(macro_step as usize).with_context(|| format!("no macro-step {macro_step}"))?;
+        if position >= count {
+            return Ok(self.level1[macro_step as usize + 1]);
+        }
+        Ok(self.machine(macro_step, position)?.state_root())
+    }
+
+    fn step_proof(&mut self, macro_step: u64, position: u64) -> Result<Vec<u8>> {
+        let mut m = self.machine(macro_step, position)?;
+        let p = prove_step_bounded(&mut m, &mut self.blob_trees, Some(macro_step)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        tracing::debug!(macro_step, position, root = %hex32(&p.root_before), "step proof");
+        Ok(p.proof)
+    }
+}

@@ -15,7 +15,7 @@ use gavel_bisection::merkle::Hash32;
 use serde::Serialize;
 
 use crate::chain::{Chain, Deployment};
-use crate::contracts::{dispute_status, IClaimRegistry, IDisputeGame};
+use crate::contracts::{claim_status, dispute_status, IClaimRegistry, IDisputeGame};
 use crate::trace::ClaimShape;
 
 fn b256(h: &Hash32) -> B256 {
@@ -40,7 +40,7 @@ pub fn claim_data(model_id: u64, request_id: u64, input_root: &Hash32, shape: &C
 pub struct MoveRecord {
     /// `claimant` or `challenger`.
     pub mover: String,
-    /// `open`, `dissect`, `step` or `timeout`.
+    /// `open`, `dissect`, `step`, `timeout` or `cancel`.
     pub kind: String,
     /// Level of the dissected segment (1 macro-steps, 2 instructions).
     pub level: u8,
@@ -54,6 +54,8 @@ pub struct MoveRecord {
     pub gas: u64,
     /// Transaction hash.
     pub tx: String,
+    /// Block it landed in.
+    pub block: u64,
 }
 
 /// How a dispute ended, from one party's view.
@@ -167,6 +169,7 @@ where
         end: seg.end,
         gas: receipt.gas_used,
         tx: receipt.transaction_hash.to_string(),
+        block: receipt.block_number.unwrap_or(0),
     };
     Ok((id, rec))
 }
@@ -202,6 +205,33 @@ where
             }
             return Ok(DisputeOutcome { dispute_id, status: disp.status, won, moves, step });
         }
+        // Another dispute already refuted the claim: end this one, stakes go back.
+        let claim = IClaimRegistry::new(d.registry, &chain.provider).claims(disp.claimId).call().await.context("claims")?;
+        if claim.status == claim_status::REFUTED || claim.status == claim_status::SETTLED {
+            // Someone else may have ended it first: then the next poll sees it ended.
+            let receipt = match chain.send(game.cancel(dispute_id).into_transaction_request(), &format!("dispute {dispute_id}: cancel")).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(dispute_id, error = %e, "cancel failed");
+                    tokio::time::sleep(poll).await;
+                    continue;
+                }
+            };
+            let rec = MoveRecord {
+                mover: side_name(side).into(),
+                kind: "cancel".into(),
+                level: disp.level,
+                macro_step: disp.macroStep,
+                start: disp.start,
+                end: disp.end,
+                gas: receipt.gas_used,
+                tx: receipt.transaction_hash.to_string(),
+                block: receipt.block_number.unwrap_or(0),
+            };
+            on_move(&rec);
+            moves.push(rec);
+            continue;
+        }
         if disp.kind != 0 {
             bail!("dispute {dispute_id} is an output dispute; use defend_output");
         }
@@ -210,20 +240,28 @@ where
             let depth = disp.level2Depth;
             let mv = tokio::task::block_in_place(|| honest_move(trace, &latest, k, depth))?;
             let prev = roots_arg(&latest.roots);
-            let (kind, choice, receipt) = match mv {
+            let (kind, choice, sent) = match mv {
                 Some(Move::Dissect { choice, roots }) => {
                     let tx = game.r#move(dispute_id, prev, U256::from(choice), roots_arg(&roots)).value(U256::from(d.params.move_bond));
-                    (
-                        "dissect",
-                        choice,
-                        chain.send(tx.into_transaction_request(), &format!("dispute {dispute_id}: move")).await?,
-                    )
+                    ("dissect", choice, chain.send(tx.into_transaction_request(), &format!("dispute {dispute_id}: move")).await)
                 }
                 Some(Move::Step { choice, proof }) => {
                     let tx = game.step(dispute_id, prev, U256::from(choice), Bytes::from(proof));
-                    ("step", choice, chain.send(tx.into_transaction_request(), &format!("dispute {dispute_id}: step")).await?)
+                    ("step", choice, chain.send(tx.into_transaction_request(), &format!("dispute {dispute_id}: step")).await)
                 }
                 None => bail!("dispute {dispute_id}: our trace agrees with every root of the opponent's dissection"),
+            };
+            let receipt = match sent {
+                Ok(r) => r,
+                // The dispute may have ended meanwhile (cancelled after another dispute refuted
+                // the claim): the next poll sees it. Anything else is an error.
+                Err(e) => {
+                    let now = game.getDispute(dispute_id).call().await.context("getDispute")?;
+                    if now.status != dispute_status::ACTIVE {
+                        continue;
+                    }
+                    return Err(e);
+                }
             };
             let seg = latest.part(choice, k, depth).context("picked part")?;
             if kind == "step" {
@@ -238,6 +276,7 @@ where
                 end: seg.end,
                 gas: receipt.gas_used,
                 tx: receipt.transaction_hash.to_string(),
+                block: receipt.block_number.unwrap_or(0),
             };
             on_move(&rec);
             moves.push(rec);
@@ -247,7 +286,14 @@ where
         let now = chain.now().await?;
         let clock = if disp.turn == 0 { disp.claimantClock } else { disp.challengerClock };
         if now.saturating_sub(disp.lastMoveAt) > clock {
-            let receipt = chain.send(game.timeout(dispute_id).into_transaction_request(), &format!("dispute {dispute_id}: timeout")).await?;
+            let receipt = match chain.send(game.timeout(dispute_id).into_transaction_request(), &format!("dispute {dispute_id}: timeout")).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(dispute_id, error = %e, "timeout failed (the opponent moved?)");
+                    tokio::time::sleep(poll).await;
+                    continue;
+                }
+            };
             let rec = MoveRecord {
                 mover: side_name(side).into(),
                 kind: "timeout".into(),
@@ -257,6 +303,7 @@ where
                 end: disp.end,
                 gas: receipt.gas_used,
                 tx: receipt.transaction_hash.to_string(),
+                block: receipt.block_number.unwrap_or(0),
             };
             on_move(&rec);
             moves.push(rec);

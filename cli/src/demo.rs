@@ -283,7 +283,8 @@ async fn demo_chain(args: DemoArgs) -> Result<()> {
         ("the executed instruction lies in the corrupted node", step.0 == fault.macro_step),
     ];
     let step_info = tokio::task::block_in_place(|| instruction_at(&mut honest_trace, step.0, step.1))?;
-    let moves: Vec<MoveRecord> = std::iter::once(open_move).chain(tower_out.moves.iter().cloned()).chain(liar_out.moves.iter().cloned()).collect();
+    let mut moves: Vec<MoveRecord> = std::iter::once(open_move).chain(tower_out.moves.iter().cloned()).chain(liar_out.moves.iter().cloned()).collect();
+    moves.sort_by_key(|m| m.block);
     let dispute_gas: u64 = moves.iter().map(|m| m.gas).sum::<u64>() + settle.gas_used;
     let honest_gas = ask_gas + honest_post_gas + fin.gas_used;
     let delta = |i: usize| -> (bool, U256) {
@@ -342,13 +343,11 @@ fn print_report(r: &serde_json::Value, checks: &[(&str, bool)]) {
     let f = &r["fault"];
     let d = &r["dispute"];
     println!("\nFaulty claim {}: refuted.", r["faulty_claim"]["id"]);
-    println!(
-        "  The fraud was pinpointed to ONNX node {} (ONNX op {}, tract op {}), macro-step {},",
-        s(&f["node"]),
-        s(&f["onnx_op"]),
-        s(&f["tract_op"]),
-        f["macro_step"]
-    );
+    let op = match s(&f["onnx_op"]).as_str() {
+        "" => format!("tract op {}", s(&f["tract_op"])),
+        onnx => format!("ONNX op {onnx}, tract op {}", s(&f["tract_op"])),
+    };
+    println!("  The fraud was pinpointed to ONNX node {:?} ({op}), macro-step {},", s(&f["node"]), f["macro_step"]);
     println!(
         "  then to one WebAssembly instruction: #{} of that node, {} at pc {}, which the chain re-executed.",
         d["executed_step"]["instruction"],

@@ -2,6 +2,7 @@
 
 mod agreement;
 mod bad_input;
+mod chain;
 mod step_cli;
 mod models;
 mod state_root;

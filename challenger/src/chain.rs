@@ -371,9 +371,9 @@ impl Anvil {
         }
     }
 
-    /// Blocks until anvil exits (for `gavel devnet` in the foreground).
-    pub fn wait(&mut self) -> Result<std::process::ExitStatus> {
-        Ok(self.child.wait()?)
+    /// Whether anvil has exited (and how).
+    pub fn exited(&mut self) -> Result<Option<std::process::ExitStatus>> {
+        Ok(self.child.try_wait()?)
     }
 }
 

@@ -5,7 +5,9 @@
 pub mod agent;
 pub mod chain;
 pub mod contracts;
+pub mod store;
 pub mod trace;
+pub mod watch;
 
 /// The most useful line of an RPC error: a decoded revert (custom error selector and data) or
 /// the node's message.

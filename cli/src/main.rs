@@ -13,6 +13,7 @@ use gavel_runner::run::{InputArg, TraceMode};
 
 mod bench;
 mod demo;
+mod node;
 mod output;
 
 /// Optimistic fraud proofs for ML inference.
@@ -79,6 +80,12 @@ enum Command {
     /// The whole system on a local chain: a consumer request, an honest and a faulty server, a
     /// watchtower that disputes the faulty claim down to one instruction; a readable report.
     Demo(demo::DemoArgs),
+    /// Start anvil on 127.0.0.1, deploy the contracts, register the real models and write the
+    /// deployment JSON (or deploy through `--rpc-url`).
+    Devnet(node::DevnetArgs),
+    /// The watchtower: follow claims, re-run them, dispute wrong ones to the end, collect bonds;
+    /// resumes its disputes after a crash.
+    Watch(node::WatchArgs),
     /// Build-time operations on the guest module.
     #[command(subcommand)]
     Guest(GuestCommand),
@@ -222,6 +229,8 @@ fn dispatch(command: Command) -> Result<()> {
         }
         Command::Bench(args) => bench::bench(args),
         Command::Demo(args) => demo::demo(args),
+        Command::Devnet(args) => node::devnet(args),
+        Command::Watch(args) => node::watch(args),
         Command::Guest(GuestCommand::Finalize { raw, out, write_pin, json }) => guest_finalize(&raw, &out, write_pin, json),
         Command::Guest(GuestCommand::Opcodes { module, json }) => guest_opcodes(module, json),
         Command::Guest(GuestCommand::Vectors { out }) => write_vectors(&out),

@@ -279,9 +279,12 @@ contract BadInputTest is GamePlayer {
 
     /// Any choice and any roots from the claimant: either a valid move or a custom-error revert,
     /// and a rejected move changes nothing.
+    /// @dev Metering is paused here and in `testFuzz_move_clock`: the gas depends on the drawn
+    ///      input (which check rejects it, or none), and `.gas-snapshot` must not.
     function testFuzz_move_arbitraryInput_revertsOrAdvances(uint256 choice, bytes32 r0, bytes32 r1, uint8 len, uint96 bond)
         public
     {
+        vm.pauseGasMetering();
         bytes32[] memory prev = lastRoots[id];
         bytes32[] memory roots = new bytes32[](len % 6);
         for (uint256 i = 0; i < roots.length; i++) roots[i] = i % 2 == 0 ? r0 : r1;
@@ -297,6 +300,7 @@ contract BadInputTest is GamePlayer {
             assertGe(err.length, 4, "custom error expected");
             assertEq(keccak256(abi.encode(game.getDispute(id))), keccak256(abi.encode(before)));
         }
+        vm.resumeGasMetering();
     }
 
     /// Restated roots with any single word changed never match the commitment.
@@ -313,10 +317,12 @@ contract BadInputTest is GamePlayer {
 
     /// Moves at any time after the clock revert; at or before it they are accepted.
     function testFuzz_move_clock(uint32 wait) public {
+        vm.pauseGasMetering();
         (bytes32[] memory prev, uint256 choice, bytes32[] memory roots) = _reply();
         vm.warp(block.timestamp + wait);
         vm.prank(claimant);
         if (wait > 1 days) vm.expectPartialRevert(DisputeGame.ClockExpired.selector);
         game.move{value: MOVE_BOND}(id, prev, choice, roots);
+        vm.resumeGasMetering();
     }
 }

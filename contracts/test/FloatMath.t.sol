@@ -479,8 +479,9 @@ contract FloatMathTest is Test {
     // Identities (fuzzed)
     //
     // The fuzz dictionary is off for these tests (`dictionary_weight = 0`): forge seeds it with
-    // literals from every source file, so any edit elsewhere would change the inputs and hence the
-    // gas in .gas-snapshot. Edge values come from `_edge32`/`_edge64` instead.
+    // literals from every source file, so any edit elsewhere would change the inputs. Edge values
+    // come from `_edge32`/`_edge64` instead. Gas metering is paused in each test all the same, so
+    // the figure in .gas-snapshot does not depend on the drawn inputs either.
     // ---------------------------------------------------------------------------------------------
 
     /// A special f32 bit pattern for small selectors (zeros, smallest/largest subnormal, smallest
@@ -511,7 +512,8 @@ contract FloatMathTest is Test {
     }
 
     /// forge-config: default.fuzz.dictionary_weight = 0
-    function testFuzz_mulByOne_isCanonicalIdentity(uint32 x32, uint64 raw64, uint8 sel) public pure {
+    function testFuzz_mulByOne_isCanonicalIdentity(uint32 x32, uint64 raw64, uint8 sel) public {
+        vm.pauseGasMetering();
         uint64 x = _edge32(x32, sel);
         uint64 x64 = _edge64(raw64, sel);
         assertEq(_b(F32_MUL, x, F32_ONE), _isNaN32(x) ? F32_NAN : x);
@@ -519,20 +521,24 @@ contract FloatMathTest is Test {
         // x / 1 and x + (-0) likewise.
         assertEq(_b(F64_DIV, x64, F64_ONE), _isNaN64(x64) ? F64_NAN : x64);
         assertEq(_b(F32_ADD, x, F32_NEG_ZERO), _isNaN32(x) ? F32_NAN : x);
+        vm.resumeGasMetering();
     }
 
     /// forge-config: default.fuzz.dictionary_weight = 0
-    function testFuzz_addNegation_isPositiveZero(uint32 x32, uint64 x64) public pure {
+    function testFuzz_addNegation_isPositiveZero(uint32 x32, uint64 x64) public {
+        vm.pauseGasMetering();
         uint64 x = x32;
         vm.assume((x & 0x7f800000) != 0x7f800000 && (x64 & F64_INF) != F64_INF);
         assertEq(_b(F32_ADD, x, x ^ 0x80000000), 0);
         assertEq(_b(F32_SUB, x, x), 0);
         assertEq(_b(F64_ADD, x64, x64 ^ F64_NEG_ZERO), 0);
         assertEq(_b(F64_SUB, x64, x64), 0);
+        vm.resumeGasMetering();
     }
 
     /// forge-config: default.fuzz.dictionary_weight = 0
-    function testFuzz_commutativity(uint64 rawA, uint64 rawB, uint8 selA, uint8 selB) public pure {
+    function testFuzz_commutativity(uint64 rawA, uint64 rawB, uint8 selA, uint8 selB) public {
+        vm.pauseGasMetering();
         uint64 a = _edge64(rawA, selA);
         uint64 b = _edge64(rawB, selB);
         uint64 a32 = _edge32(uint32(rawA), selA);
@@ -544,10 +550,12 @@ contract FloatMathTest is Test {
         // a - b == -(b - a) unless the result is NaN or an exact zero (both +0).
         uint64 d = _b(F64_SUB, a, b);
         if (!_isNaN64(d) && d << 1 != 0) assertEq(d, _b(F64_SUB, b, a) ^ F64_NEG_ZERO);
+        vm.resumeGasMetering();
     }
 
     /// forge-config: default.fuzz.dictionary_weight = 0
-    function testFuzz_integersRoundTrip(int32 i, int64 j, uint64 u) public pure {
+    function testFuzz_integersRoundTrip(int32 i, int64 j, uint64 u) public {
+        vm.pauseGasMetering();
         uint64 i32bits = uint64(uint32(i));
         // Every i32 is exact in f64.
         assertEq(_u(I32_TRUNC_F64_S, _u(F64_CONVERT_I32_S, i32bits)), i32bits);
@@ -566,25 +574,31 @@ contract FloatMathTest is Test {
         for (uint64 t = u; t != 0; t >>= 1) bitLen++;
         uint256 halfUlp = bitLen > 53 ? uint256(1) << (bitLen - 54) : 0;
         assertLe(diff, back == type(uint64).max ? halfUlp + 1 : halfUlp);
+        vm.resumeGasMetering();
     }
 
     /// forge-config: default.fuzz.dictionary_weight = 0
-    function testFuzz_promoteDemote_roundTrip(uint32 x32, uint8 sel) public pure {
+    function testFuzz_promoteDemote_roundTrip(uint32 x32, uint8 sel) public {
+        vm.pauseGasMetering();
         uint64 x = _edge32(x32, sel);
         uint64 back = _u(F32_DEMOTE, _u(F64_PROMOTE, x));
         assertEq(back, _isNaN32(x) ? F32_NAN : x);
+        vm.resumeGasMetering();
     }
 
     /// forge-config: default.fuzz.dictionary_weight = 0
-    function testFuzz_sqrtOfSquare_isAbs(uint32 x32) public pure {
+    function testFuzz_sqrtOfSquare_isAbs(uint32 x32) public {
+        vm.pauseGasMetering();
         uint64 x = x32 & 0x7fffffff;
         // Keep x*x normal and finite: exponent field within [64, 190].
         vm.assume(x >= 0x20000000 && x < 0x5f000000);
         assertEq(_u(F32_SQRT, _b(F32_MUL, x, x)), x);
+        vm.resumeGasMetering();
     }
 
     /// forge-config: default.fuzz.dictionary_weight = 0
-    function testFuzz_roundToIntegral_brackets(uint64 raw, uint8 sel) public pure {
+    function testFuzz_roundToIntegral_brackets(uint64 raw, uint8 sel) public {
+        vm.pauseGasMetering();
         uint64 x = _edge64(raw, sel);
         vm.assume(!_isNaN64(x));
         uint64 fl = _u(F64_FLOOR, x);
@@ -594,15 +608,18 @@ contract FloatMathTest is Test {
         assertEq(_b(0x66, ce, x), 1); // ceil(x) >= x
         assertEq(_b(0x65, fl, ne) & _b(0x65, ne, ce), 1); // floor <= nearest <= ceil
         assertEq(_u(F64_TRUNC, x), x >> 63 == 0 ? fl : ce);
+        vm.resumeGasMetering();
     }
 
     /// forge-config: default.fuzz.dictionary_weight = 0
-    function testFuzz_minMax_symmetric(uint64 rawA, uint64 rawB, uint8 selA, uint8 selB) public pure {
+    function testFuzz_minMax_symmetric(uint64 rawA, uint64 rawB, uint8 selA, uint8 selB) public {
+        vm.pauseGasMetering();
         uint64 a = _edge64(rawA, selA);
         uint64 b = _edge64(rawB, selB);
         assertEq(_b(0xa4, a, b), _b(0xa4, b, a));
         assertEq(_b(0xa5, a, b), _b(0xa5, b, a));
         assertEq(_b(0x61, a, b), 1 - _b(0x62, a, b)); // eq == !ne
         assertEq(_b(0x63, a, b), _b(0x64, b, a)); // a < b == b > a
+        vm.resumeGasMetering();
     }
 }

@@ -5,6 +5,7 @@ mod bad_input;
 mod chain;
 mod step_cli;
 mod models;
+mod nodes;
 mod state_root;
 
 use std::sync::{Arc, OnceLock};

@@ -1,0 +1,312 @@
+//! `gavel watch`: the watchtower. It follows `ClaimPosted` events, re-runs every claim whose
+//! model and input it has, disputes every claim that disagrees with its own run, plays each
+//! dispute to the end, collects the bonds, and remembers all of it in its database, so after a
+//! crash (even `kill -9`) it resumes every open dispute where the chain left it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::U256;
+use alloy::providers::Provider;
+use alloy::rpc::types::Filter;
+use alloy::sol_types::SolEvent;
+use anyhow::{Context, Result};
+use gavel_bisection::game::Side;
+use gavel_bisection::state::{hex32, BlobCommitment};
+use gavel_runner::machine::{MachineOptions, Runtime};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+
+use crate::agent::{self, DisputeOutcome};
+use crate::chain::{Chain, Deployment};
+use crate::contracts::{claim_status, IClaimRegistry};
+use crate::store::Store;
+use crate::trace::RunTrace;
+
+/// How a watchtower runs.
+pub struct WatchConfig {
+    /// The deployment to watch.
+    pub deployment: Deployment,
+    /// Signer key.
+    pub private_key: String,
+    /// Database and step caches live here.
+    pub state_dir: PathBuf,
+    /// Chain polling interval.
+    pub poll: Duration,
+    /// Exit once every known claim is settled or agreed with (tests, cron jobs).
+    pub once: bool,
+}
+
+/// What the watchtower knows about a claim (persisted as JSON).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClaimRecord {
+    /// Claim id.
+    pub claim_id: u64,
+    /// The claim's fields.
+    pub model_id: u64,
+    /// Request id (0: none).
+    pub request_id: u64,
+    /// Macro-steps.
+    pub macro_steps: u64,
+    /// Level-2 depth.
+    pub level2_depth: u8,
+    /// Input blob id.
+    pub input_root: String,
+    /// Output blob id.
+    pub output_root: String,
+    /// Final state root.
+    pub final_root: String,
+    /// `new`, `unverifiable` (model or input unknown; retried), `agrees`, `disputed`, `won`,
+    /// `lost`, `cancelled`.
+    pub verdict: String,
+    /// Our dispute on it.
+    pub dispute_id: Option<u64>,
+}
+
+fn parse32(s: &str) -> Result<[u8; 32]> {
+    let b = hex::decode(s.trim_start_matches("0x")).with_context(|| format!("bad word {s}"))?;
+    b.try_into().map_err(|_| anyhow::anyhow!("bad word {s}"))
+}
+
+impl ClaimRecord {
+    fn of(id: u64, d: &IClaimRegistry::ClaimData) -> ClaimRecord {
+        ClaimRecord {
+            claim_id: id,
+            model_id: d.modelId,
+            request_id: d.requestId,
+            macro_steps: d.macroStepCount,
+            level2_depth: d.level2Depth,
+            input_root: hex32(&d.inputRoot.0),
+            output_root: hex32(&d.outputRoot.0),
+            final_root: hex32(&d.finalStateRoot.0),
+            verdict: "new".into(),
+            dispute_id: None,
+        }
+    }
+
+    /// The claim as the contracts take it.
+    pub fn data(&self) -> Result<IClaimRegistry::ClaimData> {
+        Ok(IClaimRegistry::ClaimData {
+            modelId: self.model_id,
+            requestId: self.request_id,
+            macroStepCount: self.macro_steps,
+            level2Depth: self.level2_depth,
+            inputRoot: parse32(&self.input_root)?.into(),
+            outputRoot: parse32(&self.output_root)?.into(),
+            finalStateRoot: parse32(&self.final_root)?.into(),
+        })
+    }
+}
+
+/// One line of the watchtower's event log (stdout, JSON lines).
+fn emit(event: serde_json::Value) {
+    println!("{event}");
+}
+
+/// The watchtower.
+pub struct Watchtower {
+    cfg: WatchConfig,
+    chain: Chain,
+    store: Store,
+    runtime: Arc<Runtime>,
+    tasks: HashMap<u64, JoinHandle<Result<DisputeOutcome>>>,
+}
+
+impl Watchtower {
+    /// Opens the database and connects.
+    pub async fn new(cfg: WatchConfig, runtime: Arc<Runtime>) -> Result<Watchtower> {
+        let chain = Chain::connect(&cfg.deployment.rpc_url, &cfg.private_key).await?;
+        let id = chain.chain_id().await?;
+        anyhow::ensure!(id == cfg.deployment.chain_id, "the RPC serves chain {id}, the deployment is on chain {}", cfg.deployment.chain_id);
+        let store = Store::open(&cfg.state_dir.join("watch.redb"))?;
+        Ok(Watchtower { cfg, chain, store, runtime, tasks: HashMap::new() })
+    }
+
+    /// Runs until stopped (or, with `once`, until nothing is left to do).
+    pub async fn run(mut self) -> Result<()> {
+        emit(serde_json::json!({ "event": "started", "address": self.chain.address.to_string(), "resumed_claims": self.store.all::<ClaimRecord>()?.len() }));
+        loop {
+            self.scan().await?;
+            let pending = self.work().await?;
+            if self.cfg.once && pending == 0 && self.tasks.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(self.cfg.poll).await;
+        }
+    }
+
+    /// Reads new `ComputeRequested` (inline inputs) and `ClaimPosted` events.
+    async fn scan(&mut self) -> Result<()> {
+        let d = &self.cfg.deployment;
+        let from = self.store.meta("next_block")?.max(d.from_block);
+        let head = self.chain.provider.get_block_number().await.context("eth_blockNumber")?;
+        if from > head {
+            return Ok(());
+        }
+        let filter = Filter::new().address(d.registry).from_block(from).to_block(head);
+        let logs = self.chain.provider.get_logs(&filter).await.context("eth_getLogs")?;
+        for log in logs {
+            if let Ok(e) = log.log_decode::<IClaimRegistry::ComputeRequested>() {
+                let e = e.inner.data;
+                if !e.input.is_empty() && BlobCommitment::of(&e.input).id() == e.inputRoot.0 {
+                    self.store.put_blob(&e.inputRoot.0, &e.input)?;
+                }
+            } else if let Ok(e) = log.log_decode::<IClaimRegistry::ClaimPosted>() {
+                let e = e.inner.data;
+                if self.store.get::<ClaimRecord>(e.claimId)?.is_none() {
+                    self.store.put(e.claimId, &ClaimRecord::of(e.claimId, &e.data))?;
+                    emit(serde_json::json!({ "event": "claim", "claim": e.claimId, "claimant": e.claimant.to_string() }));
+                }
+            }
+        }
+        self.store.set_meta("next_block", head + 1)
+    }
+
+    fn blobs_for(&self, r: &ClaimRecord) -> Result<Option<(Arc<Vec<u8>>, Arc<Vec<u8>>)>> {
+        let d = &self.cfg.deployment;
+        let Some(model) = d.model(r.model_id) else { return Ok(None) };
+        let model_root = parse32(&model.model_root)?;
+        let bytes = match self.store.blob(&model_root)? {
+            Some(b) => b,
+            None => match std::fs::read(&model.path) {
+                Ok(b) if BlobCommitment::of(&b).id() == model_root => {
+                    self.store.put_blob(&model_root, &b)?;
+                    b
+                }
+                _ => return Ok(None),
+            },
+        };
+        let Some(input) = self.store.blob(&parse32(&r.input_root)?)? else { return Ok(None) };
+        Ok(Some((Arc::new(bytes), Arc::new(input))))
+    }
+
+    fn trace(&self, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>) -> Result<RunTrace> {
+        let dir = self.cfg.state_dir.join("steps");
+        std::fs::create_dir_all(&dir)?;
+        tokio::task::block_in_place(|| RunTrace::honest(&self.runtime, model, input, &MachineOptions::default(), Some(&dir), &mut |_, _| {}))
+    }
+
+    /// Advances every claim; returns how many still need attention.
+    async fn work(&mut self) -> Result<usize> {
+        let mut pending = 0;
+        let now = self.chain.now().await?;
+        for (id, mut r) in self.store.all::<ClaimRecord>()? {
+            match r.verdict.as_str() {
+                "new" | "unverifiable" => {
+                    let Some((model, input)) = self.blobs_for(&r)? else {
+                        if r.verdict != "unverifiable" {
+                            r.verdict = "unverifiable".into();
+                            self.store.put(id, &r)?;
+                            emit(serde_json::json!({ "event": "unverifiable", "claim": id }));
+                        }
+                        continue;
+                    };
+                    let mut trace = self.trace(model, input)?;
+                    let shape = trace.claim_shape(u64::from(self.cfg.deployment.params.k));
+                    let agrees = hex32(&shape.final_root) == r.final_root && hex32(&shape.output_root) == r.output_root;
+                    if agrees {
+                        r.verdict = "agrees".into();
+                        self.store.put(id, &r)?;
+                        emit(serde_json::json!({ "event": "agrees", "claim": id }));
+                        continue;
+                    }
+                    // Did we already challenge it before a crash?
+                    let dispute = match self.my_dispute(id).await? {
+                        Some(dispute) => dispute,
+                        None => {
+                            let status = IClaimRegistry::new(self.cfg.deployment.registry, &self.chain.provider).claims(id).call().await?;
+                            if status.status != claim_status::PENDING || now >= status.deadline.to::<u64>() {
+                                r.verdict = "missed".into();
+                                self.store.put(id, &r)?;
+                                emit(serde_json::json!({ "event": "missed", "claim": id, "status": status.status }));
+                                continue;
+                            }
+                            let data = r.data()?;
+                            let (dispute, mv) = agent::open_dispute(&self.chain, &self.cfg.deployment, id, &data, shape.initial_root, &mut trace).await?;
+                            emit(serde_json::json!({ "event": "disputed", "claim": id, "dispute": dispute, "gas": mv.gas }));
+                            dispute
+                        }
+                    };
+                    r.verdict = "disputed".into();
+                    r.dispute_id = Some(dispute);
+                    self.store.put(id, &r)?;
+                    self.spawn(id, dispute, trace);
+                    pending += 1;
+                }
+                "disputed" => {
+                    pending += 1;
+                    let dispute = r.dispute_id.context("disputed without a dispute id")?;
+                    if let Some(task) = self.tasks.get(&id) {
+                        if !task.is_finished() {
+                            continue;
+                        }
+                        let task = self.tasks.remove(&id).context("task")?;
+                        let outcome = task.await.context("dispute task")??;
+                        r.verdict = if outcome.won {
+                            "won"
+                        } else if outcome.status == crate::contracts::dispute_status::CANCELLED {
+                            "cancelled"
+                        } else {
+                            "lost"
+                        }
+                        .into();
+                        if outcome.won {
+                            self.collect(id, &r).await?;
+                        }
+                        self.store.put(id, &r)?;
+                        emit(serde_json::json!({ "event": "resolved", "claim": id, "dispute": dispute, "verdict": r.verdict, "moves": outcome.moves.len() }));
+                        pending -= 1;
+                    } else {
+                        // After a restart: rebuild the trace from the cache and play on.
+                        let Some((model, input)) = self.blobs_for(&r)? else { continue };
+                        let trace = self.trace(model, input)?;
+                        emit(serde_json::json!({ "event": "resumed", "claim": id, "dispute": dispute }));
+                        self.spawn(id, dispute, trace);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(pending)
+    }
+
+    fn spawn(&mut self, claim: u64, dispute: u64, mut trace: RunTrace) {
+        let (chain, d, poll) = (self.chain.clone(), self.cfg.deployment.clone(), self.cfg.poll);
+        let task = tokio::spawn(async move {
+            let mut on_move = |m: &agent::MoveRecord| {
+                emit(serde_json::json!({ "event": "move", "dispute": dispute, "kind": m.kind, "level": m.level, "start": m.start, "end": m.end, "gas": m.gas }));
+            };
+            agent::play(&chain, &d, dispute, Side::Challenger, &mut trace, poll, &mut on_move).await
+        });
+        self.tasks.insert(claim, task);
+    }
+
+    /// Our dispute on `claim`, from `ClaimChallenged` events.
+    async fn my_dispute(&self, claim: u64) -> Result<Option<u64>> {
+        let d = &self.cfg.deployment;
+        let filter = Filter::new()
+            .address(d.registry)
+            .event_signature(IClaimRegistry::ClaimChallenged::SIGNATURE_HASH)
+            .topic1(U256::from(claim))
+            .topic3(self.chain.address.into_word())
+            .from_block(d.from_block);
+        let logs = self.chain.provider.get_logs(&filter).await?;
+        Ok(logs.iter().filter_map(|l| l.log_decode::<IClaimRegistry::ClaimChallenged>().ok()).map(|e| e.inner.data.disputeId).last())
+    }
+
+    /// Settles a refutation we won and withdraws everything owed to us.
+    async fn collect(&self, claim: u64, r: &ClaimRecord) -> Result<()> {
+        let reg = IClaimRegistry::new(self.cfg.deployment.registry, &self.chain.provider);
+        if reg.claims(claim).call().await?.status == claim_status::REFUTED {
+            // Anyone may settle; if someone was faster, the claim is already Settled.
+            if let Err(e) = self.chain.send(reg.settleRefutation(claim, r.data()?).into_transaction_request(), "settling").await {
+                tracing::debug!(claim, error = %e, "settleRefutation");
+            }
+        }
+        let got = agent::withdraw_all(&self.chain, &self.cfg.deployment).await?;
+        emit(serde_json::json!({ "event": "withdrawn", "claim": claim, "wei": got.to_string() }));
+        Ok(())
+    }
+}

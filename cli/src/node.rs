@@ -1,0 +1,210 @@
+//! `gavel devnet`: a local chain with gavel's contracts deployed and the real models
+//! registered, described by a deployment JSON that every other command reads.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use gavel_challenger::chain::{self, Anvil, Chain, GameParams, DEV_KEYS};
+use gavel_challenger::contracts::Artifacts;
+use gavel_runner::cases::{repo_root, Case};
+use gavel_runner::machine::MachineOptions;
+use serde_json::json;
+
+use crate::GuestArgs;
+
+const ETH: f64 = 1e18;
+
+#[derive(Args)]
+pub(crate) struct DevnetArgs {
+    /// Where to write the deployment JSON.
+    #[arg(long, default_value = ".gavel/deployment.json")]
+    pub(crate) deployment: PathBuf,
+    /// Port for anvil on 127.0.0.1 (default: a free one).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Deploy through this Ethereum RPC instead of starting anvil (http only in this build).
+    #[arg(long)]
+    rpc_url: Option<String>,
+    /// Deployer key (0x-hex); default `GAVEL_PRIVATE_KEY`, else anvil's first dev account (only
+    /// on the local devnet).
+    #[arg(long)]
+    private_key: Option<String>,
+    /// Models to register: cases under tests/data (their ONNX files come from
+    /// scripts/fetch-models.sh).
+    #[arg(long, value_delimiter = ',', default_value = "silero_vad,ppocr_det,minilm_int8")]
+    models: Vec<String>,
+    /// Claim bond per claim, ETH.
+    #[arg(long, default_value_t = 1.0)]
+    claim_bond: f64,
+    /// Challenge bond per dispute, ETH.
+    #[arg(long, default_value_t = 0.5)]
+    challenge_bond: f64,
+    /// Challenge window, seconds.
+    #[arg(long, default_value_t = 3600)]
+    window: u32,
+    /// Chess clock per side and dispute, seconds.
+    #[arg(long, default_value_t = GameParams::default().clock_time)]
+    clock_time: u64,
+    /// Deploy, write the file and exit (stops the local anvil again; useful with --rpc-url).
+    #[arg(long)]
+    no_wait: bool,
+    /// JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    guest: GuestArgs,
+}
+
+pub(crate) fn devnet(args: DevnetArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(devnet_async(args))
+}
+
+async fn devnet_async(args: DevnetArgs) -> Result<()> {
+    let runtime = args.guest.runtime()?;
+    let artifacts = Artifacts::locate()?;
+    let (anvil, rpc_url) = match &args.rpc_url {
+        Some(url) => (None, url.clone()),
+        None => {
+            let a = Anvil::start(args.port, None)?;
+            let url = a.rpc_url.clone();
+            (Some(a), url)
+        }
+    };
+    let key = match (&args.private_key, std::env::var("GAVEL_PRIVATE_KEY").ok(), &anvil) {
+        (Some(k), _, _) => k.clone(),
+        (None, Some(k), _) => k,
+        (None, None, Some(_)) => DEV_KEYS[0].to_string(),
+        (None, None, None) => anyhow::bail!("--rpc-url needs a deployer key: --private-key or GAVEL_PRIVATE_KEY"),
+    };
+    let deployer = Chain::connect(&rpc_url, &key).await?;
+    let genesis = runtime.genesis(&MachineOptions::default())?;
+    let params = GameParams { clock_time: args.clock_time, clock_extension: args.clock_time.min(GameParams::default().clock_extension), ..GameParams::default() };
+    let mut d = chain::deploy_all(&deployer, &artifacts, genesis, &runtime.guest.blake3, params).await?;
+    for name in &args.models {
+        let case = Case::load(&repo_root(), name)?;
+        let bytes = Arc::new(std::fs::read(&case.model).with_context(|| format!("model {} (run scripts/fetch-models.sh)", case.model.display()))?);
+        chain::register_model(
+            &deployer,
+            &mut d,
+            name,
+            &case.model,
+            &bytes,
+            (args.claim_bond * ETH) as u128,
+            (args.challenge_bond * ETH) as u128,
+            args.window,
+        )
+        .await?;
+    }
+    d.save(&args.deployment)?;
+    if args.json {
+        println!("{}", json!({ "deployment": args.deployment, "rpc_url": rpc_url, "registry": d.registry.to_string(), "models": d.models }));
+    } else {
+        println!("gavel devnet: {} (chain {})", rpc_url, d.chain_id);
+        println!("  registry      {}", d.registry);
+        println!("  game          {}", d.game);
+        println!("  wasm machine  {}", d.wasm_machine);
+        println!("  consumer      {}", d.consumer);
+        for m in &d.models {
+            println!("  model {:>2}      {} ({})", m.id, m.name, m.model_root);
+        }
+        println!("deployment written to {}", args.deployment.display());
+    }
+    if let Some(mut a) = anvil {
+        if args.no_wait {
+            return Ok(());
+        }
+        if !args.json {
+            println!("anvil is running; Ctrl-C stops it");
+        }
+        let mut stop = Stop::new()?;
+        loop {
+            tokio::select! {
+                _ = stop.recv() => break,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {
+                    if let Some(status) = a.exited()? {
+                        anyhow::bail!("anvil exited ({status})");
+                    }
+                }
+            }
+        }
+        drop(a);
+    }
+    Ok(())
+}
+
+/// SIGTERM or SIGINT (Ctrl-C), registered up front.
+pub(crate) struct Stop {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    pub(crate) fn new() -> Result<Stop> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Stop { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+
+    pub(crate) async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct WatchArgs {
+    /// The deployment JSON (`gavel devnet` writes it).
+    #[arg(long, default_value = ".gavel/deployment.json")]
+    deployment: PathBuf,
+    /// Use this Ethereum RPC instead of the deployment's.
+    #[arg(long)]
+    rpc_url: Option<String>,
+    /// Signer key (0x-hex); default `GAVEL_PRIVATE_KEY`.
+    #[arg(long)]
+    private_key: Option<String>,
+    /// Database and step caches.
+    #[arg(long, default_value = ".gavel/watch")]
+    state: PathBuf,
+    /// Chain polling interval, milliseconds.
+    #[arg(long, default_value_t = 500)]
+    poll_ms: u64,
+    /// Exit once every known claim is agreed with or its dispute is over.
+    #[arg(long)]
+    once: bool,
+    #[command(flatten)]
+    guest: GuestArgs,
+}
+
+/// `gavel watch`: the watchtower daemon (events as JSON lines on stdout).
+pub(crate) fn watch(args: WatchArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let mut deployment = chain::Deployment::load(&args.deployment)?;
+        if let Some(url) = &args.rpc_url {
+            deployment.rpc_url = url.clone();
+        }
+        let key = args
+            .private_key
+            .clone()
+            .or_else(|| std::env::var("GAVEL_PRIVATE_KEY").ok())
+            .context("a signer key is needed: --private-key or GAVEL_PRIVATE_KEY")?;
+        let runtime = Arc::new(args.guest.runtime()?);
+        let cfg = gavel_challenger::watch::WatchConfig {
+            deployment,
+            private_key: key,
+            state_dir: args.state.clone(),
+            poll: std::time::Duration::from_millis(args.poll_ms.max(10)),
+            once: args.once,
+        };
+        let mut stop = Stop::new()?;
+        let tower = gavel_challenger::watch::Watchtower::new(cfg, runtime).await?;
+        tokio::select! {
+            r = tower.run() => r,
+            _ = stop.recv() => Ok(()),
+        }
+    })
+}

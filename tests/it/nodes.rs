@@ -1,0 +1,163 @@
+//! The node commands as separate processes on a real anvil: `gavel devnet` deploys and serves
+//! the chain; `gavel watch` disputes a faulty claim, is killed with SIGKILL mid-dispute,
+//! restarts from its database and still wins.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::U256;
+use gavel_bisection::game::Side;
+use gavel_bisection::state::BlobCommitment;
+use gavel_challenger::agent;
+use gavel_challenger::chain::{Chain, Deployment, DEV_KEYS};
+use gavel_challenger::contracts::{claim_status, IClaimRegistry, IExampleConsumer};
+use gavel_challenger::trace::RunTrace;
+use gavel_runner::cases::{repo_root, Case};
+use gavel_runner::machine::MachineOptions;
+use gavel_tests::gavel_bin;
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+fn wait_for_file(p: &Path, limit: Duration) {
+    let t = Instant::now();
+    while !p.exists() {
+        assert!(t.elapsed() < limit, "{} did not appear within {limit:?}", p.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Spawns `gavel watch` and forwards its JSON event lines.
+fn watch(deployment: &Path, state: &Path, once: bool) -> (Proc, mpsc::Receiver<serde_json::Value>) {
+    let mut args = vec![
+        "watch".to_string(),
+        "--deployment".into(),
+        deployment.display().to_string(),
+        "--state".into(),
+        state.display().to_string(),
+        "--poll-ms".into(),
+        "100".into(),
+    ];
+    if once {
+        args.push("--once".into());
+    }
+    let mut child = Command::new(gavel_bin())
+        .args(&args)
+        .env("GAVEL_PRIVATE_KEY", DEV_KEYS[4])
+        .current_dir(repo_root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn gavel watch");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (Proc(child), rx)
+}
+
+fn wait_event(rx: &mpsc::Receiver<serde_json::Value>, event: &str, limit: Duration) -> serde_json::Value {
+    let t = Instant::now();
+    loop {
+        let left = limit.checked_sub(t.elapsed()).unwrap_or_else(|| panic!("no {event:?} event within {limit:?}"));
+        let v = rx.recv_timeout(left).unwrap_or_else(|_| panic!("no {event:?} event within {limit:?}"));
+        if v["event"] == event {
+            return v;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchtower_killed_mid_dispute_resumes_and_wins() {
+    let work = std::env::temp_dir().join(format!("gavel-nodes-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let deployment_file = work.join("deployment.json");
+    let devnet = Proc(
+        Command::new(gavel_bin())
+            .args(["devnet", "--models", "silero_vad", "--deployment", deployment_file.to_str().unwrap(), "--json"])
+            .current_dir(repo_root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn gavel devnet"),
+    );
+    wait_for_file(&deployment_file, Duration::from_secs(120));
+    let d = Deployment::load(&deployment_file).unwrap();
+    let (liar, consumer) = (
+        Chain::connect(&d.rpc_url, DEV_KEYS[2]).await.unwrap(),
+        Chain::connect(&d.rpc_url, DEV_KEYS[3]).await.unwrap(),
+    );
+
+    // A consumer asks on chain with the input inline: that is how the watchtower learns it.
+    let case = Case::load(&repo_root(), "silero_vad").unwrap();
+    let input = std::sync::Arc::new(gavel_codec::encode(&case.inputs));
+    let input_root = BlobCommitment::of(&input).id();
+    let model = crate::model_bytes(&case);
+    let example = IExampleConsumer::new(d.consumer, &consumer.provider);
+    let ask = example.ask(1, input_root.into(), input.to_vec().into()).value(U256::from(10u64.pow(16)));
+    let receipt = consumer.send(ask.into_transaction_request(), "ask").await.unwrap();
+    let request = receipt.inner.logs().iter().find_map(|l| l.log_decode::<IClaimRegistry::ComputeRequested>().ok()).unwrap().inner.data.requestId;
+
+    // The faulty server answers it with a corrupted run and defends its claim.
+    let cache = work.join("liar");
+    std::fs::create_dir_all(&cache).unwrap();
+    let mut lying = tokio::task::block_in_place(|| {
+        let t = RunTrace::honest(crate::runtime(), model, input.clone(), &MachineOptions::default(), Some(&cache), &mut |_, _| {}).unwrap();
+        RunTrace::faulty(t, 16, 1 << 22).unwrap()
+    });
+    let data = agent::claim_data(1, request, &input_root, &lying.claim_shape(u64::from(d.params.k)));
+    let (claim, _) = agent::post_claim(&liar, &d, &data).await.unwrap();
+
+    // The watchtower disputes it; we kill it right after its first move.
+    let state = work.join("watch");
+    let (first, rx) = watch(&deployment_file, &state, false);
+    let opened = wait_event(&rx, "disputed", Duration::from_secs(120));
+    assert_eq!(opened["claim"], claim);
+    let dispute = opened["dispute"].as_u64().unwrap();
+    let (l, dd) = (liar.clone(), d.clone());
+    let defend = tokio::spawn(async move {
+        agent::play(&l, &dd, dispute, Side::Claimant, &mut lying, Duration::from_millis(100), &mut |_| {}).await
+    });
+    drop(first); // SIGKILL
+    drop(rx);
+
+    // Restarted on the same state directory, it resumes the dispute and wins.
+    let (second, rx) = watch(&deployment_file, &state, true);
+    let resumed = wait_event(&rx, "resumed", Duration::from_secs(120));
+    assert_eq!(resumed["dispute"], dispute);
+    let resolved = wait_event(&rx, "resolved", Duration::from_secs(180));
+    assert_eq!(resolved["verdict"], "won", "{resolved}");
+    let liar_outcome = defend.await.unwrap().unwrap();
+    assert!(!liar_outcome.won);
+    let reg = IClaimRegistry::new(d.registry, &liar.provider);
+    assert_eq!(reg.claims(claim).call().await.unwrap().status, claim_status::SETTLED);
+    drop(second);
+
+    // `gavel devnet` stops its anvil on SIGTERM.
+    let port: u16 = d.rpc_url.rsplit(':').next().unwrap().parse().unwrap();
+    let status = Command::new("kill").args(["-TERM", &devnet.0.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(t.elapsed() < Duration::from_secs(20), "anvil still listening after SIGTERM to gavel devnet");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(devnet);
+    std::fs::remove_dir_all(&work).ok();
+}

@@ -83,6 +83,8 @@ enum Command {
     /// Start anvil on 127.0.0.1, deploy the contracts, register the real models and write the
     /// deployment JSON (or deploy through `--rpc-url`).
     Devnet(node::DevnetArgs),
+    /// The model server: HTTP and on-chain inference requests, bonded claims, dispute defense.
+    Serve(node::ServeArgs),
     /// The watchtower: follow claims, re-run them, dispute wrong ones to the end, collect bonds;
     /// resumes its disputes after a crash.
     Watch(node::WatchArgs),
@@ -231,6 +233,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Demo(args) => demo::demo(args),
         Command::Devnet(args) => node::devnet(args),
         Command::Watch(args) => node::watch(args),
+        Command::Serve(args) => node::serve(args),
         Command::Guest(GuestCommand::Finalize { raw, out, write_pin, json }) => guest_finalize(&raw, &out, write_pin, json),
         Command::Guest(GuestCommand::Opcodes { module, json }) => guest_opcodes(module, json),
         Command::Guest(GuestCommand::Vectors { out }) => write_vectors(&out),

@@ -208,3 +208,58 @@ pub(crate) fn watch(args: WatchArgs) -> Result<()> {
         }
     })
 }
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// The deployment JSON (`gavel devnet` writes it).
+    #[arg(long, default_value = ".gavel/deployment.json")]
+    deployment: PathBuf,
+    /// Use this Ethereum RPC instead of the deployment's.
+    #[arg(long)]
+    rpc_url: Option<String>,
+    /// Signer key (0x-hex); default `GAVEL_PRIVATE_KEY`.
+    #[arg(long)]
+    private_key: Option<String>,
+    /// Database and step caches.
+    #[arg(long, default_value = ".gavel/serve")]
+    state: PathBuf,
+    /// HTTP listen address.
+    #[arg(long, default_value = "127.0.0.1:8547")]
+    listen: std::net::SocketAddr,
+    /// Chain polling interval, milliseconds.
+    #[arg(long, default_value_t = 500)]
+    poll_ms: u64,
+    /// Tests and demos only: corrupt one operator result in this macro-step of every run, so
+    /// this server posts wrong claims (and loses every dispute).
+    #[arg(long, hide = true)]
+    fault_macro_step: Option<u64>,
+    #[command(flatten)]
+    guest: GuestArgs,
+}
+
+/// `gavel serve`: the model server (events as JSON lines on stdout).
+pub(crate) fn serve(args: ServeArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let mut deployment = chain::Deployment::load(&args.deployment)?;
+        if let Some(url) = &args.rpc_url {
+            deployment.rpc_url = url.clone();
+        }
+        let key = args
+            .private_key
+            .clone()
+            .or_else(|| std::env::var("GAVEL_PRIVATE_KEY").ok())
+            .context("a signer key is needed: --private-key or GAVEL_PRIVATE_KEY")?;
+        let runtime = Arc::new(args.guest.runtime()?);
+        let cfg = gavel_serve::ServeConfig {
+            deployment,
+            private_key: key,
+            state_dir: args.state.clone(),
+            listen: args.listen,
+            poll: std::time::Duration::from_millis(args.poll_ms.max(10)),
+            fault_macro_step: args.fault_macro_step,
+        };
+        let mut stop = Stop::new()?;
+        gavel_serve::serve(cfg, runtime, async move { stop.recv().await }).await
+    })
+}

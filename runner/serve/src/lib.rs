@@ -1,0 +1,382 @@
+//! `gavel serve`: the model server. It answers inference requests over HTTP and on chain
+//! (`ComputeRequested` events of consumer contracts), runs the model in the deterministic guest,
+//! posts a bonded claim for every answer, keeps what it needs to defend it (input and output
+//! blobs, the output proof, the step cache) in its database, defends every dispute on its claims
+//! to the end, and finalizes its claims when their window closes.
+//!
+//! HTTP API (JSON):
+//! - `POST /v1/inference` `{"model_id": 1, "input": "0x<GVTS bytes>"}` → the outputs and the claim;
+//! - `GET /v1/claims/{id}` → a claim this server posted, with its on-chain status;
+//! - `GET /health`.
+//!
+//! Bad requests get a 4xx status and `{"error": "..."}`; the server keeps serving.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::providers::Provider;
+use alloy::rpc::types::Filter;
+use anyhow::{anyhow, bail, Context, Result};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gavel_bisection::game::Side;
+use gavel_bisection::state::{hex32, BlobCommitment};
+use gavel_challenger::agent;
+use gavel_challenger::chain::{Chain, Deployment};
+use gavel_challenger::contracts::{claim_status, IClaimRegistry};
+use gavel_challenger::store::Store;
+use gavel_challenger::trace::RunTrace;
+use gavel_runner::machine::{MachineOptions, Runtime};
+use gavel_runner::run::TraceMode;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+/// How a server runs.
+pub struct ServeConfig {
+    /// The deployment.
+    pub deployment: Deployment,
+    /// Signer key.
+    pub private_key: String,
+    /// Database and step caches.
+    pub state_dir: PathBuf,
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Chain polling interval.
+    pub poll: Duration,
+    /// Test and demo only: corrupt one operator result in this macro-step of every run (a
+    /// faulty server, which loses every dispute).
+    pub fault_macro_step: Option<u64>,
+}
+
+/// What the server keeps about each of its claims (persisted as JSON by claim id).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServedClaim {
+    /// Claim id.
+    pub claim_id: u64,
+    /// Request id (0 for HTTP requests).
+    pub request_id: u64,
+    /// Model id.
+    pub model_id: u64,
+    /// Macro-steps.
+    pub macro_steps: u64,
+    /// Level-2 depth.
+    pub level2_depth: u8,
+    /// Input blob id.
+    pub input_root: String,
+    /// Output blob id.
+    pub output_root: String,
+    /// Final state root.
+    pub final_root: String,
+    /// The final state's output proof (hex), for output disputes.
+    pub output_proof: String,
+    /// Disputes seen on it, with their outcome (`active`, `won`, `lost`, `cancelled`).
+    pub disputes: Vec<(u64, String)>,
+    /// `pending`, `final`, `refuted`.
+    pub status: String,
+}
+
+impl ServedClaim {
+    fn data(&self) -> Result<IClaimRegistry::ClaimData> {
+        let w = |s: &str| -> Result<alloy::primitives::B256> {
+            let b = hex::decode(s.trim_start_matches("0x"))?;
+            Ok(alloy::primitives::B256::from_slice(&b))
+        };
+        Ok(IClaimRegistry::ClaimData {
+            modelId: self.model_id,
+            requestId: self.request_id,
+            macroStepCount: self.macro_steps,
+            level2Depth: self.level2_depth,
+            inputRoot: w(&self.input_root)?,
+            outputRoot: w(&self.output_root)?,
+            finalStateRoot: w(&self.final_root)?,
+        })
+    }
+}
+
+struct Server {
+    cfg: ServeConfig,
+    chain: Chain,
+    store: Store,
+    runtime: Arc<Runtime>,
+    /// One inference at a time (each uses the whole machine).
+    infer_lock: Mutex<()>,
+    tasks: Mutex<HashMap<u64, JoinHandle<Result<agent::DisputeOutcome>>>>,
+}
+
+/// A request error: HTTP status and message.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InferRequest {
+    model_id: u64,
+    /// 0x-hex of a GVTS tensor set (`spec/tensors.md`).
+    input: String,
+}
+
+fn emit(event: serde_json::Value) {
+    println!("{event}");
+}
+
+impl Server {
+    fn model_bytes(&self, model_id: u64) -> Result<Option<Arc<Vec<u8>>>> {
+        let Some(m) = self.cfg.deployment.model(model_id) else { return Ok(None) };
+        let root: [u8; 32] = hex::decode(m.model_root.trim_start_matches("0x"))?.try_into().map_err(|_| anyhow!("bad model root"))?;
+        if let Some(b) = self.store.blob(&root)? {
+            return Ok(Some(Arc::new(b)));
+        }
+        let b = std::fs::read(&m.path).with_context(|| format!("model {} at {}", m.name, m.path.display()))?;
+        if BlobCommitment::of(&b).id() != root {
+            bail!("{} does not hash to the registered model root", m.path.display());
+        }
+        self.store.put_blob(&root, &b)?;
+        Ok(Some(Arc::new(b)))
+    }
+
+    fn trace(&self, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>) -> Result<RunTrace> {
+        let dir = self.cfg.state_dir.join("steps");
+        std::fs::create_dir_all(&dir)?;
+        let t = RunTrace::honest(&self.runtime, model, input, &MachineOptions::default(), Some(&dir), &mut |_, _| {})?;
+        match self.cfg.fault_macro_step {
+            Some(m) => RunTrace::faulty(t, m, 1 << 22),
+            None => Ok(t),
+        }
+    }
+
+    /// Runs `model_id` on the GVTS `input`, posts the claim, stores it.
+    async fn infer(&self, model_id: u64, input: Vec<u8>, request_id: u64) -> Result<(ServedClaim, serde_json::Value), ApiError> {
+        let model = self.model_bytes(model_id).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+        let model = model.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("model {model_id} is not registered in this deployment")))?;
+        let tensors = gavel_codec::decode(&input).map_err(|e| bad(format!("input is not a valid GVTS tensor set: {e}")))?;
+        let input = Arc::new(input);
+        let _guard = self.infer_lock.lock().await;
+        let (outcome, trace) = tokio::task::block_in_place(|| -> Result<_, ApiError> {
+            let outcome = gavel_runner::run::run(&self.runtime, model.clone(), &tensors, &MachineOptions::default(), TraceMode::FinalRoot, &mut |_| {})
+                .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, format!("{e}")))?;
+            let trace = self.trace(model.clone(), input.clone()).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+            Ok((outcome, trace))
+        })?;
+        let shape = trace.claim_shape(u64::from(self.cfg.deployment.params.k));
+        if self.cfg.fault_macro_step.is_none() && shape.final_root != outcome.state_root {
+            return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, "wasmtime and the step machine disagree on the final root".into()));
+        }
+        let input_root = BlobCommitment::of(&input).id();
+        let data = agent::claim_data(model_id, request_id, &input_root, &shape);
+        let (claim_id, receipt) = agent::post_claim(&self.chain, &self.cfg.deployment, &data)
+            .await
+            .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("posting the claim: {e:#}")))?;
+        let record = ServedClaim {
+            claim_id,
+            request_id,
+            model_id,
+            macro_steps: shape.macro_steps,
+            level2_depth: shape.level2_depth,
+            input_root: hex32(&input_root),
+            output_root: hex32(&shape.output_root),
+            final_root: hex32(&shape.final_root),
+            output_proof: hex::encode(&outcome.output_proof),
+            disputes: Vec::new(),
+            status: "pending".into(),
+        };
+        let store = |r: &ServedClaim| -> Result<()> {
+            self.store.put_blob(&input_root, &input)?;
+            self.store.put_blob(&outcome.output_root, &outcome.output_bytes)?;
+            self.store.put(claim_id, r)
+        };
+        store(&record).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+        emit(json!({ "event": "claim", "claim": claim_id, "request": request_id, "model": model_id, "gas": receipt.gas_used }));
+        let outputs: Vec<serde_json::Value> = outcome
+            .outputs
+            .iter()
+            .map(|t| json!({ "name": t.name, "shape": t.shape, "dtype": t.dtype.name(), "data": gavel_runner::tensor_io::as_f64(t) }))
+            .collect();
+        let body = json!({
+            "claim_id": claim_id, "tx": receipt.transaction_hash.to_string(), "output_root": record.output_root,
+            "output_id": outcome.output_id, "state_root": record.final_root, "macro_steps": record.macro_steps, "outputs": outputs,
+        });
+        Ok((record, body))
+    }
+
+    /// Defends disputes, answers on-chain requests, finalizes claims.
+    async fn chain_loop(self: Arc<Self>) -> Result<()> {
+        loop {
+            if let Err(e) = self.chain_tick().await {
+                tracing::warn!(error = %format!("{e:#}"), "chain loop");
+                emit(json!({ "event": "error", "error": format!("{e:#}") }));
+            }
+            tokio::time::sleep(self.cfg.poll).await;
+        }
+    }
+
+    async fn chain_tick(self: &Arc<Self>) -> Result<()> {
+        let d = &self.cfg.deployment;
+        let from = self.store.meta("next_block")?.max(d.from_block);
+        let head = self.chain.provider.get_block_number().await.context("eth_blockNumber")?;
+        if from <= head {
+            let logs = self.chain.provider.get_logs(&Filter::new().address(d.registry).from_block(from).to_block(head)).await?;
+            for log in logs {
+                if let Ok(e) = log.log_decode::<IClaimRegistry::ComputeRequested>() {
+                    let e = e.inner.data;
+                    if d.model(e.modelId).is_none() || e.input.is_empty() || BlobCommitment::of(&e.input).id() != e.inputRoot.0 {
+                        emit(json!({ "event": "request_skipped", "request": e.requestId }));
+                        continue;
+                    }
+                    match self.infer(e.modelId, e.input.to_vec(), e.requestId).await {
+                        Ok((r, _)) => emit(json!({ "event": "request_answered", "request": e.requestId, "claim": r.claim_id })),
+                        Err(ApiError(_, m)) => emit(json!({ "event": "request_failed", "request": e.requestId, "error": m })),
+                    }
+                } else if let Ok(e) = log.log_decode::<IClaimRegistry::ClaimChallenged>() {
+                    let e = e.inner.data;
+                    if let Some(mut r) = self.store.get::<ServedClaim>(e.claimId)? {
+                        if !r.disputes.iter().any(|(id, _)| *id == e.disputeId) {
+                            r.disputes.push((e.disputeId, if e.outputDispute { "output" } else { "active" }.into()));
+                            self.store.put(e.claimId, &r)?;
+                            emit(json!({ "event": "challenged", "claim": e.claimId, "dispute": e.disputeId, "output": e.outputDispute }));
+                        }
+                    }
+                }
+            }
+            self.store.set_meta("next_block", head + 1)?;
+        }
+        let now = self.chain.now().await?;
+        let registry = IClaimRegistry::new(d.registry, &self.chain.provider);
+        for (id, mut r) in self.store.all::<ServedClaim>()? {
+            if r.status != "pending" {
+                continue;
+            }
+            let mut changed = false;
+            for i in 0..r.disputes.len() {
+                let (dispute, state) = r.disputes[i].clone();
+                match state.as_str() {
+                    "output" => {
+                        let proof = hex::decode(&r.output_proof)?;
+                        agent::defend_output(&self.chain, d, dispute, &r.data()?, proof).await?;
+                        r.disputes[i].1 = "won".into();
+                        changed = true;
+                        emit(json!({ "event": "output_proven", "claim": id, "dispute": dispute }));
+                    }
+                    "active" => {
+                        let mut tasks = self.tasks.lock().await;
+                        match tasks.get(&dispute) {
+                            Some(t) if !t.is_finished() => {}
+                            Some(_) => {
+                                let t = tasks.remove(&dispute).context("task")?;
+                                let out = t.await??;
+                                r.disputes[i].1 = if out.won { "won" } else if out.status == 4 { "cancelled" } else { "lost" }.into();
+                                changed = true;
+                                emit(json!({ "event": "resolved", "claim": id, "dispute": dispute, "won": out.won }));
+                            }
+                            None => {
+                                let model = self.model_bytes(r.model_id)?.context("model")?;
+                                let input_root: [u8; 32] =
+                                    hex::decode(r.input_root.trim_start_matches("0x"))?.try_into().map_err(|_| anyhow!("root"))?;
+                                let input = Arc::new(self.store.blob(&input_root)?.context("the claim's input blob is missing")?);
+                                let mut trace = tokio::task::block_in_place(|| self.trace(model, input))?;
+                                let (chain, dd, poll) = (self.chain.clone(), d.clone(), self.cfg.poll);
+                                emit(json!({ "event": "defending", "claim": id, "dispute": dispute }));
+                                tasks.insert(
+                                    dispute,
+                                    tokio::spawn(async move {
+                                        agent::play(&chain, &dd, dispute, Side::Claimant, &mut trace, poll, &mut |m| {
+                                            emit(json!({ "event": "move", "dispute": dispute, "kind": m.kind, "level": m.level, "gas": m.gas }))
+                                        })
+                                        .await
+                                    }),
+                                );
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let rec = registry.claims(id).call().await?;
+            if rec.status == claim_status::REFUTED || rec.status == claim_status::SETTLED {
+                r.status = "refuted".into();
+                changed = true;
+            } else if rec.status == claim_status::FINAL {
+                r.status = "final".into();
+                changed = true;
+            } else if rec.openDisputes == 0 && now > rec.deadline.to::<u64>() {
+                self.chain.send(registry.finalize(id, r.data()?).into_transaction_request(), "finalizing").await?;
+                agent::withdraw_all(&self.chain, d).await?;
+                r.status = "final".into();
+                changed = true;
+                emit(json!({ "event": "finalized", "claim": id }));
+            }
+            if changed {
+                self.store.put(id, &r)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn health(State(s): State<Arc<Server>>) -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "address": s.chain.address.to_string(), "chain_id": s.cfg.deployment.chain_id,
+        "claims": s.store.all::<ServedClaim>().map(|v| v.len()).unwrap_or(0) }))
+}
+
+async fn inference(State(s): State<Arc<Server>>, body: axum::body::Bytes) -> Result<Json<serde_json::Value>, ApiError> {
+    let req: InferRequest = serde_json::from_slice(&body).map_err(|e| bad(format!("bad request body: {e}")))?;
+    let input = hex::decode(req.input.trim_start_matches("0x")).map_err(|e| bad(format!("input is not hex: {e}")))?;
+    let (_, body) = s.infer(req.model_id, input, 0).await?;
+    Ok(Json(body))
+}
+
+async fn claim(State(s): State<Arc<Server>>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let id: u64 = id.parse().map_err(|_| bad(format!("claim id {id:?} is not a number")))?;
+    let r = s
+        .store
+        .get::<ServedClaim>(id)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("claim {id} was not posted by this server")))?;
+    let onchain = IClaimRegistry::new(s.cfg.deployment.registry, &s.chain.provider)
+        .claims(id)
+        .call()
+        .await
+        .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("reading the claim: {e}")))?;
+    Ok(Json(json!({ "claim": r, "chain_status": onchain.status, "deadline": onchain.deadline.to::<u64>(), "open_disputes": onchain.openDisputes })))
+}
+
+/// Runs the server until `stop` resolves.
+pub async fn serve(cfg: ServeConfig, runtime: Arc<Runtime>, stop: impl std::future::Future<Output = ()>) -> Result<()> {
+    let chain = Chain::connect(&cfg.deployment.rpc_url, &cfg.private_key).await?;
+    let id = chain.chain_id().await?;
+    anyhow::ensure!(id == cfg.deployment.chain_id, "the RPC serves chain {id}, the deployment is on chain {}", cfg.deployment.chain_id);
+    let store = Store::open(&cfg.state_dir.join("serve.redb"))?;
+    let listen = cfg.listen;
+    let server = Arc::new(Server { cfg, chain, store, runtime, infer_lock: Mutex::new(()), tasks: Mutex::new(HashMap::new()) });
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/v1/inference", post(inference))
+        .route("/v1/claims/{id}", get(claim))
+        .with_state(server.clone());
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
+    emit(json!({ "event": "listening", "addr": local.to_string(), "address": server.chain.address.to_string() }));
+    let chain_task = tokio::spawn(server.clone().chain_loop());
+    tokio::select! {
+        r = axum::serve(listener, app) => r.context("HTTP server")?,
+        _ = stop => {}
+    }
+    chain_task.abort();
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! `gavel serve` as a process on a real anvil (`gavel devnet`): its HTTP API with good and bad
+//! requests, an on-chain request from a consumer contract, a lying challenger it defeats, and
+//! finalization into the consumer's callback.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::U256;
+use gavel_bisection::game::Side;
+use gavel_bisection::state::BlobCommitment;
+use gavel_challenger::agent;
+use gavel_challenger::chain::{Chain, Deployment, DEV_KEYS};
+use gavel_challenger::contracts::{claim_status, IClaimRegistry, IExampleConsumer};
+use gavel_challenger::trace::RunTrace;
+use gavel_runner::cases::{repo_root, Case};
+use gavel_runner::machine::MachineOptions;
+use gavel_tests::gavel_bin;
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // SIGTERM first so gavel devnet stops its anvil.
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+/// One HTTP/1.1 request; returns the status and the body parsed as JSON (Null if not JSON).
+fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let text = String::from_utf8_lossy(&resp);
+    let status: u16 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+fn events(child: &mut Child) -> mpsc::Receiver<serde_json::Value> {
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    rx
+}
+
+fn wait_event(rx: &mpsc::Receiver<serde_json::Value>, event: &str, limit: Duration) -> serde_json::Value {
+    let t = Instant::now();
+    loop {
+        let left = limit.checked_sub(t.elapsed()).unwrap_or_else(|| panic!("no {event:?} event within {limit:?}"));
+        let v = rx.recv_timeout(left).unwrap_or_else(|_| panic!("no {event:?} event within {limit:?}"));
+        if v["event"] == event {
+            return v;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
+    let work = std::env::temp_dir().join(format!("gavel-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let dep = work.join("deployment.json");
+    let _devnet = Proc(
+        Command::new(gavel_bin())
+            .args(["devnet", "--models", "silero_vad", "--deployment", dep.to_str().unwrap(), "--json"])
+            .current_dir(repo_root())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let t = Instant::now();
+    while !dep.exists() {
+        assert!(t.elapsed() < Duration::from_secs(120), "no deployment");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let d = Deployment::load(&dep).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(gavel_bin())
+        .args(["serve", "--deployment", dep.to_str().unwrap(), "--state", work.join("serve").to_str().unwrap(), "--listen", &addr, "--poll-ms", "100"])
+        .env("GAVEL_PRIVATE_KEY", DEV_KEYS[1])
+        .current_dir(repo_root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = events(&mut child);
+    let _server = Proc(child);
+    wait_event(&rx, "listening", Duration::from_secs(60));
+
+    // Bad requests: clear 4xx errors, and the server keeps serving.
+    let (s, v) = http(&addr, "GET", "/health", b"");
+    assert_eq!((s, v["status"].as_str()), (200, Some("ok")));
+    for (body, want) in [
+        (&b"{not json"[..], 400),
+        (br#"{"model_id": 1}"#, 400),
+        (br#"{"model_id": 1, "input": "zz"}"#, 400),
+        (br#"{"model_id": 1, "input": "0x00112233"}"#, 400),
+        (br#"{"model_id": 99, "input": "0x"}"#, 404),
+        (br#"{"model_id": 1, "input": "0x", "extra": true}"#, 400),
+    ] {
+        let (s, v) = http(&addr, "POST", "/v1/inference", body);
+        assert_eq!(s, want, "{} -> {v}", String::from_utf8_lossy(body));
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    }
+    let case = Case::load(&repo_root(), "silero_vad").unwrap();
+    let input = gavel_codec::encode(&case.inputs);
+    // A tensor set that does not fit the model: the guest rejects it, no claim is posted.
+    let wrong = gavel_codec::encode(&[gavel_codec::Tensor::new("nope", gavel_codec::DType::F32, vec![1], vec![0; 4]).unwrap()]);
+    let (s, v) = http(&addr, "POST", "/v1/inference", format!(r#"{{"model_id": 1, "input": "0x{}"}}"#, hex(&wrong)).as_bytes());
+    assert_eq!(s, 422, "{v}");
+    let (s, v) = http(&addr, "GET", "/v1/claims/abc", b"");
+    assert_eq!(s, 400, "{v}");
+    let (s, _) = http(&addr, "GET", "/v1/claims/999", b"");
+    assert_eq!(s, 404);
+
+    // A good HTTP request: outputs and a claim.
+    let (s, v) = http(&addr, "POST", "/v1/inference", format!(r#"{{"model_id": 1, "input": "0x{}"}}"#, hex(&input)).as_bytes());
+    assert_eq!(s, 200, "{v}");
+    let http_claim = v["claim_id"].as_u64().unwrap();
+    assert!(!v["outputs"].as_array().unwrap().is_empty());
+    let (s, c) = http(&addr, "GET", &format!("/v1/claims/{http_claim}"), b"");
+    assert_eq!(s, 200);
+    assert_eq!(c["chain_status"], claim_status::PENDING);
+
+    // An on-chain request from the consumer contract is answered too.
+    let consumer = Chain::connect(&d.rpc_url, DEV_KEYS[3]).await.unwrap();
+    let input_root = BlobCommitment::of(&input).id();
+    let example = IExampleConsumer::new(d.consumer, &consumer.provider);
+    let ask = example.ask(1, input_root.into(), input.clone().into()).value(U256::from(10u64.pow(16)));
+    let r = consumer.send(ask.into_transaction_request(), "ask").await.unwrap();
+    let request = r.inner.logs().iter().find_map(|l| l.log_decode::<IClaimRegistry::ComputeRequested>().ok()).unwrap().inner.data.requestId;
+    let answered = wait_event(&rx, "request_answered", Duration::from_secs(120));
+    assert_eq!(answered["request"], request);
+    let chain_claim = answered["claim"].as_u64().unwrap();
+
+    // A lying challenger disputes the HTTP claim and loses to the server.
+    let liar = Chain::connect(&d.rpc_url, DEV_KEYS[4]).await.unwrap();
+    let cache = work.join("liar");
+    std::fs::create_dir_all(&cache).unwrap();
+    let model = crate::model_bytes(&case);
+    let mut lying = tokio::task::block_in_place(|| {
+        let t = RunTrace::honest(crate::runtime(), model, std::sync::Arc::new(input.clone()), &MachineOptions::default(), Some(&cache), &mut |_, _| {})
+            .unwrap();
+        RunTrace::faulty(t, 16, 1 << 22).unwrap()
+    });
+    let (_, rec) = http(&addr, "GET", &format!("/v1/claims/{http_claim}"), b"");
+    let w = |k: &str| -> alloy::primitives::B256 { rec["claim"][k].as_str().unwrap().parse().unwrap() };
+    let data = IClaimRegistry::ClaimData {
+        modelId: 1,
+        requestId: 0,
+        macroStepCount: rec["claim"]["macro_steps"].as_u64().unwrap(),
+        level2Depth: rec["claim"]["level2_depth"].as_u64().unwrap() as u8,
+        inputRoot: w("input_root"),
+        outputRoot: w("output_root"),
+        finalStateRoot: w("final_root"),
+    };
+    let initial = lying.claim_shape(32).initial_root;
+    let (dispute, _) = agent::open_dispute(&liar, &d, http_claim, &data, initial, &mut lying).await.unwrap();
+    let out = agent::play(&liar, &d, dispute, Side::Challenger, &mut lying, Duration::from_millis(100), &mut |_| {}).await.unwrap();
+    assert!(!out.won, "the lying challenger must lose");
+    wait_event(&rx, "resolved", Duration::from_secs(60));
+
+    // After the window the server finalizes both claims; the consumer's callback fires.
+    let deployer = Chain::connect(&d.rpc_url, DEV_KEYS[0]).await.unwrap();
+    deployer.warp(3601).await.unwrap();
+    let reg = IClaimRegistry::new(d.registry, &deployer.provider);
+    let t = Instant::now();
+    loop {
+        let a = reg.claims(http_claim).call().await.unwrap().status;
+        let b = reg.claims(chain_claim).call().await.unwrap().status;
+        if a == claim_status::FINAL && b == claim_status::FINAL {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "claims not finalized: {a} {b}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let got = example.results(request).call().await.unwrap();
+    assert_eq!(got.to_string(), rec["claim"]["output_root"].as_str().unwrap());
+    let (s, _) = http(&addr, "GET", "/health", b"");
+    assert_eq!(s, 200);
+    std::fs::remove_dir_all(&work).ok();
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -213,8 +213,8 @@ impl Watchtower {
                         continue;
                     }
                     // Did we already challenge it before a crash?
-                    let dispute = match self.my_dispute(id).await? {
-                        Some(dispute) => dispute,
+                    let (dispute, adopted) = match self.my_dispute(id).await? {
+                        Some(dispute) => (dispute, true),
                         None => {
                             let status = IClaimRegistry::new(self.cfg.deployment.registry, &self.chain.provider).claims(id).call().await?;
                             if status.status != claim_status::PENDING || now >= status.deadline.to::<u64>() {
@@ -225,13 +225,15 @@ impl Watchtower {
                             }
                             let data = r.data()?;
                             let (dispute, mv) = agent::open_dispute(&self.chain, &self.cfg.deployment, id, &data, shape.initial_root, &mut trace).await?;
-                            emit(serde_json::json!({ "event": "disputed", "claim": id, "dispute": dispute, "gas": mv.gas }));
-                            dispute
+                            tracing::info!(claim = id, dispute, gas = mv.gas, "opened a dispute");
+                            (dispute, false)
                         }
                     };
                     r.verdict = "disputed".into();
                     r.dispute_id = Some(dispute);
                     self.store.put(id, &r)?;
+                    // A dispute found on chain but not in the database: opened just before a crash.
+                    emit(serde_json::json!({ "event": if adopted { "resumed" } else { "disputed" }, "claim": id, "dispute": dispute }));
                     self.spawn(id, dispute, trace);
                     pending += 1;
                 }

@@ -55,7 +55,7 @@ fn watch(deployment: &Path, state: &Path, once: bool) -> (Proc, mpsc::Receiver<s
         .env("GAVEL_PRIVATE_KEY", DEV_KEYS[4])
         .current_dir(repo_root())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::from(std::fs::File::create(state.with_extension(if once { "second.log" } else { "first.log" })).unwrap()))
         .spawn()
         .expect("spawn gavel watch");
     let out = child.stdout.take().unwrap();
@@ -74,9 +74,15 @@ fn watch(deployment: &Path, state: &Path, once: bool) -> (Proc, mpsc::Receiver<s
 
 fn wait_event(rx: &mpsc::Receiver<serde_json::Value>, event: &str, limit: Duration) -> serde_json::Value {
     let t = Instant::now();
+    let mut seen = Vec::new();
     loop {
-        let left = limit.checked_sub(t.elapsed()).unwrap_or_else(|| panic!("no {event:?} event within {limit:?}"));
-        let v = rx.recv_timeout(left).unwrap_or_else(|_| panic!("no {event:?} event within {limit:?}"));
+        let left = limit.checked_sub(t.elapsed()).unwrap_or_else(|| panic!("no {event:?} event within {limit:?}: {seen:?}"));
+        let v = match rx.recv_timeout(left) {
+            Ok(v) => v,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("no {event:?} event within {limit:?}: {seen:?}"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the watchtower exited before a {event:?} event: {seen:?}"),
+        };
+        seen.push(v.to_string());
         if v["event"] == event {
             return v;
         }
@@ -139,7 +145,11 @@ async fn watchtower_killed_mid_dispute_resumes_and_wins() {
 
     // Restarted on the same state directory, it resumes the dispute and wins.
     let (second, rx) = watch(&deployment_file, &state, true);
-    let resumed = wait_event(&rx, "resumed", Duration::from_secs(120));
+    let resumed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait_event(&rx, "resumed", Duration::from_secs(120))))
+        .unwrap_or_else(|_| {
+            let log = |n: &str| std::fs::read_to_string(state.with_extension(n)).unwrap_or_default();
+            panic!("no resume; first watchtower:\n{}\nsecond:\n{}", log("first.log"), log("second.log"))
+        });
     assert_eq!(resumed["dispute"], dispute);
     let resolved = wait_event(&rx, "resolved", Duration::from_secs(180));
     assert_eq!(resolved["verdict"], "won", "{resolved}");

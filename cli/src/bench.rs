@@ -33,8 +33,15 @@ pub(crate) struct BenchArgs {
     /// each case (no hashing), and the time to lower the guest.
     #[arg(long)]
     step_machine: bool,
+    /// Benchmark `gavel serve` instead: undisputed inference requests over HTTP with claims
+    /// posted, on a local anvil; each request has a different input (no cache hits).
+    #[arg(long)]
+    serve: bool,
+    /// Requests for `--serve`.
+    #[arg(long, default_value_t = 10)]
+    requests: usize,
     #[command(flatten)]
-    guest: GuestArgs,
+    pub(crate) guest: GuestArgs,
 }
 
 /// `gavel bench --step-machine`.
@@ -92,6 +99,10 @@ fn bar(len: u64, quiet: bool) -> ProgressBar {
 pub(crate) fn bench(args: BenchArgs) -> Result<()> {
     if args.step_machine {
         return step_machine(args);
+    }
+    if args.serve {
+        let case = args.cases.first().cloned().unwrap_or_else(|| "silero_vad".into());
+        return crate::node::bench_serve(&case, args.requests.max(1), args.json, &args.guest);
     }
     let root = repo_root();
     let names: Vec<String> = if args.cases.is_empty() { DEFAULT_CASES.iter().map(|s| s.to_string()).collect() } else { args.cases };

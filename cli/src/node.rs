@@ -263,3 +263,87 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
         gavel_serve::serve(cfg, runtime, async move { stop.recv().await }).await
     })
 }
+
+/// One HTTP/1.1 POST on a fresh connection; the status and body.
+async fn post_json(addr: &str, path: &str, body: &str) -> Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let head = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+    s.write_all(head.as_bytes()).await?;
+    s.write_all(body.as_bytes()).await?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await?;
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).context("no HTTP status")?;
+    Ok((status, text.split("\r\n\r\n").nth(1).unwrap_or("").to_string()))
+}
+
+/// `gavel bench --serve`: requests/s of undisputed inference over HTTP with claims posted.
+pub(crate) fn bench_serve(case_name: &str, requests: usize, as_json: bool, guest: &GuestArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let runtime = Arc::new(guest.runtime()?);
+        let anvil = Anvil::start(None, None)?;
+        let deployer = Chain::connect(&anvil.rpc_url, DEV_KEYS[0]).await?;
+        let genesis = runtime.genesis(&MachineOptions::default())?;
+        let mut d = chain::deploy_all(&deployer, &Artifacts::locate()?, genesis, &runtime.guest.blake3, GameParams::default()).await?;
+        let case = Case::load(&repo_root(), case_name)?;
+        let bytes = std::fs::read(&case.model).with_context(|| format!("model {}", case.model.display()))?;
+        let model_id = chain::register_model(&deployer, &mut d, case_name, &case.model, &bytes, 10u128.pow(18), 10u128.pow(17) * 5, 3600).await?;
+        let state = std::env::temp_dir().join(format!("gavel-bench-serve-{}", std::process::id()));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = format!("127.0.0.1:{port}");
+        let cfg = gavel_serve::ServeConfig {
+            deployment: d,
+            private_key: DEV_KEYS[1].to_string(),
+            state_dir: state.clone(),
+            listen: addr.parse()?,
+            poll: std::time::Duration::from_millis(200),
+            fault_macro_step: None,
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(gavel_serve::serve(cfg, runtime, async move {
+            let _ = rx.await;
+        }));
+        let t = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(&addr).await.is_err() {
+            anyhow::ensure!(t.elapsed().as_secs() < 60, "the server did not listen");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        // Distinct inputs: the first tensor's last element is nudged per request.
+        let bodies: Vec<String> = (0..requests)
+            .map(|i| {
+                let mut inputs = case.inputs.clone();
+                if let Some(t) = inputs.first_mut() {
+                    let n = t.data.len();
+                    if n >= 4 {
+                        t.data[n - 4..].copy_from_slice(&(1e-3f32 * (i as f32 + 1.0)).to_le_bytes());
+                    }
+                }
+                format!(r#"{{"model_id": {model_id}, "input": "0x{}"}}"#, hex::encode(gavel_codec::encode(&inputs)))
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let mut latencies = Vec::new();
+        for b in &bodies {
+            let t = std::time::Instant::now();
+            let (status, body) = post_json(&addr, "/v1/inference", b).await?;
+            anyhow::ensure!(status == 200, "request failed: {status} {body}");
+            latencies.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let _ = tx.send(());
+        server.await??;
+        std::fs::remove_dir_all(&state).ok();
+        latencies.sort_by(f64::total_cmp);
+        let rps = requests as f64 / secs;
+        let median = latencies[latencies.len() / 2];
+        if as_json {
+            println!("{}", json!({ "case": case_name, "requests": requests, "seconds": secs, "requests_per_s": rps, "median_ms": median }));
+        } else {
+            println!("{case_name}: {requests} requests with claims posted in {secs:.1} s: {rps:.2} requests/s (median latency {median:.0} ms)");
+        }
+        drop(anvil);
+        Ok(())
+    })
+}

@@ -92,7 +92,7 @@ pub fn verify_output(final_root: &Hash32, output_root: &Hash32, output_id_addres
     if proof.len() != OUTPUT_PROOF_LEN {
         return Err(MachineError::Proof(format!("output proof of {} bytes; want {OUTPUT_PROOF_LEN}", proof.len())));
     }
-    if output_id_address % 32 != 0 {
+    if !output_id_address.is_multiple_of(32) {
         return Err(MachineError::Proof(format!("output id address {output_id_address:#x} is not 32-byte aligned")));
     }
     let status = Status::from_u8(proof[0]).ok_or_else(|| MachineError::Proof(format!("status byte {}", proof[0])))?;

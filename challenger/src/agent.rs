@@ -14,7 +14,7 @@ use gavel_bisection::game::{honest_move, Dissection, Move, Side, TraceProvider};
 use gavel_bisection::merkle::Hash32;
 use serde::Serialize;
 
-use crate::chain::{Chain, Deployment};
+use crate::chain::{event_in, Chain, Deployment};
 use crate::contracts::{claim_status, dispute_status, IClaimRegistry, IDisputeGame};
 use crate::trace::ClaimShape;
 
@@ -73,6 +73,23 @@ pub struct DisputeOutcome {
     pub step: Option<(u64, u64)>,
 }
 
+impl MoveRecord {
+    /// A landed transaction of `mover` on the segment `(level, macro_step, start, end)`.
+    fn of(mover: &str, kind: &str, seg: (u8, u64, u64, u64), receipt: &TransactionReceipt) -> MoveRecord {
+        MoveRecord {
+            mover: mover.into(),
+            kind: kind.into(),
+            level: seg.0,
+            macro_step: seg.1,
+            start: seg.2,
+            end: seg.3,
+            gas: receipt.gas_used,
+            tx: receipt.transaction_hash.to_string(),
+            block: receipt.block_number.unwrap_or(0),
+        }
+    }
+}
+
 fn side_name(s: Side) -> &'static str {
     match s {
         Side::Claimant => "claimant",
@@ -118,12 +135,8 @@ pub async fn post_claim(chain: &Chain, d: &Deployment, data: &IClaimRegistry::Cl
     let registry = IClaimRegistry::new(d.registry, &chain.provider);
     let tx = registry.postClaim(data.clone()).value(U256::from(model.claim_bond)).into_transaction_request();
     let receipt = chain.send(tx, "posting the claim").await?;
-    let id = receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<IClaimRegistry::ClaimPosted>().ok())
-        .map(|l| l.inner.data.claimId)
+    let id = event_in::<IClaimRegistry::ClaimPosted>(&receipt)
+        .map(|e| e.claimId)
         .context("no ClaimPosted event")?;
     Ok((id, receipt))
 }
@@ -153,24 +166,10 @@ where
     let value = U256::from(model.challenge_bond) + U256::from(d.params.move_bond);
     let tx = registry.challenge(claim_id, data.clone(), roots_arg(&roots)).value(value).into_transaction_request();
     let receipt = chain.send(tx, &format!("challenging claim {claim_id}")).await?;
-    let id = receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<IClaimRegistry::ClaimChallenged>().ok())
-        .map(|l| l.inner.data.disputeId)
+    let id = event_in::<IClaimRegistry::ClaimChallenged>(&receipt)
+        .map(|e| e.disputeId)
         .context("no ClaimChallenged event")?;
-    let rec = MoveRecord {
-        mover: "challenger".into(),
-        kind: "open".into(),
-        level: seg.level,
-        macro_step: seg.macro_step,
-        start: seg.start,
-        end: seg.end,
-        gas: receipt.gas_used,
-        tx: receipt.transaction_hash.to_string(),
-        block: receipt.block_number.unwrap_or(0),
-    };
+    let rec = MoveRecord::of("challenger", "open", (seg.level, seg.macro_step, seg.start, seg.end), &receipt);
     Ok((id, rec))
 }
 
@@ -217,17 +216,7 @@ where
                     continue;
                 }
             };
-            let rec = MoveRecord {
-                mover: side_name(side).into(),
-                kind: "cancel".into(),
-                level: disp.level,
-                macro_step: disp.macroStep,
-                start: disp.start,
-                end: disp.end,
-                gas: receipt.gas_used,
-                tx: receipt.transaction_hash.to_string(),
-                block: receipt.block_number.unwrap_or(0),
-            };
+            let rec = MoveRecord::of(side_name(side), "cancel", (disp.level, disp.macroStep, disp.start, disp.end), &receipt);
             on_move(&rec);
             moves.push(rec);
             continue;
@@ -267,17 +256,7 @@ where
             if kind == "step" {
                 step = Some((seg.macro_step, seg.start));
             }
-            let rec = MoveRecord {
-                mover: side_name(side).into(),
-                kind: kind.into(),
-                level: seg.level,
-                macro_step: seg.macro_step,
-                start: seg.start,
-                end: seg.end,
-                gas: receipt.gas_used,
-                tx: receipt.transaction_hash.to_string(),
-                block: receipt.block_number.unwrap_or(0),
-            };
+            let rec = MoveRecord::of(side_name(side), kind, (seg.level, seg.macro_step, seg.start, seg.end), &receipt);
             on_move(&rec);
             moves.push(rec);
             continue;
@@ -294,17 +273,7 @@ where
                     continue;
                 }
             };
-            let rec = MoveRecord {
-                mover: side_name(side).into(),
-                kind: "timeout".into(),
-                level: disp.level,
-                macro_step: disp.macroStep,
-                start: disp.start,
-                end: disp.end,
-                gas: receipt.gas_used,
-                tx: receipt.transaction_hash.to_string(),
-                block: receipt.block_number.unwrap_or(0),
-            };
+            let rec = MoveRecord::of(side_name(side), "timeout", (disp.level, disp.macroStep, disp.start, disp.end), &receipt);
             on_move(&rec);
             moves.push(rec);
             continue;

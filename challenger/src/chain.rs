@@ -198,6 +198,11 @@ impl Chain {
     }
 }
 
+/// The first event of type `E` in a receipt's logs.
+pub fn event_in<E: alloy::sol_types::SolEvent>(receipt: &TransactionReceipt) -> Option<E> {
+    receipt.inner.logs().iter().find_map(|l| l.log_decode::<E>().ok()).map(|l| l.inner.data)
+}
+
 fn b256(h: &[u8; 32]) -> B256 {
     FixedBytes(*h)
 }
@@ -257,17 +262,20 @@ pub async fn deploy_all(chain: &Chain, artifacts: &Artifacts, genesis: Genesis, 
     })
 }
 
+/// A model's bond policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelPolicy {
+    /// Wei per claim.
+    pub claim_bond: u128,
+    /// Wei per dispute.
+    pub challenge_bond: u128,
+    /// Seconds a claim can be challenged.
+    pub challenge_window: u32,
+}
+
 /// Registers a model (its ONNX bytes) with the deployment's registry and records it.
-pub async fn register_model(
-    chain: &Chain,
-    d: &mut Deployment,
-    name: &str,
-    path: &Path,
-    bytes: &[u8],
-    claim_bond: u128,
-    challenge_bond: u128,
-    challenge_window: u32,
-) -> Result<u64> {
+pub async fn register_model(chain: &Chain, d: &mut Deployment, name: &str, path: &Path, bytes: &[u8], policy: ModelPolicy) -> Result<u64> {
+    let ModelPolicy { claim_bond, challenge_bond, challenge_window } = policy;
     let model_root = gavel_bisection::state::BlobCommitment::of(bytes).id();
     let registry = IClaimRegistry::new(d.registry, &chain.provider);
     let call = registry.registerModel(
@@ -279,12 +287,8 @@ pub async fn register_model(
         challenge_window,
     );
     let receipt = chain.send(call.into_transaction_request(), &format!("registering model {name}")).await?;
-    let id = receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<IClaimRegistry::ModelRegistered>().ok())
-        .map(|l| l.inner.data.modelId)
+    let id = event_in::<IClaimRegistry::ModelRegistered>(&receipt)
+        .map(|e| e.modelId)
         .context("no ModelRegistered event")?;
     d.models.push(ModelEntry {
         id,

@@ -9,129 +9,134 @@ use std::path::{Path, PathBuf};
 use alloy::primitives::Bytes;
 use anyhow::{bail, Context, Result};
 
-alloy::sol! {
-    /// `DisputeGame.Params`: the registry's constructor argument.
-    #[derive(Debug)]
-    struct DisputeParams {
-        uint8 k;
-        uint8 maxLevel2Depth;
-        uint64 clockTime;
-        uint64 clockExtension;
-        uint96 moveBond;
-    }
-
-    /// `WasmMachine.Genesis`: its constructor's second argument.
-    #[derive(Debug)]
-    struct WasmGenesis {
-        bytes32 code;
-        uint32 memoryPages;
-        uint32 memoryLimitPages;
-        bytes32 globals;
-        bytes32 memoryRoot;
-        uint32 outputIdAddress;
-    }
-
-    #[sol(rpc)]
-    #[derive(Debug)]
-    interface IClaimRegistry {
-        struct ClaimData {
-            uint64 modelId;
-            uint64 requestId;
-            uint64 macroStepCount;
-            uint8 level2Depth;
-            bytes32 inputRoot;
-            bytes32 outputRoot;
-            bytes32 finalStateRoot;
+#[allow(clippy::too_many_arguments, missing_docs)]
+mod abi {
+    alloy::sol! {
+        /// `DisputeGame.Params`: the registry's constructor argument.
+        #[derive(Debug)]
+        struct DisputeParams {
+            uint8 k;
+            uint8 maxLevel2Depth;
+            uint64 clockTime;
+            uint64 clockExtension;
+            uint96 moveBond;
         }
-
-        event ModelRegistered(uint64 indexed modelId, bytes32 codeRoot, bytes32 modelRoot, address verifier, uint96 claimBond, uint96 challengeBond, uint32 challengeWindow);
-        event ComputeRequested(uint64 indexed requestId, address indexed consumer, uint64 indexed modelId, bytes32 inputRoot, uint96 payment, uint32 callbackGasLimit, bytes input);
-        event ClaimPosted(uint64 indexed claimId, address indexed claimant, ClaimData data, uint40 deadline);
-        event ClaimChallenged(uint64 indexed claimId, uint64 indexed disputeId, address indexed challenger, bool outputDispute);
-        event ClaimRefuted(uint64 indexed claimId, address indexed challenger);
-        event ClaimFinalized(uint64 indexed claimId, uint64 indexed requestId, bytes32 outputRoot);
-        event RequestReopened(uint64 indexed requestId, uint64 refutedClaimId);
-        event CallbackResult(uint64 indexed requestId, bool ok);
-        event Credited(address indexed account, uint256 amount);
-
-        function game() external view returns (address);
-        function models(uint64 modelId) external view returns (bytes32 codeRoot, bytes32 modelRoot, address verifier, uint96 claimBond, uint96 challengeBond, uint32 challengeWindow, bool exists);
-        function claims(uint64 claimId) external view returns (bytes32 dataHash, address claimant, uint40 deadline, uint8 status, uint16 openDisputes);
-        function credit(address account) external view returns (uint256);
-        function claimCount() external view returns (uint64);
-        function registerModel(bytes32 codeRoot, bytes32 modelRoot, address verifier, uint96 claimBond, uint96 challengeBond, uint32 challengeWindow) external returns (uint64 modelId);
-        function requestCompute(uint64 modelId, bytes32 inputRoot, bytes calldata input, uint32 callbackGasLimit) external payable returns (uint64 requestId);
-        function postClaim(ClaimData calldata data) external payable returns (uint64 claimId);
-        function challenge(uint64 claimId, ClaimData calldata data, bytes32[] calldata roots) external payable returns (uint64 disputeId);
-        function challengeOutput(uint64 claimId, ClaimData calldata data) external payable returns (uint64 disputeId);
-        function finalize(uint64 claimId, ClaimData calldata data) external;
-        function settleRefutation(uint64 claimId, ClaimData calldata data) external;
-        function withdraw() external;
-    }
-
-    #[sol(rpc)]
-    #[derive(Debug)]
-    interface IDisputeGame {
-        struct Dispute {
-            address claimant;
-            uint64 start;
-            uint8 level;
-            uint8 parts;
-            uint8 status;
-            uint8 kind;
-            address challenger;
-            uint64 end;
-            uint8 turn;
-            uint8 level2Depth;
-            uint16 moves;
-            uint64 macroStep;
-            uint64 lastMoveAt;
-            uint64 claimantClock;
-            uint64 challengerClock;
-            bytes32 rootsHash;
-            address verifier;
-            uint64 claimId;
-            uint128 claimantStake;
-            uint128 challengerStake;
+    
+        /// `WasmMachine.Genesis`: its constructor's second argument.
+        #[derive(Debug)]
+        struct WasmGenesis {
+            bytes32 code;
+            uint32 memoryPages;
+            uint32 memoryLimitPages;
+            bytes32 globals;
+            bytes32 memoryRoot;
+            uint32 outputIdAddress;
         }
-
-        event DisputeOpened(uint64 indexed disputeId, uint64 indexed claimId, uint8 kind, address claimant, address challenger, bytes32 initialRoot, bytes32 finalRoot, uint64 macroStepCount, uint8 level2Depth);
-        event Dissected(uint64 indexed disputeId, uint16 move, uint8 mover, uint8 level, uint64 macroStep, uint64 start, uint64 end, bytes32 startRoot, bytes32[] roots);
-        event StepExecuted(uint64 indexed disputeId, uint8 mover, uint64 macroStep, uint64 instruction, bytes32 rootBefore, bytes32 claimedAfter, bytes32 rootAfter);
-        event OutputProven(uint64 indexed disputeId);
-        event DisputeResolved(uint64 indexed disputeId, uint64 indexed claimId, uint8 status, address winner, uint256 payout);
-
-        function k() external view returns (uint256);
-        function maxLevel2Depth() external view returns (uint8);
-        function clockTime() external view returns (uint64);
-        function clockExtension() external view returns (uint64);
-        function moveBond() external view returns (uint96);
-        function credit(address account) external view returns (uint256);
-        function getDispute(uint64 disputeId) external view returns (Dispute memory);
-        function move(uint64 disputeId, bytes32[] calldata prevRoots, uint256 choice, bytes32[] calldata roots) external payable;
-        function step(uint64 disputeId, bytes32[] calldata prevRoots, uint256 choice, bytes calldata proof) external;
-        function proveOutput(uint64 disputeId, bytes32 finalRoot, bytes32 outputRoot, bytes calldata proof) external;
-        function timeout(uint64 disputeId) external;
-        function cancel(uint64 disputeId) external;
-        function withdraw() external;
-    }
-
-    #[sol(rpc)]
-    #[derive(Debug)]
-    interface IWasmMachine {
-        function executeStep(uint64 macroStep, bytes32 rootBefore, bytes calldata proof) external view returns (bytes32 rootAfter);
-        function initialStateRoot(bytes32 codeRoot, bytes32 modelRoot, bytes32 inputRoot) external view returns (bytes32);
-        function verifyOutput(bytes32 finalStateRoot, bytes32 outputRoot, bytes calldata proof) external view returns (bool);
-    }
-
-    #[sol(rpc)]
-    #[derive(Debug)]
-    interface IExampleConsumer {
-        event ResultReceived(uint64 indexed requestId, uint64 claimId, bytes32 outputRoot);
-        function ask(uint64 modelId, bytes32 inputRoot, bytes calldata input) external payable returns (uint64 requestId);
-        function results(uint64 requestId) external view returns (bytes32);
+    
+        #[sol(rpc)]
+        #[derive(Debug)]
+        interface IClaimRegistry {
+            struct ClaimData {
+                uint64 modelId;
+                uint64 requestId;
+                uint64 macroStepCount;
+                uint8 level2Depth;
+                bytes32 inputRoot;
+                bytes32 outputRoot;
+                bytes32 finalStateRoot;
+            }
+    
+            event ModelRegistered(uint64 indexed modelId, bytes32 codeRoot, bytes32 modelRoot, address verifier, uint96 claimBond, uint96 challengeBond, uint32 challengeWindow);
+            event ComputeRequested(uint64 indexed requestId, address indexed consumer, uint64 indexed modelId, bytes32 inputRoot, uint96 payment, uint32 callbackGasLimit, bytes input);
+            event ClaimPosted(uint64 indexed claimId, address indexed claimant, ClaimData data, uint40 deadline);
+            event ClaimChallenged(uint64 indexed claimId, uint64 indexed disputeId, address indexed challenger, bool outputDispute);
+            event ClaimRefuted(uint64 indexed claimId, address indexed challenger);
+            event ClaimFinalized(uint64 indexed claimId, uint64 indexed requestId, bytes32 outputRoot);
+            event RequestReopened(uint64 indexed requestId, uint64 refutedClaimId);
+            event CallbackResult(uint64 indexed requestId, bool ok);
+            event Credited(address indexed account, uint256 amount);
+    
+            function game() external view returns (address);
+            function models(uint64 modelId) external view returns (bytes32 codeRoot, bytes32 modelRoot, address verifier, uint96 claimBond, uint96 challengeBond, uint32 challengeWindow, bool exists);
+            function claims(uint64 claimId) external view returns (bytes32 dataHash, address claimant, uint40 deadline, uint8 status, uint16 openDisputes);
+            function credit(address account) external view returns (uint256);
+            function claimCount() external view returns (uint64);
+            function registerModel(bytes32 codeRoot, bytes32 modelRoot, address verifier, uint96 claimBond, uint96 challengeBond, uint32 challengeWindow) external returns (uint64 modelId);
+            function requestCompute(uint64 modelId, bytes32 inputRoot, bytes calldata input, uint32 callbackGasLimit) external payable returns (uint64 requestId);
+            function postClaim(ClaimData calldata data) external payable returns (uint64 claimId);
+            function challenge(uint64 claimId, ClaimData calldata data, bytes32[] calldata roots) external payable returns (uint64 disputeId);
+            function challengeOutput(uint64 claimId, ClaimData calldata data) external payable returns (uint64 disputeId);
+            function finalize(uint64 claimId, ClaimData calldata data) external;
+            function settleRefutation(uint64 claimId, ClaimData calldata data) external;
+            function withdraw() external;
+        }
+    
+        #[sol(rpc)]
+        #[derive(Debug)]
+        interface IDisputeGame {
+            struct Dispute {
+                address claimant;
+                uint64 start;
+                uint8 level;
+                uint8 parts;
+                uint8 status;
+                uint8 kind;
+                address challenger;
+                uint64 end;
+                uint8 turn;
+                uint8 level2Depth;
+                uint16 moves;
+                uint64 macroStep;
+                uint64 lastMoveAt;
+                uint64 claimantClock;
+                uint64 challengerClock;
+                bytes32 rootsHash;
+                address verifier;
+                uint64 claimId;
+                uint128 claimantStake;
+                uint128 challengerStake;
+            }
+    
+            event DisputeOpened(uint64 indexed disputeId, uint64 indexed claimId, uint8 kind, address claimant, address challenger, bytes32 initialRoot, bytes32 finalRoot, uint64 macroStepCount, uint8 level2Depth);
+            event Dissected(uint64 indexed disputeId, uint16 move, uint8 mover, uint8 level, uint64 macroStep, uint64 start, uint64 end, bytes32 startRoot, bytes32[] roots);
+            event StepExecuted(uint64 indexed disputeId, uint8 mover, uint64 macroStep, uint64 instruction, bytes32 rootBefore, bytes32 claimedAfter, bytes32 rootAfter);
+            event OutputProven(uint64 indexed disputeId);
+            event DisputeResolved(uint64 indexed disputeId, uint64 indexed claimId, uint8 status, address winner, uint256 payout);
+    
+            function k() external view returns (uint256);
+            function maxLevel2Depth() external view returns (uint8);
+            function clockTime() external view returns (uint64);
+            function clockExtension() external view returns (uint64);
+            function moveBond() external view returns (uint96);
+            function credit(address account) external view returns (uint256);
+            function getDispute(uint64 disputeId) external view returns (Dispute memory);
+            function move(uint64 disputeId, bytes32[] calldata prevRoots, uint256 choice, bytes32[] calldata roots) external payable;
+            function step(uint64 disputeId, bytes32[] calldata prevRoots, uint256 choice, bytes calldata proof) external;
+            function proveOutput(uint64 disputeId, bytes32 finalRoot, bytes32 outputRoot, bytes calldata proof) external;
+            function timeout(uint64 disputeId) external;
+            function cancel(uint64 disputeId) external;
+            function withdraw() external;
+        }
+    
+        #[sol(rpc)]
+        #[derive(Debug)]
+        interface IWasmMachine {
+            function executeStep(uint64 macroStep, bytes32 rootBefore, bytes calldata proof) external view returns (bytes32 rootAfter);
+            function initialStateRoot(bytes32 codeRoot, bytes32 modelRoot, bytes32 inputRoot) external view returns (bytes32);
+            function verifyOutput(bytes32 finalStateRoot, bytes32 outputRoot, bytes calldata proof) external view returns (bool);
+        }
+    
+        #[sol(rpc)]
+        #[derive(Debug)]
+        interface IExampleConsumer {
+            event ResultReceived(uint64 indexed requestId, uint64 claimId, bytes32 outputRoot);
+            function ask(uint64 modelId, bytes32 inputRoot, bytes calldata input) external payable returns (uint64 requestId);
+            function results(uint64 requestId) external view returns (bytes32);
+        }
     }
 }
+
+pub use abi::*;
 
 /// Dispute status values (`DisputeGame.Status`).
 pub mod dispute_status {

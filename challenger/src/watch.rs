@@ -25,6 +25,9 @@ use crate::contracts::{claim_status, IClaimRegistry};
 use crate::store::Store;
 use crate::trace::RunTrace;
 
+/// A claim's model and input bytes.
+type ModelAndInput = (Arc<Vec<u8>>, Arc<Vec<u8>>);
+
 /// How a watchtower runs.
 pub struct WatchConfig {
     /// The deployment to watch.
@@ -164,7 +167,7 @@ impl Watchtower {
         self.store.set_meta("next_block", head + 1)
     }
 
-    fn blobs_for(&self, r: &ClaimRecord) -> Result<Option<(Arc<Vec<u8>>, Arc<Vec<u8>>)>> {
+    fn blobs_for(&self, r: &ClaimRecord) -> Result<Option<ModelAndInput>> {
         let d = &self.cfg.deployment;
         let Some(model) = d.model(r.model_id) else { return Ok(None) };
         let model_root = parse32(&model.model_root)?;

@@ -14,7 +14,7 @@ use clap::Args;
 use gavel_bisection::game::Side;
 use gavel_bisection::state::{hex32, BlobCommitment};
 use gavel_challenger::agent::{self, DisputeOutcome, MoveRecord};
-use gavel_challenger::chain::{self, Anvil, Chain, GameParams, DEV_KEYS};
+use gavel_challenger::chain::{self, event_in, Anvil, Chain, GameParams, DEV_KEYS};
 use gavel_challenger::contracts::{claim_status, dispute_status, Artifacts, IClaimRegistry, IExampleConsumer};
 use gavel_challenger::trace::RunTrace;
 use gavel_runner::cases::{repo_root, Case};
@@ -135,7 +135,7 @@ async fn demo_chain(args: DemoArgs) -> Result<()> {
     let model_bytes = Arc::new(std::fs::read(&case.model).with_context(|| format!("model {} (run scripts/fetch-models.sh)", case.model.display()))?);
     let (claim_bond, challenge_bond, window) = (ETH, ETH / 2, 3600u32);
     let model_id =
-        chain::register_model(&deployer, &mut deployment, &args.case, &case.model, &model_bytes, claim_bond, challenge_bond, window).await?;
+        chain::register_model(&deployer, &mut deployment, &args.case, &case.model, &model_bytes, chain::ModelPolicy { claim_bond, challenge_bond, challenge_window: window }).await?;
     done(&pb, format!("anvil at {}, contracts deployed, model {} registered (id {model_id})", anvil.rpc_url, args.case));
 
     let honest = Chain::connect(&anvil.rpc_url, DEV_KEYS[1]).await?;
@@ -151,12 +151,8 @@ async fn demo_chain(args: DemoArgs) -> Result<()> {
     let example = IExampleConsumer::new(deployment.consumer, &consumer.provider);
     let ask = example.ask(model_id, input_root.into(), input_bytes.to_vec().into()).value(U256::from(ETH / 100));
     let receipt = consumer.send(ask.into_transaction_request(), "consumer request").await?;
-    let request_id = receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<IClaimRegistry::ComputeRequested>().ok())
-        .map(|l| l.inner.data.requestId)
+    let request_id = event_in::<IClaimRegistry::ComputeRequested>(&receipt)
+        .map(|e| e.requestId)
         .context("no ComputeRequested event")?;
     let ask_gas = receipt.gas_used;
     done(&pb, format!("ExampleConsumer asked for {} on {} input bytes (request {request_id})", args.case, input_bytes.len()));

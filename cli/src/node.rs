@@ -92,9 +92,11 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
             name,
             &case.model,
             &bytes,
-            (args.claim_bond * ETH) as u128,
-            (args.challenge_bond * ETH) as u128,
-            args.window,
+            chain::ModelPolicy {
+                claim_bond: (args.claim_bond * ETH) as u128,
+                challenge_bond: (args.challenge_bond * ETH) as u128,
+                challenge_window: args.window,
+            },
         )
         .await?;
     }
@@ -179,19 +181,24 @@ pub(crate) struct WatchArgs {
     guest: GuestArgs,
 }
 
+/// The deployment (with `--rpc-url` applied) and the signer key of a node command.
+fn node_setup(path: &std::path::Path, rpc_url: Option<&str>, key: Option<&str>) -> Result<(chain::Deployment, String)> {
+    let mut deployment = chain::Deployment::load(path)?;
+    if let Some(url) = rpc_url {
+        deployment.rpc_url = url.to_string();
+    }
+    let key = key
+        .map(str::to_string)
+        .or_else(|| std::env::var("GAVEL_PRIVATE_KEY").ok())
+        .context("a signer key is needed: --private-key or GAVEL_PRIVATE_KEY")?;
+    Ok((deployment, key))
+}
+
 /// `gavel watch`: the watchtower daemon (events as JSON lines on stdout).
 pub(crate) fn watch(args: WatchArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let mut deployment = chain::Deployment::load(&args.deployment)?;
-        if let Some(url) = &args.rpc_url {
-            deployment.rpc_url = url.clone();
-        }
-        let key = args
-            .private_key
-            .clone()
-            .or_else(|| std::env::var("GAVEL_PRIVATE_KEY").ok())
-            .context("a signer key is needed: --private-key or GAVEL_PRIVATE_KEY")?;
+        let (deployment, key) = node_setup(&args.deployment, args.rpc_url.as_deref(), args.private_key.as_deref())?;
         let runtime = Arc::new(args.guest.runtime()?);
         let cfg = gavel_challenger::watch::WatchConfig {
             deployment,
@@ -241,15 +248,7 @@ pub(crate) struct ServeArgs {
 pub(crate) fn serve(args: ServeArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let mut deployment = chain::Deployment::load(&args.deployment)?;
-        if let Some(url) = &args.rpc_url {
-            deployment.rpc_url = url.clone();
-        }
-        let key = args
-            .private_key
-            .clone()
-            .or_else(|| std::env::var("GAVEL_PRIVATE_KEY").ok())
-            .context("a signer key is needed: --private-key or GAVEL_PRIVATE_KEY")?;
+        let (deployment, key) = node_setup(&args.deployment, args.rpc_url.as_deref(), args.private_key.as_deref())?;
         let runtime = Arc::new(args.guest.runtime()?);
         let cfg = gavel_serve::ServeConfig {
             deployment,
@@ -289,7 +288,7 @@ pub(crate) fn bench_serve(case_name: &str, requests: usize, as_json: bool, guest
         let mut d = chain::deploy_all(&deployer, &Artifacts::locate()?, genesis, &runtime.guest.blake3, GameParams::default()).await?;
         let case = Case::load(&repo_root(), case_name)?;
         let bytes = std::fs::read(&case.model).with_context(|| format!("model {}", case.model.display()))?;
-        let model_id = chain::register_model(&deployer, &mut d, case_name, &case.model, &bytes, 10u128.pow(18), 10u128.pow(17) * 5, 3600).await?;
+        let model_id = chain::register_model(&deployer, &mut d, case_name, &case.model, &bytes, chain::ModelPolicy { claim_bond: 10u128.pow(18), challenge_bond: 10u128.pow(17) * 5, challenge_window: 3600 }).await?;
         let state = std::env::temp_dir().join(format!("gavel-bench-serve-{}", std::process::id()));
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = format!("127.0.0.1:{port}");

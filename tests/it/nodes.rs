@@ -2,39 +2,23 @@
 //! the chain; `gavel watch` disputes a faulty claim, is killed with SIGKILL mid-dispute,
 //! restarts from its database and still wins.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use crate::procs::{events, wait_event, wait_for_file, Proc};
 
 use alloy::primitives::U256;
 use gavel_bisection::game::Side;
 use gavel_bisection::state::BlobCommitment;
 use gavel_challenger::agent;
-use gavel_challenger::chain::{Chain, Deployment, DEV_KEYS};
+use gavel_challenger::chain::{event_in, Chain, Deployment, DEV_KEYS};
 use gavel_challenger::contracts::{claim_status, IClaimRegistry, IExampleConsumer};
 use gavel_challenger::trace::RunTrace;
 use gavel_runner::cases::{repo_root, Case};
 use gavel_runner::machine::MachineOptions;
 use gavel_tests::gavel_bin;
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
-
-fn wait_for_file(p: &Path, limit: Duration) {
-    let t = Instant::now();
-    while !p.exists() {
-        assert!(t.elapsed() < limit, "{} did not appear within {limit:?}", p.display());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// Spawns `gavel watch` and forwards its JSON event lines.
 fn watch(deployment: &Path, state: &Path, once: bool) -> (Proc, mpsc::Receiver<serde_json::Value>) {
@@ -58,35 +42,8 @@ fn watch(deployment: &Path, state: &Path, once: bool) -> (Proc, mpsc::Receiver<s
         .stderr(Stdio::from(std::fs::File::create(state.with_extension(if once { "second.log" } else { "first.log" })).unwrap()))
         .spawn()
         .expect("spawn gavel watch");
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        }
-    });
+    let rx = events(&mut child);
     (Proc(child), rx)
-}
-
-fn wait_event(rx: &mpsc::Receiver<serde_json::Value>, event: &str, limit: Duration) -> serde_json::Value {
-    let t = Instant::now();
-    let mut seen = Vec::new();
-    loop {
-        let left = limit.checked_sub(t.elapsed()).unwrap_or_else(|| panic!("no {event:?} event within {limit:?}: {seen:?}"));
-        let v = match rx.recv_timeout(left) {
-            Ok(v) => v,
-            Err(mpsc::RecvTimeoutError::Timeout) => panic!("no {event:?} event within {limit:?}: {seen:?}"),
-            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the watchtower exited before a {event:?} event: {seen:?}"),
-        };
-        seen.push(v.to_string());
-        if v["event"] == event {
-            return v;
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,7 +75,7 @@ async fn watchtower_killed_mid_dispute_resumes_and_wins() {
     let example = IExampleConsumer::new(d.consumer, &consumer.provider);
     let ask = example.ask(1, input_root.into(), input.to_vec().into()).value(U256::from(10u64.pow(16)));
     let receipt = consumer.send(ask.into_transaction_request(), "ask").await.unwrap();
-    let request = receipt.inner.logs().iter().find_map(|l| l.log_decode::<IClaimRegistry::ComputeRequested>().ok()).unwrap().inner.data.requestId;
+    let request = event_in::<IClaimRegistry::ComputeRequested>(&receipt).unwrap().requestId;
 
     // The faulty server answers it with a corrupted run and defends its claim.
     let cache = work.join("liar");
@@ -140,7 +97,7 @@ async fn watchtower_killed_mid_dispute_resumes_and_wins() {
     let defend = tokio::spawn(async move {
         agent::play(&l, &dd, dispute, Side::Claimant, &mut lying, Duration::from_millis(100), &mut |_| {}).await
     });
-    drop(first); // SIGKILL
+    first.kill9();
     drop(rx);
 
     // Restarted on the same state directory, it resumes the dispute and wins.
@@ -161,13 +118,11 @@ async fn watchtower_killed_mid_dispute_resumes_and_wins() {
 
     // `gavel devnet` stops its anvil on SIGTERM.
     let port: u16 = d.rpc_url.rsplit(':').next().unwrap().parse().unwrap();
-    let status = Command::new("kill").args(["-TERM", &devnet.0.id().to_string()]).status().unwrap();
-    assert!(status.success());
+    drop(devnet); // SIGTERM
     let t = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
         assert!(t.elapsed() < Duration::from_secs(20), "anvil still listening after SIGTERM to gavel devnet");
         std::thread::sleep(Duration::from_millis(100));
     }
-    drop(devnet);
     std::fs::remove_dir_all(&work).ok();
 }

@@ -2,40 +2,23 @@
 //! requests, an on-chain request from a consumer contract, a lying challenger it defeats, and
 //! finalization into the consumer's callback.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::procs::{events, wait_event, wait_for_file, Proc};
 
 use alloy::primitives::U256;
 use gavel_bisection::game::Side;
 use gavel_bisection::state::BlobCommitment;
 use gavel_challenger::agent;
-use gavel_challenger::chain::{Chain, Deployment, DEV_KEYS};
+use gavel_challenger::chain::{event_in, Chain, Deployment, DEV_KEYS};
 use gavel_challenger::contracts::{claim_status, IClaimRegistry, IExampleConsumer};
 use gavel_challenger::trace::RunTrace;
 use gavel_runner::cases::{repo_root, Case};
 use gavel_runner::machine::MachineOptions;
 use gavel_tests::gavel_bin;
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // SIGTERM first so gavel devnet stops its anvil.
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
 
 /// One HTTP/1.1 request; returns the status and the body parsed as JSON (Null if not JSON).
 fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
@@ -55,32 +38,6 @@ fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::
     (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
 }
 
-fn events(child: &mut Child) -> mpsc::Receiver<serde_json::Value> {
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    rx
-}
-
-fn wait_event(rx: &mpsc::Receiver<serde_json::Value>, event: &str, limit: Duration) -> serde_json::Value {
-    let t = Instant::now();
-    loop {
-        let left = limit.checked_sub(t.elapsed()).unwrap_or_else(|| panic!("no {event:?} event within {limit:?}"));
-        let v = rx.recv_timeout(left).unwrap_or_else(|_| panic!("no {event:?} event within {limit:?}"));
-        if v["event"] == event {
-            return v;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     let work = std::env::temp_dir().join(format!("gavel-serve-{}", std::process::id()));
@@ -94,11 +51,7 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
             .spawn()
             .unwrap(),
     );
-    let t = Instant::now();
-    while !dep.exists() {
-        assert!(t.elapsed() < Duration::from_secs(120), "no deployment");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_file(&dep, Duration::from_secs(120));
     let d = Deployment::load(&dep).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
@@ -154,7 +107,7 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     let example = IExampleConsumer::new(d.consumer, &consumer.provider);
     let ask = example.ask(1, input_root.into(), input.clone().into()).value(U256::from(10u64.pow(16)));
     let r = consumer.send(ask.into_transaction_request(), "ask").await.unwrap();
-    let request = r.inner.logs().iter().find_map(|l| l.log_decode::<IClaimRegistry::ComputeRequested>().ok()).unwrap().inner.data.requestId;
+    let request = event_in::<IClaimRegistry::ComputeRequested>(&r).unwrap().requestId;
     let answered = wait_event(&rx, "request_answered", Duration::from_secs(120));
     assert_eq!(answered["request"], request);
     let chain_claim = answered["claim"].as_u64().unwrap();

@@ -97,3 +97,14 @@ fn pipelined_trace_equals_shadow_roots() {
         assert_eq!(shadow.status(), Status::Done);
     }
 }
+
+#[test]
+fn portable_blob_id_matches_the_host() {
+    // The guest names its output with the codec's portable keccak; the chain and the host use
+    // the SIMD one. They must agree at every tree shape (depth changes at 32, 128, 512... bytes).
+    for len in [0usize, 1, 31, 32, 33, 127, 128, 129, 512, 513, 2048, 5000, 70_000] {
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 131 % 251) as u8).collect();
+        let host = gavel_bisection::state::BlobCommitment::of(&bytes).id();
+        assert_eq!(gavel_codec::blob::blob_id(&bytes), host, "length {len}");
+    }
+}

@@ -203,8 +203,15 @@ pub fn event_in<E: alloy::sol_types::SolEvent>(receipt: &TransactionReceipt) -> 
     receipt.inner.logs().iter().find_map(|l| l.log_decode::<E>().ok()).map(|l| l.inner.data)
 }
 
-fn b256(h: &[u8; 32]) -> B256 {
+/// A 32-byte word as the ABI type.
+pub fn b256(h: &[u8; 32]) -> B256 {
     FixedBytes(*h)
+}
+
+/// A `0x`-hex 32-byte word (roots and blob ids in JSON records and deployments).
+pub fn parse_word(s: &str) -> Result<[u8; 32]> {
+    let b = hex::decode(s.trim_start_matches("0x")).with_context(|| format!("bad 32-byte word {s}"))?;
+    b.try_into().map_err(|_| anyhow::anyhow!("bad 32-byte word {s}"))
 }
 
 /// Deploys every contract with `params`, registers nothing; returns the deployment (models empty).

@@ -62,6 +62,22 @@ impl Store {
         Ok(t.get(id)?.map(|v| v.value().to_vec()))
     }
 
+    /// A registered model's ONNX bytes: from the store, else from the path the deployment
+    /// recorded if they hash to its blob id (then stored). `None` if neither has them.
+    pub fn model(&self, entry: &crate::chain::ModelEntry) -> Result<Option<std::sync::Arc<Vec<u8>>>> {
+        let root = crate::chain::parse_word(&entry.model_root)?;
+        if let Some(b) = self.blob(&root)? {
+            return Ok(Some(std::sync::Arc::new(b)));
+        }
+        match std::fs::read(&entry.path) {
+            Ok(b) if gavel_bisection::state::BlobCommitment::of(&b).id() == root => {
+                self.put_blob(&root, &b)?;
+                Ok(Some(std::sync::Arc::new(b)))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Stores record `id`.
     pub fn put<T: Serialize>(&self, id: u64, record: &T) -> Result<()> {
         let bytes = serde_json::to_vec(record)?;

@@ -85,7 +85,7 @@ impl RunTrace {
         };
         let mut level1 = vec![steps.machine_at(0)?.state_root()];
         for r in &steps.index.roots {
-            level1.push(parse_root(r)?);
+            level1.push(crate::chain::parse_word(r)?);
         }
         let counts = steps.index.per_macro_step.clone();
         let end = steps.machine_at(steps.index.total())?;
@@ -105,6 +105,13 @@ impl RunTrace {
             output_id_address,
             output_root,
         })
+    }
+
+    /// [`RunTrace::honest`] with the step cache in `<state_dir>/steps` (how the nodes keep it).
+    pub fn in_state_dir(runtime: &Runtime, state_dir: &std::path::Path, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>) -> Result<RunTrace> {
+        let dir = state_dir.join("steps");
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        RunTrace::honest(runtime, model, input, &MachineOptions::default(), Some(&dir), &mut |_, _| {})
     }
 
     /// The same run with one corrupted value: the value an `f32.store` (else any store) of
@@ -260,11 +267,6 @@ impl RunTrace {
         self.cursor = Some(Cursor { macro_step: m, position: p, machine: machine.clone() });
         Ok(machine)
     }
-}
-
-fn parse_root(s: &str) -> Result<Hash32> {
-    let b = hex::decode(s.trim_start_matches("0x")).with_context(|| format!("bad root {s}"))?;
-    b.try_into().map_err(|_| anyhow::anyhow!("bad root {s}"))
 }
 
 fn read_leaf(m: &StepMachine, address: u32) -> Result<Hash32> {

@@ -15,12 +15,12 @@ use alloy::sol_types::SolEvent;
 use anyhow::{Context, Result};
 use gavel_bisection::game::Side;
 use gavel_bisection::state::{hex32, BlobCommitment};
-use gavel_runner::machine::{MachineOptions, Runtime};
+use gavel_runner::machine::Runtime;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-use crate::agent::{self, DisputeOutcome};
-use crate::chain::{Chain, Deployment};
+use crate::agent::{self, ClaimFields, DisputeOutcome};
+use crate::chain::{parse_word, Chain, Deployment};
 use crate::contracts::{claim_status, IClaimRegistry};
 use crate::store::Store;
 use crate::trace::RunTrace;
@@ -48,19 +48,8 @@ pub struct ClaimRecord {
     /// Claim id.
     pub claim_id: u64,
     /// The claim's fields.
-    pub model_id: u64,
-    /// Request id (0: none).
-    pub request_id: u64,
-    /// Macro-steps.
-    pub macro_steps: u64,
-    /// Level-2 depth.
-    pub level2_depth: u8,
-    /// Input blob id.
-    pub input_root: String,
-    /// Output blob id.
-    pub output_root: String,
-    /// Final state root.
-    pub final_root: String,
+    #[serde(flatten)]
+    pub claim: ClaimFields,
     /// `new`, `unverifiable` (model or input unknown; retried), `agrees`, `disputed`, `won`,
     /// `lost`, `cancelled`.
     pub verdict: String,
@@ -68,38 +57,14 @@ pub struct ClaimRecord {
     pub dispute_id: Option<u64>,
 }
 
-fn parse32(s: &str) -> Result<[u8; 32]> {
-    let b = hex::decode(s.trim_start_matches("0x")).with_context(|| format!("bad word {s}"))?;
-    b.try_into().map_err(|_| anyhow::anyhow!("bad word {s}"))
-}
-
 impl ClaimRecord {
     fn of(id: u64, d: &IClaimRegistry::ClaimData) -> ClaimRecord {
-        ClaimRecord {
-            claim_id: id,
-            model_id: d.modelId,
-            request_id: d.requestId,
-            macro_steps: d.macroStepCount,
-            level2_depth: d.level2Depth,
-            input_root: hex32(&d.inputRoot.0),
-            output_root: hex32(&d.outputRoot.0),
-            final_root: hex32(&d.finalStateRoot.0),
-            verdict: "new".into(),
-            dispute_id: None,
-        }
+        ClaimRecord { claim_id: id, claim: ClaimFields::of(d), verdict: "new".into(), dispute_id: None }
     }
 
     /// The claim as the contracts take it.
     pub fn data(&self) -> Result<IClaimRegistry::ClaimData> {
-        Ok(IClaimRegistry::ClaimData {
-            modelId: self.model_id,
-            requestId: self.request_id,
-            macroStepCount: self.macro_steps,
-            level2Depth: self.level2_depth,
-            inputRoot: parse32(&self.input_root)?.into(),
-            outputRoot: parse32(&self.output_root)?.into(),
-            finalStateRoot: parse32(&self.final_root)?.into(),
-        })
+        self.claim.data()
     }
 }
 
@@ -168,27 +133,14 @@ impl Watchtower {
     }
 
     fn blobs_for(&self, r: &ClaimRecord) -> Result<Option<ModelAndInput>> {
-        let d = &self.cfg.deployment;
-        let Some(model) = d.model(r.model_id) else { return Ok(None) };
-        let model_root = parse32(&model.model_root)?;
-        let bytes = match self.store.blob(&model_root)? {
-            Some(b) => b,
-            None => match std::fs::read(&model.path) {
-                Ok(b) if BlobCommitment::of(&b).id() == model_root => {
-                    self.store.put_blob(&model_root, &b)?;
-                    b
-                }
-                _ => return Ok(None),
-            },
-        };
-        let Some(input) = self.store.blob(&parse32(&r.input_root)?)? else { return Ok(None) };
-        Ok(Some((Arc::new(bytes), Arc::new(input))))
+        let Some(model) = self.cfg.deployment.model(r.claim.model_id) else { return Ok(None) };
+        let Some(bytes) = self.store.model(model)? else { return Ok(None) };
+        let Some(input) = self.store.blob(&parse_word(&r.claim.input_root)?)? else { return Ok(None) };
+        Ok(Some((bytes, Arc::new(input))))
     }
 
     fn trace(&self, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>) -> Result<RunTrace> {
-        let dir = self.cfg.state_dir.join("steps");
-        std::fs::create_dir_all(&dir)?;
-        tokio::task::block_in_place(|| RunTrace::honest(&self.runtime, model, input, &MachineOptions::default(), Some(&dir), &mut |_, _| {}))
+        tokio::task::block_in_place(|| RunTrace::in_state_dir(&self.runtime, &self.cfg.state_dir, model, input))
     }
 
     /// Advances every claim; returns how many still need attention.
@@ -208,7 +160,7 @@ impl Watchtower {
                     };
                     let mut trace = self.trace(model, input)?;
                     let shape = trace.claim_shape(u64::from(self.cfg.deployment.params.k));
-                    let agrees = hex32(&shape.final_root) == r.final_root && hex32(&shape.output_root) == r.output_root;
+                    let agrees = hex32(&shape.final_root) == r.claim.final_root && hex32(&shape.output_root) == r.claim.output_root;
                     if agrees {
                         r.verdict = "agrees".into();
                         self.store.put(id, &r)?;

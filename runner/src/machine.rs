@@ -469,9 +469,11 @@ impl Machine {
     }
 
     /// The output proof of the final state (`gavel_bisection::binding::output_proof`): binds the
-    /// state root to [`Machine::output_root`].
+    /// state root to the output id leaf ([`Machine::output_root`] checks that leaf).
     pub fn output_proof(&mut self) -> Result<Vec<u8>> {
-        self.output_root()?;
+        if self.status != Status::Done {
+            return Err(RunnerError::Output(format!("the machine is {:?}, not done", self.status)));
+        }
         let header = self.header()?;
         let address = self.output_id_address()?;
         Ok(gavel_bisection::binding::output_proof(&header, &self.tree.proof(address as usize / 32)))

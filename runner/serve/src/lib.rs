@@ -19,16 +19,16 @@ use std::time::Duration;
 
 use alloy::providers::Provider;
 use alloy::rpc::types::Filter;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gavel_bisection::game::Side;
-use gavel_bisection::state::{hex32, BlobCommitment};
-use gavel_challenger::agent;
-use gavel_challenger::chain::{Chain, Deployment};
+use gavel_bisection::state::BlobCommitment;
+use gavel_challenger::agent::{self, ClaimFields};
+use gavel_challenger::chain::{parse_word, Chain, Deployment};
 use gavel_challenger::contracts::{claim_status, IClaimRegistry};
 use gavel_challenger::store::Store;
 use gavel_challenger::trace::RunTrace;
@@ -61,20 +61,9 @@ pub struct ServeConfig {
 pub struct ServedClaim {
     /// Claim id.
     pub claim_id: u64,
-    /// Request id (0 for HTTP requests).
-    pub request_id: u64,
-    /// Model id.
-    pub model_id: u64,
-    /// Macro-steps.
-    pub macro_steps: u64,
-    /// Level-2 depth.
-    pub level2_depth: u8,
-    /// Input blob id.
-    pub input_root: String,
-    /// Output blob id.
-    pub output_root: String,
-    /// Final state root.
-    pub final_root: String,
+    /// The claim's fields.
+    #[serde(flatten)]
+    pub claim: ClaimFields,
     /// The final state's output proof (hex), for output disputes.
     pub output_proof: String,
     /// Disputes seen on it, with their outcome (`active`, `won`, `lost`, `cancelled`).
@@ -85,19 +74,7 @@ pub struct ServedClaim {
 
 impl ServedClaim {
     fn data(&self) -> Result<IClaimRegistry::ClaimData> {
-        let w = |s: &str| -> Result<alloy::primitives::B256> {
-            let b = hex::decode(s.trim_start_matches("0x"))?;
-            Ok(alloy::primitives::B256::from_slice(&b))
-        };
-        Ok(IClaimRegistry::ClaimData {
-            modelId: self.model_id,
-            requestId: self.request_id,
-            macroStepCount: self.macro_steps,
-            level2Depth: self.level2_depth,
-            inputRoot: w(&self.input_root)?,
-            outputRoot: w(&self.output_root)?,
-            finalStateRoot: w(&self.final_root)?,
-        })
+        self.claim.data()
     }
 }
 
@@ -139,22 +116,12 @@ fn emit(event: serde_json::Value) {
 impl Server {
     fn model_bytes(&self, model_id: u64) -> Result<Option<Arc<Vec<u8>>>> {
         let Some(m) = self.cfg.deployment.model(model_id) else { return Ok(None) };
-        let root: [u8; 32] = hex::decode(m.model_root.trim_start_matches("0x"))?.try_into().map_err(|_| anyhow!("bad model root"))?;
-        if let Some(b) = self.store.blob(&root)? {
-            return Ok(Some(Arc::new(b)));
-        }
-        let b = std::fs::read(&m.path).with_context(|| format!("model {} at {}", m.name, m.path.display()))?;
-        if BlobCommitment::of(&b).id() != root {
-            bail!("{} does not hash to the registered model root", m.path.display());
-        }
-        self.store.put_blob(&root, &b)?;
-        Ok(Some(Arc::new(b)))
+        let bytes = self.store.model(m)?;
+        bytes.map(Some).with_context(|| format!("model {}: {} is unreadable or does not hash to the registered model root", m.name, m.path.display()))
     }
 
     fn trace(&self, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>) -> Result<RunTrace> {
-        let dir = self.cfg.state_dir.join("steps");
-        std::fs::create_dir_all(&dir)?;
-        let t = RunTrace::honest(&self.runtime, model, input, &MachineOptions::default(), Some(&dir), &mut |_, _| {})?;
+        let t = RunTrace::in_state_dir(&self.runtime, &self.cfg.state_dir, model, input)?;
         match self.cfg.fault_macro_step {
             Some(m) => RunTrace::faulty(t, m, 1 << 22),
             None => Ok(t),
@@ -185,13 +152,7 @@ impl Server {
             .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("posting the claim: {e:#}")))?;
         let record = ServedClaim {
             claim_id,
-            request_id,
-            model_id,
-            macro_steps: shape.macro_steps,
-            level2_depth: shape.level2_depth,
-            input_root: hex32(&input_root),
-            output_root: hex32(&shape.output_root),
-            final_root: hex32(&shape.final_root),
+            claim: ClaimFields::of(&data),
             output_proof: hex::encode(&outcome.output_proof),
             disputes: Vec::new(),
             status: "pending".into(),
@@ -209,8 +170,8 @@ impl Server {
             .map(|t| json!({ "name": t.name, "shape": t.shape, "dtype": t.dtype.name(), "data": gavel_runner::tensor_io::as_f64(t) }))
             .collect();
         let body = json!({
-            "claim_id": claim_id, "tx": receipt.transaction_hash.to_string(), "output_root": record.output_root,
-            "output_id": outcome.output_id, "state_root": record.final_root, "macro_steps": record.macro_steps, "outputs": outputs,
+            "claim_id": claim_id, "tx": receipt.transaction_hash.to_string(), "output_root": record.claim.output_root,
+            "output_id": outcome.output_id, "state_root": record.claim.final_root, "macro_steps": record.claim.macro_steps, "outputs": outputs,
         });
         Ok((record, body))
     }
@@ -285,9 +246,8 @@ impl Server {
                                 emit(json!({ "event": "resolved", "claim": id, "dispute": dispute, "won": out.won }));
                             }
                             None => {
-                                let model = self.model_bytes(r.model_id)?.context("model")?;
-                                let input_root: [u8; 32] =
-                                    hex::decode(r.input_root.trim_start_matches("0x"))?.try_into().map_err(|_| anyhow!("root"))?;
+                                let model = self.model_bytes(r.claim.model_id)?.context("model")?;
+                                let input_root = parse_word(&r.claim.input_root)?;
                                 let input = Arc::new(self.store.blob(&input_root)?.context("the claim's input blob is missing")?);
                                 let mut trace = tokio::task::block_in_place(|| self.trace(model, input))?;
                                 let (chain, dd, poll) = (self.chain.clone(), d.clone(), self.cfg.poll);

@@ -175,14 +175,19 @@ impl Chain {
         Ok((addr, receipt))
     }
 
-    /// Latest block timestamp.
+    /// The time deadlines are judged by: the latest block's timestamp, or the wall clock if that
+    /// is later. A chain that mines only on demand (anvil's automine) keeps the timestamp of its
+    /// last transaction, so a watchtower facing a silent opponent would otherwise wait forever
+    /// for a block nobody sends. Acting early is harmless: the chain checks the deadline again
+    /// when the transaction runs (a premature `timeout` or `finalize` reverts in gas estimation).
     pub async fn now(&self) -> Result<u64> {
         let block = self
             .provider
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
             .await?
             .context("no latest block")?;
-        Ok(block.header.timestamp)
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        Ok(block.header.timestamp.max(wall))
     }
 
     /// Dev chains only (anvil): moves the chain's clock forward and mines a block.

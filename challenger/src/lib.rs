@@ -1,10 +1,12 @@
 //! gavel's on-chain parties: the contracts' ABI and deployment (`contracts`, `chain`), a party's
 //! view of a run for the dispute game (`trace`), and the agent that plays disputes (`agent`).
-//! Model servers and watchtowers share all of it; they differ only in whose claims they defend.
+//! Model servers and watchtowers share all of it, and their side of the p2p layer (`net`); they
+//! differ only in whose claims they defend.
 
 pub mod agent;
 pub mod chain;
 pub mod contracts;
+pub mod net;
 pub mod store;
 pub mod trace;
 pub mod watch;

@@ -1,12 +1,13 @@
-//! `gavel watch`: the watchtower. It follows `ClaimPosted` events, re-runs every claim whose
-//! model and input it has, disputes every claim that disagrees with its own run, plays each
-//! dispute to the end, collects the bonds, and remembers all of it in its database, so after a
-//! crash (even `kill -9`) it resumes every open dispute where the chain left it.
+//! `gavel watch`: the watchtower. It follows `ClaimPosted` events and claim gossip, fetches the
+//! model and input blobs it lacks from its peers over libp2p (each checked against the claim's
+//! blob id), re-runs every claim, disputes every claim that disagrees with its own run, plays
+//! each dispute to the end, collects the bonds, and remembers all of it in its database, so after
+//! a crash (even `kill -9`) it resumes every open dispute where the chain left it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alloy::primitives::U256;
 use alloy::providers::Provider;
@@ -15,6 +16,7 @@ use alloy::sol_types::SolEvent;
 use anyhow::{Context, Result};
 use gavel_bisection::game::Side;
 use gavel_bisection::state::{hex32, BlobCommitment};
+use gavel_p2p::{BlobId, Fetched, Node, PeerId};
 use gavel_runner::machine::Runtime;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
@@ -22,6 +24,7 @@ use tokio::task::JoinHandle;
 use crate::agent::{self, ClaimFields, DisputeOutcome};
 use crate::chain::{parse_word, Chain, Deployment};
 use crate::contracts::{claim_status, IClaimRegistry};
+use crate::net::{self, ClaimAnnouncement, P2pOptions};
 use crate::store::Store;
 use crate::trace::RunTrace;
 
@@ -40,6 +43,8 @@ pub struct WatchConfig {
     pub poll: Duration,
     /// Exit once every known claim is settled or agreed with (tests, cron jobs).
     pub once: bool,
+    /// Join the p2p network (blob fetching, claim gossip); `None`: chain data only.
+    pub p2p: Option<P2pOptions>,
 }
 
 /// What the watchtower knows about a claim (persisted as JSON).
@@ -73,13 +78,27 @@ fn emit(event: serde_json::Value) {
     println!("{event}");
 }
 
+/// Blob fetches in flight, and when a failed one may be retried.
+#[derive(Default)]
+struct Fetches {
+    running: HashMap<BlobId, (Instant, JoinHandle<Result<Fetched>>)>,
+    retry_at: HashMap<BlobId, Instant>,
+}
+
+/// How long a failed fetch waits before it is tried again.
+const FETCH_RETRY: Duration = Duration::from_secs(2);
+
 /// The watchtower.
 pub struct Watchtower {
     cfg: WatchConfig,
     chain: Chain,
-    store: Store,
+    store: Arc<Store>,
     runtime: Arc<Runtime>,
     tasks: HashMap<u64, JoinHandle<Result<DisputeOutcome>>>,
+    p2p: Option<(Node, tokio::sync::mpsc::Receiver<gavel_p2p::Event>)>,
+    /// Peers that announced a claim: asked first for its blobs.
+    hints: HashMap<u64, PeerId>,
+    fetches: Fetches,
 }
 
 impl Watchtower {
@@ -88,17 +107,30 @@ impl Watchtower {
         let chain = Chain::connect(&cfg.deployment.rpc_url, &cfg.private_key).await?;
         let id = chain.chain_id().await?;
         anyhow::ensure!(id == cfg.deployment.chain_id, "the RPC serves chain {id}, the deployment is on chain {}", cfg.deployment.chain_id);
-        let store = Store::open(&cfg.state_dir.join("watch.redb"))?;
-        Ok(Watchtower { cfg, chain, store, runtime, tasks: HashMap::new() })
+        let store = Arc::new(Store::open(&cfg.state_dir.join("watch.redb"))?);
+        let p2p = match &cfg.p2p {
+            Some(opts) => Some(net::start(opts, &cfg.deployment, &cfg.state_dir, store.clone()).await?),
+            None => None,
+        };
+        Ok(Watchtower { cfg, chain, store, runtime, tasks: HashMap::new(), p2p, hints: HashMap::new(), fetches: Fetches::default() })
+    }
+
+    /// The p2p node, if the watchtower joined the network.
+    pub fn p2p(&self) -> Option<&Node> {
+        self.p2p.as_ref().map(|(n, _)| n)
     }
 
     /// Runs until stopped (or, with `once`, until nothing is left to do).
     pub async fn run(mut self) -> Result<()> {
         emit(serde_json::json!({ "event": "started", "address": self.chain.address.to_string(), "resumed_claims": self.store.all::<ClaimRecord>()?.len() }));
+        if let Some(node) = self.p2p() {
+            emit(serde_json::json!({ "event": "p2p_listening", "peer_id": node.peer_id().to_string(), "addrs": node.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>() }));
+        }
         loop {
             self.scan().await?;
+            self.network().await?;
             let pending = self.work().await?;
-            if self.cfg.once && pending == 0 && self.tasks.is_empty() {
+            if self.cfg.once && pending == 0 && self.tasks.is_empty() && self.fetches.running.is_empty() {
                 return Ok(());
             }
             tokio::time::sleep(self.cfg.poll).await;
@@ -132,11 +164,80 @@ impl Watchtower {
         self.store.set_meta("next_block", head + 1)
     }
 
-    fn blobs_for(&self, r: &ClaimRecord) -> Result<Option<ModelAndInput>> {
+    /// Handles what the network brought since the last tick: claim gossip (checked against the
+    /// chain), bad requests from peers, finished blob fetches.
+    async fn network(&mut self) -> Result<()> {
+        let Some((node, events)) = self.p2p.as_mut() else { return Ok(()) };
+        let node = node.clone();
+        let mut gossip = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            match e {
+                gavel_p2p::Event::Gossip { message_id, source, data } => gossip.push((message_id, source, data)),
+                gavel_p2p::Event::BadRequest { peer, error } => emit(serde_json::json!({ "event": "p2p_bad_request", "peer": peer.map(|p| p.to_string()), "error": error })),
+                gavel_p2p::Event::Connected(p) => emit(serde_json::json!({ "event": "peer_connected", "peer": p.to_string() })),
+                gavel_p2p::Event::Disconnected(p) => emit(serde_json::json!({ "event": "peer_disconnected", "peer": p.to_string() })),
+            }
+        }
+        for (id, source, data) in gossip {
+            match ClaimAnnouncement::verify(&data, &self.chain, &self.cfg.deployment).await {
+                Ok(a) => {
+                    node.validate(id, source, true).await;
+                    emit(serde_json::json!({ "event": "announcement", "claim": a.claim_id, "peer": source.to_string() }));
+                    self.hints.insert(a.claim_id, source);
+                    if self.store.get::<ClaimRecord>(a.claim_id)?.is_none() {
+                        let r = ClaimRecord { claim_id: a.claim_id, claim: a.claim, verdict: "new".into(), dispute_id: None };
+                        self.store.put(a.claim_id, &r)?;
+                        emit(serde_json::json!({ "event": "claim", "claim": a.claim_id, "via": "gossip", "peer": source.to_string() }));
+                    }
+                }
+                Err(e) => {
+                    node.validate(id, source, false).await;
+                    emit(serde_json::json!({ "event": "gossip_rejected", "peer": source.to_string(), "error": format!("{e:#}") }));
+                }
+            }
+        }
+        let done: Vec<BlobId> = self.fetches.running.iter().filter(|(_, (_, t))| t.is_finished()).map(|(id, _)| *id).collect();
+        for id in done {
+            let Some((started, task)) = self.fetches.running.remove(&id) else { continue };
+            match task.await.context("fetch task")? {
+                Ok(f) => {
+                    // The node checked the bytes against the id before handing them over.
+                    self.store.put_blob(&id, &f.bytes)?;
+                    emit(serde_json::json!({ "event": "fetched", "blob": hex32(&id), "bytes": f.bytes.len(), "peer": f.peer.to_string(), "ms": started.elapsed().as_millis() as u64 }));
+                }
+                Err(e) => {
+                    self.fetches.retry_at.insert(id, Instant::now() + FETCH_RETRY);
+                    emit(serde_json::json!({ "event": "fetch_failed", "blob": hex32(&id), "error": format!("{e:#}") }));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts fetching blob `id` from the network, unless a fetch is running or failed lately.
+    fn want(&mut self, id: BlobId, claim: u64) {
+        let Some(node) = self.p2p() else { return };
+        if self.fetches.running.contains_key(&id) || self.fetches.retry_at.get(&id).is_some_and(|t| Instant::now() < *t) {
+            return;
+        }
+        let (node, prefer) = (node.clone(), self.hints.get(&claim).copied().into_iter().collect::<Vec<_>>());
+        let task = tokio::spawn(async move { node.fetch(&id, &prefer).await });
+        self.fetches.running.insert(id, (Instant::now(), task));
+    }
+
+    /// The claim's model and input, if the watchtower has both; asks the network for any it lacks.
+    fn blobs_for(&mut self, r: &ClaimRecord) -> Result<Option<ModelAndInput>> {
         let Some(model) = self.cfg.deployment.model(r.claim.model_id) else { return Ok(None) };
-        let Some(bytes) = self.store.model(model)? else { return Ok(None) };
-        let Some(input) = self.store.blob(&parse_word(&r.claim.input_root)?)? else { return Ok(None) };
-        Ok(Some((bytes, Arc::new(input))))
+        let (model_root, input_root) = (parse_word(&model.model_root)?, parse_word(&r.claim.input_root)?);
+        let model = self.store.model(model)?;
+        let input = self.store.blob(&input_root)?;
+        if model.is_none() {
+            self.want(model_root, r.claim_id);
+        }
+        if input.is_none() {
+            self.want(input_root, r.claim_id);
+        }
+        Ok(model.zip(input).map(|(m, i)| (m, Arc::new(i))))
     }
 
     fn trace(&self, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>) -> Result<RunTrace> {

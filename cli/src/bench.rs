@@ -40,6 +40,10 @@ pub(crate) struct BenchArgs {
     /// Requests for `--serve`.
     #[arg(long, default_value_t = 10)]
     requests: usize,
+    /// Benchmark blob transfer over libp2p instead: two nodes on 127.0.0.1, each case's model
+    /// fetched in 1 MiB chunks and checked against its blob id.
+    #[arg(long)]
+    p2p: bool,
     #[command(flatten)]
     pub(crate) guest: GuestArgs,
 }
@@ -99,6 +103,10 @@ fn bar(len: u64, quiet: bool) -> ProgressBar {
 pub(crate) fn bench(args: BenchArgs) -> Result<()> {
     if args.step_machine {
         return step_machine(args);
+    }
+    if args.p2p {
+        let names: Vec<String> = if args.cases.is_empty() { DEFAULT_CASES.iter().map(|s| s.to_string()).collect() } else { args.cases };
+        return crate::node::bench_p2p(&names, args.iters.max(1), args.json);
     }
     if args.serve {
         let case = args.cases.first().cloned().unwrap_or_else(|| "silero_vad".into());

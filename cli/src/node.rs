@@ -178,7 +178,30 @@ pub(crate) struct WatchArgs {
     #[arg(long)]
     once: bool,
     #[command(flatten)]
+    p2p: P2pArgs,
+    #[command(flatten)]
     guest: GuestArgs,
+}
+
+/// How a node joins the p2p network.
+#[derive(Args)]
+pub(crate) struct P2pArgs {
+    /// libp2p listen address (repeatable).
+    #[arg(long = "p2p-listen", default_value = "/ip4/127.0.0.1/tcp/0")]
+    p2p_listen: Vec<gavel_p2p::Multiaddr>,
+    /// A peer to dial, e.g. `/ip4/127.0.0.1/tcp/4001/p2p/12D3…` (repeatable; the nodes print
+    /// theirs in a `p2p_listening` event).
+    #[arg(long = "peer")]
+    peers: Vec<gavel_p2p::Multiaddr>,
+    /// Stay off the p2p network (chain data only).
+    #[arg(long)]
+    no_p2p: bool,
+}
+
+impl P2pArgs {
+    fn options(&self) -> Option<gavel_challenger::net::P2pOptions> {
+        (!self.no_p2p).then(|| gavel_challenger::net::P2pOptions { listen: self.p2p_listen.clone(), peers: self.peers.clone() })
+    }
 }
 
 /// The deployment (with `--rpc-url` applied) and the signer key of a node command.
@@ -206,6 +229,7 @@ pub(crate) fn watch(args: WatchArgs) -> Result<()> {
             state_dir: args.state.clone(),
             poll: std::time::Duration::from_millis(args.poll_ms.max(10)),
             once: args.once,
+            p2p: args.p2p.options(),
         };
         let mut stop = Stop::new()?;
         let tower = gavel_challenger::watch::Watchtower::new(cfg, runtime).await?;
@@ -241,6 +265,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, hide = true)]
     fault_macro_step: Option<u64>,
     #[command(flatten)]
+    p2p: P2pArgs,
+    #[command(flatten)]
     guest: GuestArgs,
 }
 
@@ -257,6 +283,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
             listen: args.listen,
             poll: std::time::Duration::from_millis(args.poll_ms.max(10)),
             fault_macro_step: args.fault_macro_step,
+            p2p: args.p2p.options(),
         };
         let mut stop = Stop::new()?;
         gavel_serve::serve(cfg, runtime, async move { stop.recv().await }).await
@@ -299,6 +326,7 @@ pub(crate) fn bench_serve(case_name: &str, requests: usize, as_json: bool, guest
             listen: addr.parse()?,
             poll: std::time::Duration::from_millis(200),
             fault_macro_step: None,
+            p2p: None,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(gavel_serve::serve(cfg, runtime, async move {
@@ -343,6 +371,67 @@ pub(crate) fn bench_serve(case_name: &str, requests: usize, as_json: bool, guest
             println!("{case_name}: {requests} requests with claims posted in {secs:.1} s: {rps:.2} requests/s (median latency {median:.0} ms)");
         }
         drop(anvil);
+        Ok(())
+    })
+}
+
+/// Blobs held in memory (the benchmark's server).
+struct MemBlobs(std::collections::HashMap<[u8; 32], Arc<Vec<u8>>>);
+
+impl gavel_p2p::BlobSource for MemBlobs {
+    fn blob(&self, id: &[u8; 32]) -> Result<Option<Arc<Vec<u8>>>> {
+        Ok(self.0.get(id).cloned())
+    }
+}
+
+/// `gavel bench --p2p`: fetch time of each case's model between two nodes on loopback, with the
+/// blob-id check on receipt (timed apart as `verify_ms`).
+pub(crate) fn bench_p2p(cases: &[String], iters: usize, as_json: bool) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let mut blobs = Vec::new();
+        for name in cases {
+            let case = Case::load(&repo_root(), name)?;
+            let bytes = Arc::new(std::fs::read(&case.model).with_context(|| format!("model {} (run scripts/fetch-models.sh)", case.model.display()))?);
+            blobs.push((name.clone(), gavel_bisection::state::BlobCommitment::of(&bytes).id(), bytes));
+        }
+        let source = MemBlobs(blobs.iter().map(|(_, id, b)| (*id, b.clone())).collect());
+        let topic = "gavel/bench";
+        let start = |peers: Vec<gavel_p2p::Multiaddr>, source: Arc<dyn gavel_p2p::BlobSource>| async move {
+            let mut cfg = gavel_p2p::Config::new(gavel_p2p::Keypair::generate_ed25519(), topic);
+            cfg.peers = peers;
+            gavel_p2p::Node::start(cfg, source, gavel_challenger::net::verifier()).await
+        };
+        let (server, _e1) = start(Vec::new(), Arc::new(source)).await?;
+        let (client, _e2) = start(server.addrs().to_vec(), Arc::new(MemBlobs(Default::default()))).await?;
+        let t = std::time::Instant::now();
+        while client.peers().await?.is_empty() {
+            anyhow::ensure!(t.elapsed().as_secs() < 10, "the benchmark nodes did not connect");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let mut rows = Vec::new();
+        for (name, id, bytes) in &blobs {
+            let mut ms = Vec::new();
+            for _ in 0..iters {
+                let t = std::time::Instant::now();
+                let got = client.fetch(id, &[]).await?;
+                ms.push(t.elapsed().as_secs_f64() * 1e3);
+                anyhow::ensure!(got.bytes.len() == bytes.len(), "short fetch");
+            }
+            let t = std::time::Instant::now();
+            let _ = gavel_bisection::state::BlobCommitment::of(bytes).id();
+            let verify_ms = t.elapsed().as_secs_f64() * 1e3;
+            ms.sort_by(f64::total_cmp);
+            let median = ms[ms.len() / 2];
+            let mb_s = bytes.len() as f64 / 1e6 / (median / 1e3);
+            if !as_json {
+                println!("{name:<12} {:>6.1} MB in {median:>7.1} ms ({mb_s:>6.1} MB/s, of which the blob-id check {verify_ms:.1} ms)", bytes.len() as f64 / 1e6);
+            }
+            rows.push(json!({ "case": name, "bytes": bytes.len(), "median_ms": median, "mb_per_s": mb_s, "verify_ms": verify_ms, "iters": iters }));
+        }
+        if as_json {
+            println!("{}", json!({ "p2p": rows }));
+        }
         Ok(())
     })
 }

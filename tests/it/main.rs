@@ -6,6 +6,7 @@ mod chain;
 mod step_cli;
 mod models;
 mod nodes;
+mod p2p;
 mod procs;
 mod serve;
 mod state_root;

@@ -3,11 +3,10 @@
 //! restarts from its database and still wins.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::procs::{events, wait_event, wait_for_file, Proc};
+use crate::procs::{self, wait_event, Proc};
 
 use alloy::primitives::U256;
 use gavel_bisection::game::Side;
@@ -18,32 +17,17 @@ use gavel_challenger::contracts::{claim_status, IClaimRegistry, IExampleConsumer
 use gavel_challenger::trace::RunTrace;
 use gavel_runner::cases::{repo_root, Case};
 use gavel_runner::machine::MachineOptions;
-use gavel_tests::gavel_bin;
 
 /// Spawns `gavel watch` and forwards its JSON event lines.
 fn watch(deployment: &Path, state: &Path, once: bool) -> (Proc, mpsc::Receiver<serde_json::Value>) {
-    let mut args = vec![
-        "watch".to_string(),
-        "--deployment".into(),
-        deployment.display().to_string(),
-        "--state".into(),
-        state.display().to_string(),
-        "--poll-ms".into(),
-        "100".into(),
-    ];
+    let mut args: Vec<String> = ["watch", "--deployment", &deployment.display().to_string(), "--state", &state.display().to_string(), "--poll-ms", "100"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     if once {
         args.push("--once".into());
     }
-    let mut child = Command::new(gavel_bin())
-        .args(&args)
-        .env("GAVEL_PRIVATE_KEY", DEV_KEYS[4])
-        .current_dir(repo_root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(std::fs::File::create(state.with_extension(if once { "second.log" } else { "first.log" })).unwrap()))
-        .spawn()
-        .expect("spawn gavel watch");
-    let rx = events(&mut child);
-    (Proc(child), rx)
+    procs::node(&args, DEV_KEYS[4], &state.with_extension(if once { "second.log" } else { "first.log" }))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,16 +35,7 @@ async fn watchtower_killed_mid_dispute_resumes_and_wins() {
     let work = std::env::temp_dir().join(format!("gavel-nodes-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
     let deployment_file = work.join("deployment.json");
-    let devnet = Proc(
-        Command::new(gavel_bin())
-            .args(["devnet", "--models", "silero_vad", "--deployment", deployment_file.to_str().unwrap(), "--json"])
-            .current_dir(repo_root())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn gavel devnet"),
-    );
-    wait_for_file(&deployment_file, Duration::from_secs(120));
+    let devnet = procs::devnet(&deployment_file, &[]);
     let d = Deployment::load(&deployment_file).unwrap();
     let (liar, consumer) = (
         Chain::connect(&d.rpc_url, DEV_KEYS[2]).await.unwrap(),

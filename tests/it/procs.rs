@@ -78,3 +78,81 @@ pub(crate) fn wait_for_file(p: &std::path::Path, limit: Duration) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Spawns `gavel <args>` from the repository root with signer `key`, stderr to `log`, and
+/// forwards its JSON event lines.
+pub(crate) fn node(args: &[String], key: &str, log: &std::path::Path) -> (Proc, mpsc::Receiver<serde_json::Value>) {
+    let mut child = std::process::Command::new(gavel_tests::gavel_bin())
+        .args(args)
+        .env("GAVEL_PRIVATE_KEY", key)
+        .current_dir(gavel_runner::cases::repo_root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::from(std::fs::File::create(log).expect("log file")))
+        .spawn()
+        .expect("spawn gavel");
+    let rx = events(&mut child);
+    (Proc(child), rx)
+}
+
+/// `gavel devnet` with `extra` arguments, writing `deployment`; returns once the file exists.
+pub(crate) fn devnet(deployment: &std::path::Path, extra: &[&str]) -> Proc {
+    let mut args = vec!["devnet", "--models", "silero_vad", "--deployment", deployment.to_str().expect("utf-8 path"), "--json"];
+    args.extend_from_slice(extra);
+    let p = Proc(
+        std::process::Command::new(gavel_tests::gavel_bin())
+            .args(&args)
+            .current_dir(gavel_runner::cases::repo_root())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn gavel devnet"),
+    );
+    wait_for_file(deployment, Duration::from_secs(120));
+    p
+}
+
+/// A node's events, kept: [`EventLog::next`] returns the first event of a name not yet
+/// returned, whatever arrived in between, so waits on one kind never lose events of another.
+pub(crate) struct EventLog {
+    rx: mpsc::Receiver<serde_json::Value>,
+    seen: Vec<(serde_json::Value, bool)>,
+}
+
+impl EventLog {
+    pub(crate) fn new(rx: mpsc::Receiver<serde_json::Value>) -> EventLog {
+        EventLog { rx, seen: Vec::new() }
+    }
+
+    /// The next unreturned event named `event`; panics with every event seen if none comes.
+    pub(crate) fn next(&mut self, event: &str, limit: Duration) -> serde_json::Value {
+        let t = Instant::now();
+        let mut i = 0;
+        loop {
+            while i < self.seen.len() {
+                let (v, taken) = &mut self.seen[i];
+                if !*taken && v["event"] == event {
+                    *taken = true;
+                    return v.clone();
+                }
+                i += 1;
+            }
+            let all = || self.seen.iter().map(|(v, _)| v.to_string()).collect::<Vec<_>>().join("\n");
+            let left = limit.checked_sub(t.elapsed()).unwrap_or_else(|| panic!("no {event:?} event within {limit:?}; seen:\n{}", all()));
+            match self.rx.recv_timeout(left) {
+                Ok(v) => self.seen.push((v, false)),
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("no {event:?} event within {limit:?}; seen:\n{}", all()),
+                Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the process exited before a {event:?} event; seen:\n{}", all()),
+            }
+        }
+    }
+
+    /// The next `n` events named `event`.
+    pub(crate) fn next_n(&mut self, event: &str, n: usize, limit: Duration) -> Vec<serde_json::Value> {
+        let t = Instant::now();
+        (0..n).map(|_| self.next(event, limit.saturating_sub(t.elapsed()).max(Duration::from_millis(1)))).collect()
+    }
+
+    /// Every event seen so far named `event`.
+    pub(crate) fn all(&self, event: &str) -> Vec<serde_json::Value> {
+        self.seen.iter().filter(|(v, _)| v["event"] == event).map(|(v, _)| v.clone()).collect()
+    }
+}

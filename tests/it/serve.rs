@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::procs::{events, wait_event, wait_for_file, Proc};
+use crate::procs::{self, events, wait_event, Proc};
 
 use alloy::primitives::U256;
 use gavel_bisection::game::Side;
@@ -43,15 +43,7 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     let work = std::env::temp_dir().join(format!("gavel-serve-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
     let dep = work.join("deployment.json");
-    let _devnet = Proc(
-        Command::new(gavel_bin())
-            .args(["devnet", "--models", "silero_vad", "--deployment", dep.to_str().unwrap(), "--json"])
-            .current_dir(repo_root())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_file(&dep, Duration::from_secs(120));
+    let _devnet = procs::devnet(&dep, &[]);
     let d = Deployment::load(&dep).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");

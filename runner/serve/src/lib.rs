@@ -2,7 +2,9 @@
 //! (`ComputeRequested` events of consumer contracts), runs the model in the deterministic guest,
 //! posts a bonded claim for every answer, keeps what it needs to defend it (input and output
 //! blobs, the output proof, the step cache) in its database, defends every dispute on its claims
-//! to the end, and finalizes its claims when their window closes.
+//! to the end, and finalizes its claims when their window closes. Over libp2p it serves the
+//! model, input and output blobs of its claims by blob id and announces each new claim on the
+//! deployment's gossip topic, so watchtowers can check claims whose input never went on chain.
 //!
 //! HTTP API (JSON):
 //! - `POST /v1/inference` `{"model_id": 1, "input": "0x<GVTS bytes>"}` → the outputs and the claim;
@@ -30,6 +32,7 @@ use gavel_bisection::state::BlobCommitment;
 use gavel_challenger::agent::{self, ClaimFields};
 use gavel_challenger::chain::{parse_word, Chain, Deployment};
 use gavel_challenger::contracts::{claim_status, IClaimRegistry};
+use gavel_challenger::net::{self, ClaimAnnouncement, P2pOptions};
 use gavel_challenger::store::Store;
 use gavel_challenger::trace::RunTrace;
 use gavel_runner::machine::{MachineOptions, Runtime};
@@ -54,6 +57,8 @@ pub struct ServeConfig {
     /// Test and demo only: corrupt one operator result in this macro-step of every run (a
     /// faulty server, which loses every dispute).
     pub fault_macro_step: Option<u64>,
+    /// Join the p2p network (serve blobs, announce claims); `None`: HTTP and chain only.
+    pub p2p: Option<P2pOptions>,
 }
 
 /// What the server keeps about each of its claims (persisted as JSON by claim id).
@@ -81,8 +86,9 @@ impl ServedClaim {
 struct Server {
     cfg: ServeConfig,
     chain: Chain,
-    store: Store,
+    store: Arc<Store>,
     runtime: Arc<Runtime>,
+    p2p: Option<gavel_p2p::Node>,
     /// One inference at a time (each uses the whole machine).
     infer_lock: Mutex<()>,
     tasks: Mutex<HashMap<u64, JoinHandle<Result<agent::DisputeOutcome>>>>,
@@ -164,6 +170,7 @@ impl Server {
         };
         store(&record).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
         emit(json!({ "event": "claim", "claim": claim_id, "request": request_id, "model": model_id, "gas": receipt.gas_used }));
+        self.announce(claim_id, &record.claim).await;
         let outputs: Vec<serde_json::Value> = outcome
             .outputs
             .iter()
@@ -174,6 +181,37 @@ impl Server {
             "output_id": outcome.output_id, "state_root": record.claim.final_root, "macro_steps": record.claim.macro_steps, "outputs": outputs,
         });
         Ok((record, body))
+    }
+
+    /// Tells the network about a new claim. Gossip is a hint (watchtowers also read the chain),
+    /// so having no subscribed peer yet is not an error.
+    async fn announce(&self, claim_id: u64, claim: &ClaimFields) {
+        let Some(node) = &self.p2p else { return };
+        let a = ClaimAnnouncement::new(&self.cfg.deployment, claim_id, claim.clone());
+        let sent = match serde_json::to_vec(&a) {
+            Ok(bytes) => node.publish(bytes).await.map_err(|e| format!("{e:#}")),
+            Err(e) => Err(e.to_string()),
+        };
+        emit(json!({ "event": "announced", "claim": claim_id, "ok": sent.is_ok(), "error": sent.err() }));
+    }
+
+    /// Validates gossip from peers (so the mesh forwards only real claims) and reports bad ones.
+    async fn p2p_loop(self: Arc<Self>, mut events: tokio::sync::mpsc::Receiver<gavel_p2p::Event>) {
+        let Some(node) = self.p2p.clone() else { return };
+        while let Some(e) = events.recv().await {
+            match e {
+                gavel_p2p::Event::Gossip { message_id, source, data } => {
+                    let verdict = ClaimAnnouncement::verify(&data, &self.chain, &self.cfg.deployment).await;
+                    if let Err(e) = &verdict {
+                        emit(json!({ "event": "gossip_rejected", "peer": source.to_string(), "error": format!("{e:#}") }));
+                    }
+                    node.validate(message_id, source, verdict.is_ok()).await;
+                }
+                gavel_p2p::Event::BadRequest { peer, error } => emit(json!({ "event": "p2p_bad_request", "peer": peer.map(|p| p.to_string()), "error": error })),
+                gavel_p2p::Event::Connected(p) => emit(json!({ "event": "peer_connected", "peer": p.to_string() })),
+                gavel_p2p::Event::Disconnected(p) => emit(json!({ "event": "peer_disconnected", "peer": p.to_string() })),
+            }
+        }
     }
 
     /// Defends disputes, answers on-chain requests, finalizes claims.
@@ -275,11 +313,16 @@ impl Server {
                 r.status = "final".into();
                 changed = true;
             } else if rec.openDisputes == 0 && now > rec.deadline.to::<u64>() {
-                self.chain.send(registry.finalize(id, r.data()?).into_transaction_request(), "finalizing").await?;
-                agent::withdraw_all(&self.chain, d).await?;
-                r.status = "final".into();
-                changed = true;
-                emit(json!({ "event": "finalized", "claim": id }));
+                // `now` may run ahead of the chain's clock by a block; the chain decides.
+                match self.chain.send(registry.finalize(id, r.data()?).into_transaction_request(), "finalizing").await {
+                    Ok(_) => {
+                        agent::withdraw_all(&self.chain, d).await?;
+                        r.status = "final".into();
+                        changed = true;
+                        emit(json!({ "event": "finalized", "claim": id }));
+                    }
+                    Err(e) => tracing::debug!(claim = id, error = %format!("{e:#}"), "finalize not accepted yet"),
+                }
             }
             if changed {
                 self.store.put(id, &r)?;
@@ -290,8 +333,9 @@ impl Server {
 }
 
 async fn health(State(s): State<Arc<Server>>) -> Json<serde_json::Value> {
+    let p2p = s.p2p.as_ref().map(|n| json!({ "peer_id": n.peer_id().to_string(), "addrs": n.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>() }));
     Json(json!({ "status": "ok", "address": s.chain.address.to_string(), "chain_id": s.cfg.deployment.chain_id,
-        "claims": s.store.all::<ServedClaim>().map(|v| v.len()).unwrap_or(0) }))
+        "claims": s.store.all::<ServedClaim>().map(|v| v.len()).unwrap_or(0), "p2p": p2p }))
 }
 
 async fn inference(State(s): State<Arc<Server>>, body: axum::body::Bytes) -> Result<Json<serde_json::Value>, ApiError> {
@@ -321,9 +365,22 @@ pub async fn serve(cfg: ServeConfig, runtime: Arc<Runtime>, stop: impl std::futu
     let chain = Chain::connect(&cfg.deployment.rpc_url, &cfg.private_key).await?;
     let id = chain.chain_id().await?;
     anyhow::ensure!(id == cfg.deployment.chain_id, "the RPC serves chain {id}, the deployment is on chain {}", cfg.deployment.chain_id);
-    let store = Store::open(&cfg.state_dir.join("serve.redb"))?;
+    let store = Arc::new(Store::open(&cfg.state_dir.join("serve.redb"))?);
+    // Every registered model the server can read goes into its store, so peers can fetch it.
+    for m in &cfg.deployment.models {
+        if store.model(m)?.is_none() {
+            tracing::warn!(model = %m.name, path = %m.path.display(), "model not readable here; this server cannot answer for it");
+        }
+    }
+    let (p2p, p2p_events) = match &cfg.p2p {
+        Some(opts) => {
+            let (node, events) = net::start(opts, &cfg.deployment, &cfg.state_dir, store.clone()).await?;
+            (Some(node), Some(events))
+        }
+        None => (None, None),
+    };
     let listen = cfg.listen;
-    let server = Arc::new(Server { cfg, chain, store, runtime, infer_lock: Mutex::new(()), tasks: Mutex::new(HashMap::new()) });
+    let server = Arc::new(Server { cfg, chain, store, runtime, p2p, infer_lock: Mutex::new(()), tasks: Mutex::new(HashMap::new()) });
     let app = Router::new()
         .route("/health", get(health))
         .route("/v1/inference", post(inference))
@@ -331,12 +388,19 @@ pub async fn serve(cfg: ServeConfig, runtime: Arc<Runtime>, stop: impl std::futu
         .with_state(server.clone());
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
+    if let Some(node) = &server.p2p {
+        emit(json!({ "event": "p2p_listening", "peer_id": node.peer_id().to_string(), "addrs": node.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>() }));
+    }
     emit(json!({ "event": "listening", "addr": local.to_string(), "address": server.chain.address.to_string() }));
     let chain_task = tokio::spawn(server.clone().chain_loop());
+    let p2p_task = p2p_events.map(|ev| tokio::spawn(server.clone().p2p_loop(ev)));
     tokio::select! {
         r = axum::serve(listener, app) => r.context("HTTP server")?,
         _ = stop => {}
     }
     chain_task.abort();
+    if let Some(t) = p2p_task {
+        t.abort();
+    }
     Ok(())
 }

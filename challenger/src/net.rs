@@ -1,0 +1,105 @@
+//! The nodes' side of the p2p layer (`spec/p2p.md`): the node's database as a blob source,
+//! gavel blob ids as the check on every received blob, one gossip topic per deployment, and
+//! claim announcements checked against the registry's stored claim hash before anyone acts on
+//! them or forwards them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use alloy::primitives::{keccak256, Address};
+use alloy::sol_types::SolValue;
+use anyhow::{Context, Result};
+use gavel_bisection::state::BlobCommitment;
+use gavel_p2p::{BlobId, BlobSource, Config, Event, Multiaddr, Node, Verifier};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::agent::ClaimFields;
+use crate::chain::{Chain, Deployment};
+use crate::contracts::IClaimRegistry;
+use crate::store::Store;
+
+/// How a node joins the network.
+#[derive(Clone, Debug)]
+pub struct P2pOptions {
+    /// Listen addresses (default: a free port on 127.0.0.1).
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial (`/ip4/…/tcp/…/p2p/<peer id>`).
+    pub peers: Vec<Multiaddr>,
+}
+
+impl Default for P2pOptions {
+    fn default() -> P2pOptions {
+        P2pOptions { listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("static multiaddr")], peers: Vec::new() }
+    }
+}
+
+/// The gossip topic of a deployment's claims.
+pub fn topic(d: &Deployment) -> String {
+    format!("gavel/claims/1/{}/{}", d.chain_id, d.registry.to_string().to_lowercase())
+}
+
+/// A model server's note "I posted claim N; ask me for its blobs".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimAnnouncement {
+    /// `gavel.claim.v1`.
+    pub format: String,
+    /// Chain of the registry.
+    pub chain_id: u64,
+    /// The registry.
+    pub registry: Address,
+    /// Claim id.
+    pub claim_id: u64,
+    /// The claim's fields (their keccak must equal the registry's `dataHash`).
+    pub claim: ClaimFields,
+}
+
+impl ClaimAnnouncement {
+    /// An announcement of claim `claim_id` in deployment `d`.
+    pub fn new(d: &Deployment, claim_id: u64, claim: ClaimFields) -> ClaimAnnouncement {
+        ClaimAnnouncement { format: "gavel.claim.v1".into(), chain_id: d.chain_id, registry: d.registry, claim_id, claim }
+    }
+
+    /// Parses and checks an announcement against the chain: right format, deployment, and the
+    /// claim's data hash as the registry stores it. The error says what was wrong.
+    pub async fn verify(bytes: &[u8], chain: &Chain, d: &Deployment) -> Result<ClaimAnnouncement> {
+        let a: ClaimAnnouncement = serde_json::from_slice(bytes).context("not a claim announcement")?;
+        anyhow::ensure!(a.format == "gavel.claim.v1", "format {:?}, want gavel.claim.v1", a.format);
+        anyhow::ensure!(a.chain_id == d.chain_id && a.registry == d.registry, "for another deployment ({} on chain {})", a.registry, a.chain_id);
+        let data = a.claim.data()?;
+        let rec = IClaimRegistry::new(d.registry, &chain.provider).claims(a.claim_id).call().await.context("reading the claim")?;
+        anyhow::ensure!(rec.dataHash != alloy::primitives::B256::ZERO, "claim {} does not exist", a.claim_id);
+        anyhow::ensure!(rec.dataHash == keccak256(data.abi_encode()), "claim {}: the fields do not match the registry's hash", a.claim_id);
+        Ok(a)
+    }
+}
+
+/// A node's database as the source of the blobs it serves.
+pub struct StoreBlobs(pub Arc<Store>);
+
+impl BlobSource for StoreBlobs {
+    fn blob(&self, id: &BlobId) -> Result<Option<Arc<Vec<u8>>>> {
+        Ok(self.0.blob(id)?.map(Arc::new))
+    }
+}
+
+/// Received blobs must have the gavel blob id they were asked for.
+pub fn verifier() -> Verifier {
+    Arc::new(|id: &BlobId, bytes: &[u8]| BlobCommitment::of(bytes).id() == *id)
+}
+
+/// The node key file in a state directory.
+pub fn key_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("p2p.key")
+}
+
+/// Starts the p2p node of a server or watchtower: its key in `state_dir`, its blobs from
+/// `store`, the deployment's claim topic.
+pub async fn start(opts: &P2pOptions, d: &Deployment, state_dir: &Path, store: Arc<Store>) -> Result<(Node, mpsc::Receiver<Event>)> {
+    let key = gavel_p2p::load_or_create_keypair(&key_path(state_dir))?;
+    let mut cfg = Config::new(key, topic(d));
+    cfg.listen = opts.listen.clone();
+    cfg.peers = opts.peers.clone();
+    Node::start(cfg, Arc::new(StoreBlobs(store)), verifier()).await
+}

@@ -127,14 +127,25 @@ impl Watchtower {
             emit(serde_json::json!({ "event": "p2p_listening", "peer_id": node.peer_id().to_string(), "addrs": node.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>() }));
         }
         loop {
-            self.scan().await?;
-            self.network().await?;
-            let pending = self.work().await?;
-            if self.cfg.once && pending == 0 && self.tasks.is_empty() && self.fetches.running.is_empty() {
-                return Ok(());
+            match self.tick().await {
+                Ok(pending) if self.cfg.once && pending == 0 && self.tasks.is_empty() && self.fetches.running.is_empty() => return Ok(()),
+                Ok(_) => {}
+                // A bad RPC reply or a failed transaction: nothing is lost (every step is
+                // re-derived from the database and the chain), so log it and try again.
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "watch tick");
+                    emit(serde_json::json!({ "event": "error", "error": format!("{e:#}") }));
+                }
             }
             tokio::time::sleep(self.cfg.poll).await;
         }
+    }
+
+    /// One round: chain events, the network, every claim; returns how many need attention.
+    async fn tick(&mut self) -> Result<usize> {
+        self.scan().await?;
+        self.network().await?;
+        self.work().await
     }
 
     /// Reads new `ComputeRequested` (inline inputs) and `ClaimPosted` events.
@@ -170,7 +181,9 @@ impl Watchtower {
         let Some((node, events)) = self.p2p.as_mut() else { return Ok(()) };
         let node = node.clone();
         let mut gossip = Vec::new();
-        while let Ok(e) = events.try_recv() {
+        // At most 64 messages a tick (each may cost an RPC call); the rest wait in the queue.
+        while gossip.len() < 64 {
+            let Ok(e) = events.try_recv() else { break };
             match e {
                 gavel_p2p::Event::Gossip { message_id, source, data } => gossip.push((message_id, source, data)),
                 gavel_p2p::Event::BadRequest { peer, error } => emit(serde_json::json!({ "event": "p2p_bad_request", "peer": peer.map(|p| p.to_string()), "error": error })),

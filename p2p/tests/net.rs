@@ -60,6 +60,22 @@ async fn connected(n: &Node, count: usize) {
     panic!("{} did not reach {count} peers", n.peer_id());
 }
 
+/// The next gossip message within `limit` (other events are skipped).
+async fn next_gossip(ev: &mut mpsc::Receiver<Event>, limit: Duration) -> Option<(gavel_p2p::MessageId, gavel_p2p::PeerId, Vec<u8>)> {
+    tokio::time::timeout(limit, async {
+        loop {
+            match ev.recv().await {
+                Some(Event::Gossip { message_id, source, data }) => return Some((message_id, source, data)),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
 fn blob(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
@@ -169,15 +185,7 @@ async fn gossip_reaches_peers_and_validation_gates_forwarding() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(sent, "publish never found a subscribed peer");
-    let got = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Some(Event::Gossip { message_id, source, data }) = eb.recv().await {
-                return (message_id, source, data);
-            }
-        }
-    })
-    .await
-    .expect("gossip within 10 s");
+    let got = next_gossip(&mut eb, Duration::from_secs(10)).await.expect("gossip within 10 s");
     assert_eq!(got.2, b"claim 7");
     assert_eq!(got.1, a.peer_id());
     b.validate(got.0, got.1, true).await;
@@ -186,28 +194,13 @@ async fn gossip_reaches_peers_and_validation_gates_forwarding() {
     let mut rogue = Rogue::new(TOPIC).unwrap();
     let bp = rogue.connect(b.addrs()[0].clone()).await.unwrap();
     rogue.publish(bp, b"\x00garbage\xff".to_vec()).await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Some(Event::Gossip { message_id, source, data }) = eb.recv().await {
-                return (message_id, source, data);
-            }
-        }
-    })
-    .await
-    .expect("rogue gossip within 10 s");
+    let got = next_gossip(&mut eb, Duration::from_secs(10)).await.expect("rogue gossip within 10 s");
     assert_eq!(got.2, b"\x00garbage\xff");
     b.validate(got.0, got.1, false).await;
     // Oversize messages never reach the application.
     rogue.publish(bp, vec![0u8; 64 << 10]).await.unwrap();
-    let more = tokio::time::timeout(Duration::from_secs(2), async {
-        loop {
-            if let Some(Event::Gossip { data, .. }) = eb.recv().await {
-                return data.len();
-            }
-        }
-    })
-    .await;
-    assert!(more.is_err(), "an oversize message was delivered: {more:?}");
+    let more = next_gossip(&mut eb, Duration::from_secs(2)).await;
+    assert!(more.is_none(), "an oversize message was delivered: {} bytes", more.map(|m| m.2.len()).unwrap_or(0));
 }
 
 #[test]

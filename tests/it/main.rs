@@ -8,6 +8,7 @@ mod models;
 mod nodes;
 mod p2p;
 mod procs;
+mod rpc;
 mod serve;
 mod state_root;
 

@@ -12,7 +12,7 @@ use alloy::primitives::U256;
 use gavel_bisection::game::Side;
 use gavel_bisection::state::BlobCommitment;
 use gavel_challenger::agent;
-use gavel_challenger::chain::{event_in, Chain, Deployment, DEV_KEYS};
+use gavel_challenger::chain::{event_in, Chain, DEV_KEYS};
 use gavel_challenger::contracts::{claim_status, IClaimRegistry, IExampleConsumer};
 use gavel_challenger::trace::RunTrace;
 use gavel_runner::cases::{repo_root, Case};
@@ -32,11 +32,7 @@ fn watch(deployment: &Path, state: &Path, once: bool) -> (Proc, mpsc::Receiver<s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watchtower_killed_mid_dispute_resumes_and_wins() {
-    let work = std::env::temp_dir().join(format!("gavel-nodes-{}", std::process::id()));
-    std::fs::create_dir_all(&work).unwrap();
-    let deployment_file = work.join("deployment.json");
-    let devnet = procs::devnet(&deployment_file, &[]);
-    let d = Deployment::load(&deployment_file).unwrap();
+    let procs::Testnet { work, dep: deployment_file, d, devnet } = procs::testnet("nodes", &[]);
     let (liar, consumer) = (
         Chain::connect(&d.rpc_url, DEV_KEYS[2]).await.unwrap(),
         Chain::connect(&d.rpc_url, DEV_KEYS[3]).await.unwrap(),

@@ -24,7 +24,7 @@ fn strings(a: &[&str]) -> Vec<String> {
 }
 
 /// A faulty server (one corrupted operator result per run) with p2p on; its events and p2p address.
-fn faulty_server(dep: &Path, work: &Path) -> (Proc, EventLog, String, Multiaddr) {
+pub(crate) fn faulty_server(dep: &Path, work: &Path) -> (Proc, EventLog, String, Multiaddr) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let http = format!("127.0.0.1:{port}");
     let state = work.join("serve");
@@ -39,8 +39,14 @@ fn faulty_server(dep: &Path, work: &Path) -> (Proc, EventLog, String, Multiaddr)
 
 /// A watchtower dialling `peer`, with its own key and state.
 fn watcher(dep: &Path, work: &Path, name: &str, key: &str, peer: &Multiaddr) -> (Proc, EventLog, Multiaddr) {
+    watcher_with(dep, work, name, key, peer, &[])
+}
+
+/// [`watcher`] with `extra` arguments.
+pub(crate) fn watcher_with(dep: &Path, work: &Path, name: &str, key: &str, peer: &Multiaddr, extra: &[&str]) -> (Proc, EventLog, Multiaddr) {
     let state = work.join(name);
-    let args = strings(&["watch", "--deployment", dep.to_str().unwrap(), "--state", state.to_str().unwrap(), "--poll-ms", "100", "--peer", &peer.to_string()]);
+    let mut args = strings(&["watch", "--deployment", dep.to_str().unwrap(), "--state", state.to_str().unwrap(), "--poll-ms", "100", "--peer", &peer.to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
     let (p, rx) = procs::node(&args, key, &work.join(format!("{name}.log")));
     let mut log = EventLog::new(rx);
     let listening = log.next("p2p_listening", Duration::from_secs(60));
@@ -51,7 +57,7 @@ fn watcher(dep: &Path, work: &Path, name: &str, key: &str, peer: &Multiaddr) -> 
 
 /// The deployment as a watchtower without the model files sees it: every model path is wrong,
 /// so the model must come over the network.
-fn without_models(dep: &Path, out: &Path) {
+pub(crate) fn without_models(dep: &Path, out: &Path) {
     let mut d = Deployment::load(dep).unwrap();
     for m in &mut d.models {
         m.path = "/nonexistent/model.onnx".into();
@@ -60,7 +66,7 @@ fn without_models(dep: &Path, out: &Path) {
 }
 
 /// POST /v1/inference of silero's reference input; the claim id.
-fn infer(http: &str) -> u64 {
+pub(crate) fn infer(http: &str) -> u64 {
     let case = Case::load(&repo_root(), "silero_vad").unwrap();
     let input = gavel_codec::encode(&case.inputs);
     let body = format!(r#"{{"model_id": 1, "input": "0x{}"}}"#, input.iter().map(|b| format!("{b:02x}")).collect::<String>());
@@ -120,11 +126,7 @@ async fn attack(addr: &Multiaddr, d: &Deployment, forged: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watchtowers_fetch_blobs_over_libp2p_and_refute_an_off_chain_claim() {
-    let work = std::env::temp_dir().join(format!("gavel-p2p-{}", std::process::id()));
-    std::fs::create_dir_all(&work).unwrap();
-    let dep = work.join("deployment.json");
-    let _devnet = procs::devnet(&dep, &[]);
-    let d = Deployment::load(&dep).unwrap();
+    let procs::Testnet { work, dep, d, devnet: _devnet } = procs::testnet("p2p", &[]);
     let (_server, mut srx, http, server_addr) = faulty_server(&dep, &work);
 
     // Garbage at the server's p2p port: it is rejected, and the server keeps serving.
@@ -176,11 +178,7 @@ async fn watchtowers_fetch_blobs_over_libp2p_and_refute_an_off_chain_claim() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_gone_silent_loses_by_timeout() {
-    let work = std::env::temp_dir().join(format!("gavel-p2p-silent-{}", std::process::id()));
-    std::fs::create_dir_all(&work).unwrap();
-    let dep = work.join("deployment.json");
-    let _devnet = procs::devnet(&dep, &["--clock-time", "30"]);
-    let d = Deployment::load(&dep).unwrap();
+    let procs::Testnet { work, dep, d, devnet: _devnet } = procs::testnet("p2p-silent", &["--clock-time", "30"]);
     let (server, _srx, http, server_addr) = faulty_server(&dep, &work);
     let wdep = work.join("deployment-no-models.json");
     without_models(&dep, &wdep);

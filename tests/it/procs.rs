@@ -156,3 +156,25 @@ impl EventLog {
         self.seen.iter().filter(|(v, _)| v["event"] == event).map(|(v, _)| v.clone()).collect()
     }
 }
+
+/// A test's working directory and its `gavel devnet` (silero-vad registered).
+pub(crate) struct Testnet {
+    /// Scratch directory (`$TMPDIR/gavel-<name>-<pid>`).
+    pub(crate) work: std::path::PathBuf,
+    /// The deployment file devnet wrote.
+    pub(crate) dep: std::path::PathBuf,
+    /// The deployment.
+    pub(crate) d: gavel_challenger::chain::Deployment,
+    /// The devnet process (SIGTERM on drop stops its anvil).
+    pub(crate) devnet: Proc,
+}
+
+/// Starts a devnet with `extra` arguments in a fresh working directory for test `name`.
+pub(crate) fn testnet(name: &str, extra: &[&str]) -> Testnet {
+    let work = std::env::temp_dir().join(format!("gavel-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&work).expect("work dir");
+    let dep = work.join("deployment.json");
+    let devnet = devnet(&dep, extra);
+    let d = gavel_challenger::chain::Deployment::load(&dep).expect("deployment");
+    Testnet { work, dep, d, devnet }
+}

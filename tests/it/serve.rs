@@ -13,7 +13,7 @@ use alloy::primitives::U256;
 use gavel_bisection::game::Side;
 use gavel_bisection::state::BlobCommitment;
 use gavel_challenger::agent;
-use gavel_challenger::chain::{event_in, Chain, Deployment, DEV_KEYS};
+use gavel_challenger::chain::{event_in, Chain, DEV_KEYS};
 use gavel_challenger::contracts::{claim_status, IClaimRegistry, IExampleConsumer};
 use gavel_challenger::trace::RunTrace;
 use gavel_runner::cases::{repo_root, Case};
@@ -40,11 +40,7 @@ fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
-    let work = std::env::temp_dir().join(format!("gavel-serve-{}", std::process::id()));
-    std::fs::create_dir_all(&work).unwrap();
-    let dep = work.join("deployment.json");
-    let _devnet = procs::devnet(&dep, &[]);
-    let d = Deployment::load(&dep).unwrap();
+    let procs::Testnet { work, dep, d, devnet: _devnet } = procs::testnet("serve", &[]);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let mut child = Command::new(gavel_bin())

@@ -1,0 +1,150 @@
+//! Bad RPC replies while the nodes run: `gavel watch` talks to anvil through a proxy that,
+//! when told to, answers with truncated JSON, HTML error pages, wrongly typed results, JSON-RPC
+//! errors, or hangs up. The watchtower logs each failure, keeps running, and still refutes a
+//! faulty server's claim, garbage arriving mid-dispute included.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gavel_challenger::chain::{Chain, DEV_KEYS};
+use gavel_challenger::contracts::{claim_status, IClaimRegistry};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::p2p::{faulty_server, infer, watcher_with, without_models};
+use crate::procs;
+
+/// A JSON-RPC proxy in front of `upstream`; while `bad` is set it answers with garbage.
+struct Proxy {
+    addr: SocketAddr,
+    bad: Arc<AtomicBool>,
+    garbage_sent: Arc<AtomicU64>,
+}
+
+/// Reads one HTTP message (head and `content-length` body) from `s`, keeping any extra bytes
+/// in `buf`; `None` at a clean end of stream.
+async fn read_message(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<Option<(String, Vec<u8>)>> {
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 8192];
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let len = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.trim().eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim().parse::<usize>()))
+        .transpose()
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let mut chunk = [0u8; 65536];
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = buf[head_end..head_end + len].to_vec();
+    buf.drain(..head_end + len);
+    Ok(Some((head, body)))
+}
+
+fn http_response(status: &str, content_type: &str, body: &str) -> Vec<u8> {
+    format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n{body}", body.len()).into_bytes()
+}
+
+/// The n-th kind of garbage for a request with JSON-RPC id `id`; `None`: hang up.
+fn garbage(n: u64, id: &serde_json::Value) -> Option<Vec<u8>> {
+    match n % 5 {
+        0 => Some(http_response("200 OK", "application/json", r#"{"jsonrpc":"2.0","id""#)),
+        1 => Some(http_response("502 Bad Gateway", "text/html", "<html><body>upstream fell over</body></html>")),
+        2 => Some(http_response("200 OK", "application/json", &serde_json::json!({ "jsonrpc": "2.0", "id": id, "result": { "unexpected": [1, 2, 3] } }).to_string())),
+        3 => Some(http_response("200 OK", "application/json", &serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -32000, "message": "the proxy says no" } }).to_string())),
+        _ => None,
+    }
+}
+
+async fn serve_conn(mut c: TcpStream, upstream: SocketAddr, bad: Arc<AtomicBool>, sent: Arc<AtomicU64>) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    while let Some((head, body)) = read_message(&mut c, &mut buf).await? {
+        if bad.load(Ordering::SeqCst) {
+            let id = serde_json::from_slice::<serde_json::Value>(&body).ok().map(|v| v["id"].clone()).unwrap_or(serde_json::Value::Null);
+            match garbage(sent.fetch_add(1, Ordering::SeqCst), &id) {
+                Some(r) => c.write_all(&r).await?,
+                None => return Ok(()),
+            }
+            continue;
+        }
+        let mut u = TcpStream::connect(upstream).await?;
+        u.write_all(head.as_bytes()).await?;
+        u.write_all(&body).await?;
+        let mut ubuf = Vec::new();
+        let (rhead, rbody) = read_message(&mut u, &mut ubuf).await?.ok_or_else(|| std::io::Error::other("upstream closed"))?;
+        c.write_all(rhead.as_bytes()).await?;
+        c.write_all(&rbody).await?;
+    }
+    Ok(())
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (bad, garbage_sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let (b, g) = (bad.clone(), garbage_sent.clone());
+        tokio::spawn(async move {
+            while let Ok((c, _)) = listener.accept().await {
+                tokio::spawn(serve_conn(c, upstream, b.clone(), g.clone()));
+            }
+        });
+        Proxy { addr, bad, garbage_sent }
+    }
+
+    /// Garbage for `d`, then honest replies again; returns how many garbage replies went out.
+    async fn garbage_for(&self, d: Duration) -> u64 {
+        let before = self.garbage_sent.load(Ordering::SeqCst);
+        self.bad.store(true, Ordering::SeqCst);
+        tokio::time::sleep(d).await;
+        self.bad.store(false, Ordering::SeqCst);
+        self.garbage_sent.load(Ordering::SeqCst) - before
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchtower_survives_bad_rpc_replies_and_still_wins() {
+    let procs::Testnet { work, dep, d, devnet: _devnet } = procs::testnet("rpc", &[]);
+    let upstream: SocketAddr = d.rpc_url.trim_start_matches("http://").parse().unwrap();
+    let proxy = Proxy::start(upstream).await;
+    let (_server, _srx, http, server_addr) = faulty_server(&dep, &work);
+    let wdep = work.join("deployment-no-models.json");
+    without_models(&dep, &wdep);
+    let rpc = format!("http://{}", proxy.addr);
+    let (_w, mut rx, _) = watcher_with(&wdep, &work, "watch", DEV_KEYS[4], &server_addr, &["--rpc-url", &rpc]);
+
+    // Idle: a burst of garbage; the watchtower reports it and keeps going.
+    let sent = proxy.garbage_for(Duration::from_secs(3)).await;
+    assert!(sent >= 5, "the watchtower kept polling through the garbage ({sent} replies)");
+    let errors = rx.next_n("error", 3, Duration::from_secs(30));
+    assert!(errors.iter().all(|e| e["error"].as_str().is_some_and(|m| !m.is_empty())), "{errors:?}");
+
+    // A faulty claim; more garbage once the dispute is open.
+    let claim = infer(&http);
+    let opened = rx.next("disputed", Duration::from_secs(120));
+    assert_eq!(opened["claim"], claim);
+    let sent = proxy.garbage_for(Duration::from_secs(2)).await;
+    assert!(sent > 0, "garbage reached the watchtower mid-dispute");
+    let resolved = rx.next("resolved", Duration::from_secs(240));
+    assert_eq!(resolved["verdict"], "won", "{resolved}");
+    let chain = Chain::connect(&d.rpc_url, DEV_KEYS[0]).await.unwrap();
+    let status = IClaimRegistry::new(d.registry, &chain.provider).claims(claim).call().await.unwrap().status;
+    assert!(status == claim_status::REFUTED || status == claim_status::SETTLED, "claim status {status}");
+    std::fs::remove_dir_all(&work).ok();
+}

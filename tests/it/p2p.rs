@@ -24,11 +24,17 @@ fn strings(a: &[&str]) -> Vec<String> {
 }
 
 /// A faulty server (one corrupted operator result per run) with p2p on; its events and p2p address.
-pub(crate) fn faulty_server(dep: &Path, work: &Path) -> (Proc, EventLog, String, Multiaddr) {
+fn faulty_server(dep: &Path, work: &Path) -> (Proc, EventLog, String, Multiaddr) {
+    faulty_server_with(dep, work, &[])
+}
+
+/// [`faulty_server`] with `extra` arguments.
+pub(crate) fn faulty_server_with(dep: &Path, work: &Path, extra: &[&str]) -> (Proc, EventLog, String, Multiaddr) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let http = format!("127.0.0.1:{port}");
     let state = work.join("serve");
-    let args = strings(&["serve", "--deployment", dep.to_str().unwrap(), "--state", state.to_str().unwrap(), "--listen", &http, "--poll-ms", "100", "--fault-macro-step", "16"]);
+    let mut args = strings(&["serve", "--deployment", dep.to_str().unwrap(), "--state", state.to_str().unwrap(), "--listen", &http, "--poll-ms", "100", "--fault-macro-step", "16"]);
+    args.extend(extra.iter().map(|s| s.to_string()));
     let (p, rx) = procs::node(&args, DEV_KEYS[1], &work.join("serve.log"));
     let mut log = EventLog::new(rx);
     let listening = log.next("p2p_listening", Duration::from_secs(60));
@@ -75,7 +81,7 @@ pub(crate) fn infer(http: &str) -> u64 {
     v["claim_id"].as_u64().unwrap()
 }
 
-fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+pub(crate) fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     let head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());

@@ -1,7 +1,8 @@
-//! Bad RPC replies while the nodes run: `gavel watch` talks to anvil through a proxy that,
-//! when told to, answers with truncated JSON, HTML error pages, wrongly typed results, JSON-RPC
-//! errors, or hangs up. The watchtower logs each failure, keeps running, and still refutes a
-//! faulty server's claim, garbage arriving mid-dispute included.
+//! Bad RPC replies while the nodes run: `gavel serve` and `gavel watch` talk to anvil through a
+//! proxy that, when told to, answers with truncated JSON, HTML error pages, wrongly typed
+//! results, JSON-RPC errors, or hangs up. The server answers HTTP with a clear 502 while its
+//! chain is garbage and serves again after; the watchtower logs each failure, keeps running, and
+//! still refutes the server's faulty claim, garbage arriving mid-dispute included.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,7 +14,7 @@ use gavel_challenger::contracts::{claim_status, IClaimRegistry};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::p2p::{faulty_server, infer, watcher_with, without_models};
+use crate::p2p::{faulty_server_with, infer, request, watcher_with, without_models};
 use crate::procs;
 
 /// A JSON-RPC proxy in front of `upstream`; while `bad` is set it answers with garbage.
@@ -116,18 +117,34 @@ impl Proxy {
         self.bad.store(false, Ordering::SeqCst);
         self.garbage_sent.load(Ordering::SeqCst) - before
     }
+
+    fn set_bad(&self, bad: bool) {
+        self.bad.store(bad, Ordering::SeqCst);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watchtower_survives_bad_rpc_replies_and_still_wins() {
+async fn nodes_survive_bad_rpc_replies_and_the_watchtower_still_wins() {
     let procs::Testnet { work, dep, d, devnet: _devnet } = procs::testnet("rpc", &[]);
     let upstream: SocketAddr = d.rpc_url.trim_start_matches("http://").parse().unwrap();
     let proxy = Proxy::start(upstream).await;
-    let (_server, _srx, http, server_addr) = faulty_server(&dep, &work);
+    let rpc = format!("http://{}", proxy.addr);
+    let (_server, mut srx, http, server_addr) = faulty_server_with(&dep, &work, &["--rpc-url", &rpc]);
     let wdep = work.join("deployment-no-models.json");
     without_models(&dep, &wdep);
-    let rpc = format!("http://{}", proxy.addr);
     let (_w, mut rx, _) = watcher_with(&wdep, &work, "watch", DEV_KEYS[4], &server_addr, &["--rpc-url", &rpc]);
+
+    // While the chain answers garbage, an inference cannot post its claim: a clear 502, no claim,
+    // and the server's health endpoint still answers.
+    proxy.set_bad(true);
+    let case = gavel_runner::cases::Case::load(&gavel_runner::cases::repo_root(), "silero_vad").unwrap();
+    let hex: String = gavel_codec::encode(&case.inputs).iter().map(|b| format!("{b:02x}")).collect();
+    let (status, v) = request(&http, "POST", "/v1/inference", &format!(r#"{{"model_id": 1, "input": "0x{hex}"}}"#));
+    assert_eq!(status, 502, "{v}");
+    assert!(v["error"].as_str().is_some_and(|e| e.contains("posting the claim")), "{v}");
+    assert_eq!(request(&http, "GET", "/health", "").0, 200);
+    proxy.set_bad(false);
+    srx.next("error", Duration::from_secs(30));
 
     // Idle: a burst of garbage; the watchtower reports it and keeps going.
     let sent = proxy.garbage_for(Duration::from_secs(3)).await;
@@ -144,7 +161,10 @@ async fn watchtower_survives_bad_rpc_replies_and_still_wins() {
     let resolved = rx.next("resolved", Duration::from_secs(240));
     assert_eq!(resolved["verdict"], "won", "{resolved}");
     let chain = Chain::connect(&d.rpc_url, DEV_KEYS[0]).await.unwrap();
-    let status = IClaimRegistry::new(d.registry, &chain.provider).claims(claim).call().await.unwrap().status;
+    let reg = IClaimRegistry::new(d.registry, &chain.provider);
+    let status = reg.claims(claim).call().await.unwrap().status;
     assert!(status == claim_status::REFUTED || status == claim_status::SETTLED, "claim status {status}");
+    assert_eq!(claim, 1, "the request during the garbage posted no claim");
+    assert_eq!(request(&http, "GET", "/health", "").0, 200);
     std::fs::remove_dir_all(&work).ok();
 }

@@ -40,6 +40,9 @@ pub(crate) struct BenchArgs {
     /// Requests for `--serve`.
     #[arg(long, default_value_t = 10)]
     requests: usize,
+    /// With `--serve`: the server posts fast claims (`gavel serve --fast-claims`).
+    #[arg(long)]
+    fast_claims: bool,
     /// Benchmark blob transfer over libp2p instead: two nodes on 127.0.0.1, each case's model
     /// fetched in 1 MiB chunks and checked against its blob id.
     #[arg(long)]
@@ -110,7 +113,7 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
     }
     if args.serve {
         let case = args.cases.first().cloned().unwrap_or_else(|| "silero_vad".into());
-        return crate::node::bench_serve(&case, args.requests.max(1), args.json, &args.guest);
+        return crate::node::bench_serve(&case, args.requests.max(1), args.fast_claims, args.json, &args.guest);
     }
     let root = repo_root();
     let names: Vec<String> = if args.cases.is_empty() { DEFAULT_CASES.iter().map(|s| s.to_string()).collect() } else { args.cases };

@@ -264,6 +264,11 @@ pub(crate) struct ServeArgs {
     /// this server posts wrong claims (and loses every dispute).
     #[arg(long, hide = true)]
     fault_macro_step: Option<u64>,
+    /// Post claims from the wasmtime run alone, at the deployment's largest level-2 depth,
+    /// without the step machine's exact instruction count (much higher throughput; disputes
+    /// play a few more rounds, and the step machine runs only for disputed claims).
+    #[arg(long)]
+    fast_claims: bool,
     #[command(flatten)]
     p2p: P2pArgs,
     #[command(flatten)]
@@ -284,6 +289,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
             poll: std::time::Duration::from_millis(args.poll_ms.max(10)),
             fault_macro_step: args.fault_macro_step,
             p2p: args.p2p.options(),
+            fast_claims: args.fast_claims,
         };
         let mut stop = Stop::new()?;
         gavel_serve::serve(cfg, runtime, async move { stop.recv().await }).await
@@ -305,7 +311,7 @@ async fn post_json(addr: &str, path: &str, body: &str) -> Result<(u16, String)> 
 }
 
 /// `gavel bench --serve`: requests/s of undisputed inference over HTTP with claims posted.
-pub(crate) fn bench_serve(case_name: &str, requests: usize, as_json: bool, guest: &GuestArgs) -> Result<()> {
+pub(crate) fn bench_serve(case_name: &str, requests: usize, fast_claims: bool, as_json: bool, guest: &GuestArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let runtime = Arc::new(guest.runtime()?);
@@ -327,6 +333,7 @@ pub(crate) fn bench_serve(case_name: &str, requests: usize, as_json: bool, guest
             poll: std::time::Duration::from_millis(200),
             fault_macro_step: None,
             p2p: None,
+            fast_claims,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(gavel_serve::serve(cfg, runtime, async move {
@@ -366,9 +373,10 @@ pub(crate) fn bench_serve(case_name: &str, requests: usize, as_json: bool, guest
         let rps = requests as f64 / secs;
         let median = latencies[latencies.len() / 2];
         if as_json {
-            println!("{}", json!({ "case": case_name, "requests": requests, "seconds": secs, "requests_per_s": rps, "median_ms": median }));
+            println!("{}", json!({ "case": case_name, "requests": requests, "fast_claims": fast_claims, "seconds": secs, "requests_per_s": rps, "median_ms": median }));
         } else {
-            println!("{case_name}: {requests} requests with claims posted in {secs:.1} s: {rps:.2} requests/s (median latency {median:.0} ms)");
+            let mode = if fast_claims { "fast claims" } else { "exact claims" };
+            println!("{case_name} ({mode}): {requests} requests with claims posted in {secs:.1} s: {rps:.2} requests/s (median latency {median:.0} ms)");
         }
         drop(anvil);
         Ok(())

@@ -1,6 +1,7 @@
-//! `gavel serve` as a process on a real anvil (`gavel devnet`): its HTTP API with good and bad
-//! requests, an on-chain request from a consumer contract, a lying challenger it defeats, and
-//! finalization into the consumer's callback.
+//! `gavel serve --fast-claims` as a process on a real anvil (`gavel devnet`): its HTTP API with
+//! good and bad requests, an on-chain request from a consumer contract, a lying challenger it
+//! defeats on a claim posted at the deployment's largest level-2 depth, and finalization into
+//! the consumer's callback.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -44,7 +45,7 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let mut child = Command::new(gavel_bin())
-        .args(["serve", "--deployment", dep.to_str().unwrap(), "--state", work.join("serve").to_str().unwrap(), "--listen", &addr, "--poll-ms", "100"])
+        .args(["serve", "--deployment", dep.to_str().unwrap(), "--state", work.join("serve").to_str().unwrap(), "--listen", &addr, "--poll-ms", "100", "--fast-claims"])
         .env("GAVEL_PRIVATE_KEY", DEV_KEYS[1])
         .current_dir(repo_root())
         .stdout(Stdio::piped())
@@ -84,6 +85,8 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     let (s, v) = http(&addr, "POST", "/v1/inference", format!(r#"{{"model_id": 1, "input": "0x{}"}}"#, hex(&input)).as_bytes());
     assert_eq!(s, 200, "{v}");
     let http_claim = v["claim_id"].as_u64().unwrap();
+    // A fast claim: posted from the wasmtime run alone, at the deployment's largest depth.
+    assert_eq!(v["macro_steps"].as_u64(), Some(18), "{v}");
     assert!(!v["outputs"].as_array().unwrap().is_empty());
     let (s, c) = http(&addr, "GET", &format!("/v1/claims/{http_claim}"), b"");
     assert_eq!(s, 200);
@@ -121,6 +124,7 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
         outputRoot: w("output_root"),
         finalStateRoot: w("final_root"),
     };
+    assert_eq!(data.level2Depth, d.params.max_level2_depth, "a fast claim takes the largest depth");
     let initial = lying.claim_shape(32).initial_root;
     let (dispute, _) = agent::open_dispute(&liar, &d, http_claim, &data, initial, &mut lying).await.unwrap();
     let out = agent::play(&liar, &d, dispute, Side::Challenger, &mut lying, Duration::from_millis(100), &mut |_| {}).await.unwrap();

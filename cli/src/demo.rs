@@ -46,6 +46,10 @@ pub(crate) struct DemoArgs {
     /// reference outputs, no chain.
     #[arg(long)]
     offline: bool,
+    /// Both servers post their claims at the deployment's largest level-2 depth, as
+    /// `gavel serve --fast-claims` does (the dispute then plays the extra rounds).
+    #[arg(long)]
+    fast_claims: bool,
     #[command(flatten)]
     guest: GuestArgs,
 }
@@ -162,7 +166,13 @@ async fn demo_chain(args: DemoArgs) -> Result<()> {
     pb.set_message("running the model (wasmtime and the step machine side by side)");
     let mut honest_trace = trace_for(&runtime, &model_bytes, &input_bytes, work.join("honest"), &pb)?;
     let k = u64::from(params.k);
-    let honest_shape = honest_trace.claim_shape(k);
+    let fast_depth = |mut s: gavel_challenger::trace::ClaimShape| {
+        if args.fast_claims {
+            s.level2_depth = params.max_level2_depth;
+        }
+        s
+    };
+    let honest_shape = fast_depth(honest_trace.claim_shape(k));
     let honest_data = agent::claim_data(model_id, request_id, &input_root, &honest_shape);
     let (honest_claim, receipt) = agent::post_claim(&honest, &deployment, &honest_data).await?;
     let honest_post_gas = receipt.gas_used;
@@ -187,7 +197,7 @@ async fn demo_chain(args: DemoArgs) -> Result<()> {
     pb.set_message(format!("corrupting one operator result in macro-step {fault_step}"));
     let mut faulty_trace = tokio::task::block_in_place(|| RunTrace::faulty(base, fault_step, 1 << 22))?;
     let fault = faulty_trace.fault().cloned().context("fault")?;
-    let faulty_shape = faulty_trace.claim_shape(k);
+    let faulty_shape = fast_depth(faulty_trace.claim_shape(k));
     ensure!(faulty_shape.final_root != honest_shape.final_root, "the corruption did not change the final state; pick another --fault-macro-step");
     let faulty_data = agent::claim_data(model_id, 0, &input_root, &faulty_shape);
     let t_bad_claim = Instant::now();

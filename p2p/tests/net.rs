@@ -51,7 +51,7 @@ async fn node(source: Arc<dyn BlobSource>, peers: Vec<gavel_p2p::Multiaddr>) -> 
 
 /// Waits until `n` sees `count` connected peers.
 async fn connected(n: &Node, count: usize) {
-    for _ in 0..200 {
+    for _ in 0..400 {
         if n.peers().await.unwrap().len() >= count {
             return;
         }

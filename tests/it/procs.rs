@@ -124,12 +124,18 @@ impl EventLog {
 
     /// The next unreturned event named `event`; panics with every event seen if none comes.
     pub(crate) fn next(&mut self, event: &str, limit: Duration) -> serde_json::Value {
+        self.next_any(&[event], limit)
+    }
+
+    /// The next unreturned event with any of these names.
+    pub(crate) fn next_any(&mut self, names: &[&str], limit: Duration) -> serde_json::Value {
+        let event = names.join(" or ");
         let t = Instant::now();
         let mut i = 0;
         loop {
             while i < self.seen.len() {
                 let (v, taken) = &mut self.seen[i];
-                if !*taken && v["event"] == event {
+                if !*taken && names.iter().any(|n| v["event"] == *n) {
                     *taken = true;
                     return v.clone();
                 }

@@ -11,6 +11,11 @@ pub mod store;
 pub mod trace;
 pub mod watch;
 
+/// One line of a node's event log: a JSON object on stdout (what scripts and tests read).
+pub fn emit(event: serde_json::Value) {
+    println!("{event}");
+}
+
 /// The most useful line of an RPC error: a decoded revert (custom error selector and data) or
 /// the node's message.
 pub fn revert_reason(e: &dyn std::fmt::Display) -> String {

@@ -10,13 +10,14 @@ use alloy::primitives::{keccak256, Address};
 use alloy::sol_types::SolValue;
 use anyhow::{Context, Result};
 use gavel_bisection::state::BlobCommitment;
-use gavel_p2p::{BlobId, BlobSource, Config, Event, Multiaddr, Node, Verifier};
+use gavel_p2p::{BlobId, BlobSource, Config, Event, Multiaddr, Node, PeerId, Verifier};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::agent::ClaimFields;
 use crate::chain::{Chain, Deployment};
 use crate::contracts::IClaimRegistry;
+use crate::emit;
 use crate::store::Store;
 
 /// How a node joins the network.
@@ -26,12 +27,6 @@ pub struct P2pOptions {
     pub listen: Vec<Multiaddr>,
     /// Peers to dial (`/ip4/…/tcp/…/p2p/<peer id>`).
     pub peers: Vec<Multiaddr>,
-}
-
-impl Default for P2pOptions {
-    fn default() -> P2pOptions {
-        P2pOptions { listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("static multiaddr")], peers: Vec::new() }
-    }
 }
 
 /// The gossip topic of a deployment's claims.
@@ -92,6 +87,39 @@ pub fn verifier() -> Verifier {
 /// The node key file in a state directory.
 pub fn key_path(state_dir: &Path) -> PathBuf {
     state_dir.join("p2p.key")
+}
+
+/// A node's peer id and addresses, as the nodes report them (`p2p_listening`, `/health`).
+pub fn describe(node: &Node) -> serde_json::Value {
+    serde_json::json!({ "peer_id": node.peer_id().to_string(), "addrs": node.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>() })
+}
+
+/// Logs the `p2p_listening` event: where peers can reach this node.
+pub fn emit_listening(node: &Node) {
+    let mut e = describe(node);
+    e["event"] = "p2p_listening".into();
+    emit(e);
+}
+
+/// Handles one network event the way both nodes do: a gossip message is checked against the
+/// chain ([`ClaimAnnouncement::verify`]) and gossipsub told the verdict, so only real claims are
+/// forwarded; a rejected one is logged as `gossip_rejected`. Every other event is logged.
+/// Returns an accepted announcement and the peer it came from.
+pub async fn on_event(node: &Node, chain: &Chain, d: &Deployment, event: Event) -> Option<(ClaimAnnouncement, PeerId)> {
+    match event {
+        Event::Gossip { message_id, source, data } => {
+            let verdict = ClaimAnnouncement::verify(&data, chain, d).await;
+            node.validate(message_id, source, verdict.is_ok()).await;
+            match verdict {
+                Ok(a) => return Some((a, source)),
+                Err(e) => emit(serde_json::json!({ "event": "gossip_rejected", "peer": source.to_string(), "error": format!("{e:#}") })),
+            }
+        }
+        Event::BadRequest { peer, error } => emit(serde_json::json!({ "event": "p2p_bad_request", "peer": peer.map(|p| p.to_string()), "error": error })),
+        Event::Connected(p) => emit(serde_json::json!({ "event": "peer_connected", "peer": p.to_string() })),
+        Event::Disconnected(p) => emit(serde_json::json!({ "event": "peer_disconnected", "peer": p.to_string() })),
+    }
+    None
 }
 
 /// Starts the p2p node of a server or watchtower: its key in `state_dir`, its blobs from

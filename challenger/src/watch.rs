@@ -24,9 +24,10 @@ use tokio::task::JoinHandle;
 use crate::agent::{self, ClaimFields, DisputeOutcome};
 use crate::chain::{parse_word, Chain, Deployment};
 use crate::contracts::{claim_status, IClaimRegistry};
-use crate::net::{self, ClaimAnnouncement, P2pOptions};
+use crate::net::{self, P2pOptions};
 use crate::store::Store;
 use crate::trace::RunTrace;
+use crate::emit;
 
 /// A claim's model and input bytes.
 type ModelAndInput = (Arc<Vec<u8>>, Arc<Vec<u8>>);
@@ -71,11 +72,6 @@ impl ClaimRecord {
     pub fn data(&self) -> Result<IClaimRegistry::ClaimData> {
         self.claim.data()
     }
-}
-
-/// One line of the watchtower's event log (stdout, JSON lines).
-fn emit(event: serde_json::Value) {
-    println!("{event}");
 }
 
 /// Blob fetches in flight, and when a failed one may be retried.
@@ -124,7 +120,7 @@ impl Watchtower {
     pub async fn run(mut self) -> Result<()> {
         emit(serde_json::json!({ "event": "started", "address": self.chain.address.to_string(), "resumed_claims": self.store.all::<ClaimRecord>()?.len() }));
         if let Some(node) = self.p2p() {
-            emit(serde_json::json!({ "event": "p2p_listening", "peer_id": node.peer_id().to_string(), "addrs": node.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>() }));
+            net::emit_listening(node);
         }
         loop {
             match self.tick().await {
@@ -180,33 +176,20 @@ impl Watchtower {
     async fn network(&mut self) -> Result<()> {
         let Some((node, events)) = self.p2p.as_mut() else { return Ok(()) };
         let node = node.clone();
-        let mut gossip = Vec::new();
-        // At most 64 messages a tick (each may cost an RPC call); the rest wait in the queue.
-        while gossip.len() < 64 {
+        let mut batch = Vec::new();
+        // At most 64 events a tick (a gossip message costs an RPC call); the rest wait in the queue.
+        while batch.len() < 64 {
             let Ok(e) = events.try_recv() else { break };
-            match e {
-                gavel_p2p::Event::Gossip { message_id, source, data } => gossip.push((message_id, source, data)),
-                gavel_p2p::Event::BadRequest { peer, error } => emit(serde_json::json!({ "event": "p2p_bad_request", "peer": peer.map(|p| p.to_string()), "error": error })),
-                gavel_p2p::Event::Connected(p) => emit(serde_json::json!({ "event": "peer_connected", "peer": p.to_string() })),
-                gavel_p2p::Event::Disconnected(p) => emit(serde_json::json!({ "event": "peer_disconnected", "peer": p.to_string() })),
-            }
+            batch.push(e);
         }
-        for (id, source, data) in gossip {
-            match ClaimAnnouncement::verify(&data, &self.chain, &self.cfg.deployment).await {
-                Ok(a) => {
-                    node.validate(id, source, true).await;
-                    emit(serde_json::json!({ "event": "announcement", "claim": a.claim_id, "peer": source.to_string() }));
-                    self.hints.insert(a.claim_id, source);
-                    if self.store.get::<ClaimRecord>(a.claim_id)?.is_none() {
-                        let r = ClaimRecord { claim_id: a.claim_id, claim: a.claim, verdict: "new".into(), dispute_id: None };
-                        self.store.put(a.claim_id, &r)?;
-                        emit(serde_json::json!({ "event": "claim", "claim": a.claim_id, "via": "gossip", "peer": source.to_string() }));
-                    }
-                }
-                Err(e) => {
-                    node.validate(id, source, false).await;
-                    emit(serde_json::json!({ "event": "gossip_rejected", "peer": source.to_string(), "error": format!("{e:#}") }));
-                }
+        for e in batch {
+            let Some((a, source)) = net::on_event(&node, &self.chain, &self.cfg.deployment, e).await else { continue };
+            emit(serde_json::json!({ "event": "announcement", "claim": a.claim_id, "peer": source.to_string() }));
+            self.hints.insert(a.claim_id, source);
+            if self.store.get::<ClaimRecord>(a.claim_id)?.is_none() {
+                let r = ClaimRecord { claim_id: a.claim_id, claim: a.claim, verdict: "new".into(), dispute_id: None };
+                self.store.put(a.claim_id, &r)?;
+                emit(serde_json::json!({ "event": "claim", "claim": a.claim_id, "via": "gossip", "peer": source.to_string() }));
             }
         }
         let done: Vec<BlobId> = self.fetches.running.iter().filter(|(_, (_, t))| t.is_finished()).map(|(id, _)| *id).collect();

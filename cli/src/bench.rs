@@ -51,10 +51,19 @@ pub(crate) struct BenchArgs {
     pub(crate) guest: GuestArgs,
 }
 
+/// The cases asked for, or the real models.
+fn case_names(cases: Vec<String>) -> Vec<String> {
+    if cases.is_empty() {
+        DEFAULT_CASES.iter().map(|s| s.to_string()).collect()
+    } else {
+        cases
+    }
+}
+
 /// `gavel bench --step-machine`.
 fn step_machine(args: BenchArgs) -> Result<()> {
     let root = repo_root();
-    let names: Vec<String> = if args.cases.is_empty() { DEFAULT_CASES.iter().map(|s| s.to_string()).collect() } else { args.cases };
+    let names = case_names(args.cases);
     let rt = args.guest.runtime()?;
     let t = Instant::now();
     let program = rt.guest.program()?;
@@ -108,7 +117,7 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
         return step_machine(args);
     }
     if args.p2p {
-        let names: Vec<String> = if args.cases.is_empty() { DEFAULT_CASES.iter().map(|s| s.to_string()).collect() } else { args.cases };
+        let names = case_names(args.cases);
         return crate::node::bench_p2p(&names, args.iters.max(1), args.json);
     }
     if args.serve {
@@ -116,7 +125,7 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
         return crate::node::bench_serve(&case, args.requests.max(1), args.fast_claims, args.json, &args.guest);
     }
     let root = repo_root();
-    let names: Vec<String> = if args.cases.is_empty() { DEFAULT_CASES.iter().map(|s| s.to_string()).collect() } else { args.cases };
+    let names = case_names(args.cases);
     let iters = args.iters.max(1);
     let t = Instant::now();
     let rt = args.guest.runtime()?;

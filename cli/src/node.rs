@@ -383,15 +383,6 @@ pub(crate) fn bench_serve(case_name: &str, requests: usize, fast_claims: bool, a
     })
 }
 
-/// Blobs held in memory (the benchmark's server).
-struct MemBlobs(std::collections::HashMap<[u8; 32], Arc<Vec<u8>>>);
-
-impl gavel_p2p::BlobSource for MemBlobs {
-    fn blob(&self, id: &[u8; 32]) -> Result<Option<Arc<Vec<u8>>>> {
-        Ok(self.0.get(id).cloned())
-    }
-}
-
 /// `gavel bench --p2p`: fetch time of each case's model between two nodes on loopback, with the
 /// blob-id check on receipt (timed apart as `verify_ms`).
 pub(crate) fn bench_p2p(cases: &[String], iters: usize, as_json: bool) -> Result<()> {
@@ -403,7 +394,7 @@ pub(crate) fn bench_p2p(cases: &[String], iters: usize, as_json: bool) -> Result
             let bytes = Arc::new(std::fs::read(&case.model).with_context(|| format!("model {} (run scripts/fetch-models.sh)", case.model.display()))?);
             blobs.push((name.clone(), gavel_bisection::state::BlobCommitment::of(&bytes).id(), bytes));
         }
-        let source = MemBlobs(blobs.iter().map(|(_, id, b)| (*id, b.clone())).collect());
+        let source: std::collections::HashMap<_, _> = blobs.iter().map(|(_, id, b)| (*id, b.clone())).collect();
         let topic = "gavel/bench";
         let start = |peers: Vec<gavel_p2p::Multiaddr>, source: Arc<dyn gavel_p2p::BlobSource>| async move {
             let mut cfg = gavel_p2p::Config::new(gavel_p2p::Keypair::generate_ed25519(), topic);
@@ -411,7 +402,7 @@ pub(crate) fn bench_p2p(cases: &[String], iters: usize, as_json: bool) -> Result
             gavel_p2p::Node::start(cfg, source, gavel_challenger::net::verifier()).await
         };
         let (server, _e1) = start(Vec::new(), Arc::new(source)).await?;
-        let (client, _e2) = start(server.addrs().to_vec(), Arc::new(MemBlobs(Default::default()))).await?;
+        let (client, _e2) = start(server.addrs().to_vec(), Arc::new(std::collections::HashMap::new())).await?;
         let t = std::time::Instant::now();
         while client.peers().await?.is_empty() {
             anyhow::ensure!(t.elapsed().as_secs() < 10, "the benchmark nodes did not connect");

@@ -26,6 +26,13 @@ pub trait BlobSource: Send + Sync + 'static {
     fn blob(&self, id: &BlobId) -> Result<Option<Arc<Vec<u8>>>>;
 }
 
+/// Blobs held in memory.
+impl BlobSource for HashMap<BlobId, Arc<Vec<u8>>> {
+    fn blob(&self, id: &BlobId) -> Result<Option<Arc<Vec<u8>>>> {
+        Ok(self.get(id).cloned())
+    }
+}
+
 /// Checks that bytes are the blob named by an id (a received blob is used only if it passes).
 pub type Verifier = Arc<dyn Fn(&BlobId, &[u8]) -> bool + Send + Sync>;
 
@@ -127,7 +134,7 @@ enum Cmd {
     Validate { id: MessageId, source: PeerId, accept: bool },
     Dial(Multiaddr),
     Disconnect(PeerId),
-    Peers(oneshot::Sender<Vec<PeerId>>),
+    Peers(Reply<Vec<PeerId>>),
 }
 
 /// A handle to a running node; cloning it is cheap. The node stops when every handle is dropped.
@@ -250,9 +257,7 @@ impl Node {
 
     /// Peers connected now.
     pub async fn peers(&self) -> Result<Vec<PeerId>> {
-        let (tx, rx) = oneshot::channel();
-        self.cmd.send(Cmd::Peers(tx)).await.map_err(|_| anyhow::anyhow!("the p2p node has stopped"))?;
-        rx.await.map_err(|_| anyhow::anyhow!("the p2p node has stopped"))
+        self.call(Cmd::Peers).await
     }
 
     /// Dials a peer.
@@ -437,7 +442,7 @@ impl Actor {
                 let _ = self.swarm.disconnect_peer_id(p);
             }
             Cmd::Peers(reply) => {
-                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+                let _ = reply.send(Ok(self.swarm.connected_peers().copied().collect()));
             }
         }
     }

@@ -15,13 +15,7 @@ use tokio::sync::mpsc;
 const TOPIC: &str = "gavel/test/claims";
 
 /// Blobs by blake3 id (the verifier is pluggable; the nodes use gavel's blob ids).
-struct Blobs(HashMap<BlobId, Arc<Vec<u8>>>);
-
-impl BlobSource for Blobs {
-    fn blob(&self, id: &BlobId) -> Result<Option<Arc<Vec<u8>>>> {
-        Ok(self.0.get(id).cloned())
-    }
-}
+type Blobs = HashMap<BlobId, Arc<Vec<u8>>>;
 
 /// Serves `wrong` under the id of `right`.
 struct Liar {
@@ -84,9 +78,9 @@ fn blob(len: usize, seed: u8) -> Vec<u8> {
 async fn blobs_cross_in_chunks_and_are_verified() {
     // 3.5 chunks, one exact chunk, and the empty blob.
     let blobs = [blob(3 * CHUNK as usize + CHUNK as usize / 2, 1), blob(CHUNK as usize, 2), Vec::new()];
-    let map = blobs.iter().map(|b| (id_of(b), Arc::new(b.clone()))).collect();
-    let (server, _ev) = node(Arc::new(Blobs(map)), vec![]).await;
-    let (client, _ev2) = node(Arc::new(Blobs(HashMap::new())), server.addrs().to_vec()).await;
+    let map: Blobs = blobs.iter().map(|b| (id_of(b), Arc::new(b.clone()))).collect();
+    let (server, _ev) = node(Arc::new(map), vec![]).await;
+    let (client, _ev2) = node(Arc::new(Blobs::new()), server.addrs().to_vec()).await;
     connected(&client, 1).await;
     for b in &blobs {
         let got = client.fetch(&id_of(b), &[]).await.unwrap();
@@ -97,7 +91,7 @@ async fn blobs_cross_in_chunks_and_are_verified() {
     let err = client.fetch(&[9; 32], &[]).await.unwrap_err().to_string();
     assert!(err.contains("does not have it") && err.contains(&server.peer_id().to_string()), "{err}");
     // A node with no peers says so.
-    let (alone, _ev3) = node(Arc::new(Blobs(HashMap::new())), vec![]).await;
+    let (alone, _ev3) = node(Arc::new(Blobs::new()), vec![]).await;
     let err = alone.fetch(&[9; 32], &[]).await.unwrap_err().to_string();
     assert!(err.contains("no connected peers"), "{err}");
 }
@@ -109,8 +103,8 @@ async fn a_lying_peer_is_skipped_and_disconnected() {
     let mut wrong = right.clone();
     wrong[CHUNK as usize + 5] ^= 1;
     let (liar, _e1) = node(Arc::new(Liar { id, wrong: Arc::new(wrong) }), vec![]).await;
-    let (honest, _e2) = node(Arc::new(Blobs(HashMap::from([(id, Arc::new(right.clone()))]))), vec![]).await;
-    let (client, _e3) = node(Arc::new(Blobs(HashMap::new())), vec![liar.addrs()[0].clone(), honest.addrs()[0].clone()]).await;
+    let (honest, _e2) = node(Arc::new(Blobs::from([(id, Arc::new(right.clone()))])), vec![]).await;
+    let (client, _e3) = node(Arc::new(Blobs::new()), vec![liar.addrs()[0].clone(), honest.addrs()[0].clone()]).await;
     connected(&client, 2).await;
     // The liar is asked first; its bytes fail the check, the honest peer's pass.
     let got = client.fetch(&id, &[liar.peer_id()]).await.unwrap();
@@ -124,7 +118,7 @@ async fn a_lying_peer_is_skipped_and_disconnected() {
     }
     assert!(!client.peers().await.unwrap().contains(&liar.peer_id()), "the liar is disconnected");
     // With only the liar to ask, the fetch fails and says why.
-    let (lonely, _e4) = node(Arc::new(Blobs(HashMap::new())), vec![liar.addrs()[0].clone()]).await;
+    let (lonely, _e4) = node(Arc::new(Blobs::new()), vec![liar.addrs()[0].clone()]).await;
     connected(&lonely, 1).await;
     let err = lonely.fetch(&id, &[]).await.unwrap_err().to_string();
     assert!(err.contains("do not hash to the id"), "{err}");
@@ -134,7 +128,7 @@ async fn a_lying_peer_is_skipped_and_disconnected() {
 async fn garbage_is_rejected_and_the_node_keeps_serving() {
     let b = blob(CHUNK as usize + 3, 4);
     let id = id_of(&b);
-    let (server, mut events) = node(Arc::new(Blobs(HashMap::from([(id, Arc::new(b.clone()))]))), vec![]).await;
+    let (server, mut events) = node(Arc::new(Blobs::from([(id, Arc::new(b.clone()))])), vec![]).await;
     let addr = server.addrs()[0].clone();
     let port = gavel_p2p::tcp_port(&addr).unwrap();
 
@@ -164,14 +158,14 @@ async fn garbage_is_rejected_and_the_node_keeps_serving() {
     assert!(bad_requests >= 3, "the node reports the garbage requests ({bad_requests})");
 
     // The node still serves an honest client.
-    let (client, _e) = node(Arc::new(Blobs(HashMap::new())), vec![addr]).await;
+    let (client, _e) = node(Arc::new(Blobs::new()), vec![addr]).await;
     connected(&client, 1).await;
     assert_eq!(client.fetch(&id, &[]).await.unwrap().bytes, b);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gossip_reaches_peers_and_validation_gates_forwarding() {
-    let empty = || Arc::new(Blobs(HashMap::new())) as Arc<dyn BlobSource>;
+    let empty = || Arc::new(Blobs::new()) as Arc<dyn BlobSource>;
     let (a, _ea) = node(empty(), vec![]).await;
     let (b, mut eb) = node(empty(), vec![a.addrs()[0].clone()]).await;
     connected(&a, 1).await;

@@ -5,7 +5,6 @@
 //! rejected while the nodes keep serving. A second test: the server goes silent mid-dispute and
 //! loses by timeout.
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -73,24 +72,15 @@ pub(crate) fn without_models(dep: &Path, out: &Path) {
 
 /// POST /v1/inference of silero's reference input; the claim id.
 pub(crate) fn infer(http: &str) -> u64 {
-    let case = Case::load(&repo_root(), "silero_vad").unwrap();
-    let input = gavel_codec::encode(&case.inputs);
-    let body = format!(r#"{{"model_id": 1, "input": "0x{}"}}"#, input.iter().map(|b| format!("{b:02x}")).collect::<String>());
-    let (status, v) = request(http, "POST", "/v1/inference", &body);
+    let (status, v) = infer_request(http);
     assert_eq!(status, 200, "{v}");
     v["claim_id"].as_u64().unwrap()
 }
 
-pub(crate) fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body.as_bytes()).unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let status = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap_or("")).unwrap_or(serde_json::Value::Null))
+/// POST /v1/inference of silero's reference input; the status and body.
+pub(crate) fn infer_request(http: &str) -> (u16, serde_json::Value) {
+    let case = Case::load(&repo_root(), "silero_vad").unwrap();
+    procs::http(http, "POST", "/v1/inference", procs::inference_body(1, &gavel_codec::encode(&case.inputs)).as_bytes())
 }
 
 /// Sends garbage at a node's p2p port: raw TCP bytes, then malformed blob requests and bogus
@@ -182,7 +172,7 @@ async fn watchtowers_fetch_blobs_over_libp2p_and_refute_an_off_chain_claim() {
     assert!(status == claim_status::REFUTED || status == claim_status::SETTLED, "claim status {status}");
 
     // The server survived all of it.
-    let (s, v) = request(&http, "GET", "/health", "");
+    let (s, v) = procs::http(&http, "GET", "/health", b"");
     assert_eq!((s, v["status"].as_str()), (200, Some("ok")));
     std::fs::remove_dir_all(&work).ok();
 }

@@ -184,3 +184,27 @@ pub(crate) fn testnet(name: &str, extra: &[&str]) -> Testnet {
     let d = gavel_challenger::chain::Deployment::load(&dep).expect("deployment");
     Testnet { work, dep, d, devnet }
 }
+
+/// One HTTP/1.1 request; returns the status and the body parsed as JSON (Null if not JSON).
+pub(crate) fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    use std::io::{Read, Write};
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let text = String::from_utf8_lossy(&resp);
+    let status: u16 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+/// The body of `POST /v1/inference` for model `model_id` and a GVTS tensor set.
+pub(crate) fn inference_body(model_id: u64, input: &[u8]) -> String {
+    format!(r#"{{"model_id": {model_id}, "input": "0x{}"}}"#, input.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}

@@ -14,7 +14,7 @@ use gavel_challenger::contracts::{claim_status, IClaimRegistry};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::p2p::{faulty_server_with, infer, request, watcher_with, without_models};
+use crate::p2p::{faulty_server_with, infer, infer_request, watcher_with, without_models};
 use crate::procs;
 
 /// A JSON-RPC proxy in front of `upstream`; while `bad` is set it answers with garbage.
@@ -137,12 +137,10 @@ async fn nodes_survive_bad_rpc_replies_and_the_watchtower_still_wins() {
     // While the chain answers garbage, an inference cannot post its claim: a clear 502, no claim,
     // and the server's health endpoint still answers.
     proxy.set_bad(true);
-    let case = gavel_runner::cases::Case::load(&gavel_runner::cases::repo_root(), "silero_vad").unwrap();
-    let hex: String = gavel_codec::encode(&case.inputs).iter().map(|b| format!("{b:02x}")).collect();
-    let (status, v) = request(&http, "POST", "/v1/inference", &format!(r#"{{"model_id": 1, "input": "0x{hex}"}}"#));
+    let (status, v) = infer_request(&http);
     assert_eq!(status, 502, "{v}");
     assert!(v["error"].as_str().is_some_and(|e| e.contains("posting the claim")), "{v}");
-    assert_eq!(request(&http, "GET", "/health", "").0, 200);
+    assert_eq!(procs::http(&http, "GET", "/health", b"").0, 200);
     proxy.set_bad(false);
     srx.next("error", Duration::from_secs(30));
 
@@ -165,6 +163,6 @@ async fn nodes_survive_bad_rpc_replies_and_the_watchtower_still_wins() {
     let status = reg.claims(claim).call().await.unwrap().status;
     assert!(status == claim_status::REFUTED || status == claim_status::SETTLED, "claim status {status}");
     assert_eq!(claim, 1, "the request during the garbage posted no claim");
-    assert_eq!(request(&http, "GET", "/health", "").0, 200);
+    assert_eq!(procs::http(&http, "GET", "/health", b"").0, 200);
     std::fs::remove_dir_all(&work).ok();
 }

@@ -3,8 +3,6 @@
 //! defeats on a claim posted at the deployment's largest level-2 depth, and finalization into
 //! the consumer's callback.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,24 +18,6 @@ use gavel_challenger::trace::RunTrace;
 use gavel_runner::cases::{repo_root, Case};
 use gavel_runner::machine::MachineOptions;
 use gavel_tests::gavel_bin;
-
-/// One HTTP/1.1 request; returns the status and the body parsed as JSON (Null if not JSON).
-fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).unwrap();
-    let text = String::from_utf8_lossy(&resp);
-    let status: u16 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
@@ -56,7 +36,7 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     wait_event(&rx, "listening", Duration::from_secs(60));
 
     // Bad requests: clear 4xx errors, and the server keeps serving.
-    let (s, v) = http(&addr, "GET", "/health", b"");
+    let (s, v) = procs::http(&addr, "GET", "/health", b"");
     assert_eq!((s, v["status"].as_str()), (200, Some("ok")));
     for (body, want) in [
         (&b"{not json"[..], 400),
@@ -66,7 +46,7 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
         (br#"{"model_id": 99, "input": "0x"}"#, 404),
         (br#"{"model_id": 1, "input": "0x", "extra": true}"#, 400),
     ] {
-        let (s, v) = http(&addr, "POST", "/v1/inference", body);
+        let (s, v) = procs::http(&addr, "POST", "/v1/inference", body);
         assert_eq!(s, want, "{} -> {v}", String::from_utf8_lossy(body));
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
     }
@@ -74,21 +54,21 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     let input = gavel_codec::encode(&case.inputs);
     // A tensor set that does not fit the model: the guest rejects it, no claim is posted.
     let wrong = gavel_codec::encode(&[gavel_codec::Tensor::new("nope", gavel_codec::DType::F32, vec![1], vec![0; 4]).unwrap()]);
-    let (s, v) = http(&addr, "POST", "/v1/inference", format!(r#"{{"model_id": 1, "input": "0x{}"}}"#, hex(&wrong)).as_bytes());
+    let (s, v) = procs::http(&addr, "POST", "/v1/inference", procs::inference_body(1, &wrong).as_bytes());
     assert_eq!(s, 422, "{v}");
-    let (s, v) = http(&addr, "GET", "/v1/claims/abc", b"");
+    let (s, v) = procs::http(&addr, "GET", "/v1/claims/abc", b"");
     assert_eq!(s, 400, "{v}");
-    let (s, _) = http(&addr, "GET", "/v1/claims/999", b"");
+    let (s, _) = procs::http(&addr, "GET", "/v1/claims/999", b"");
     assert_eq!(s, 404);
 
     // A good HTTP request: outputs and a claim.
-    let (s, v) = http(&addr, "POST", "/v1/inference", format!(r#"{{"model_id": 1, "input": "0x{}"}}"#, hex(&input)).as_bytes());
+    let (s, v) = procs::http(&addr, "POST", "/v1/inference", procs::inference_body(1, &input).as_bytes());
     assert_eq!(s, 200, "{v}");
     let http_claim = v["claim_id"].as_u64().unwrap();
     // A fast claim: posted from the wasmtime run alone, at the deployment's largest depth.
     assert_eq!(v["macro_steps"].as_u64(), Some(18), "{v}");
     assert!(!v["outputs"].as_array().unwrap().is_empty());
-    let (s, c) = http(&addr, "GET", &format!("/v1/claims/{http_claim}"), b"");
+    let (s, c) = procs::http(&addr, "GET", &format!("/v1/claims/{http_claim}"), b"");
     assert_eq!(s, 200);
     assert_eq!(c["chain_status"], claim_status::PENDING);
 
@@ -113,7 +93,7 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
             .unwrap();
         RunTrace::faulty(t, 16, 1 << 22).unwrap()
     });
-    let (_, rec) = http(&addr, "GET", &format!("/v1/claims/{http_claim}"), b"");
+    let (_, rec) = procs::http(&addr, "GET", &format!("/v1/claims/{http_claim}"), b"");
     let w = |k: &str| -> alloy::primitives::B256 { rec["claim"][k].as_str().unwrap().parse().unwrap() };
     let data = IClaimRegistry::ClaimData {
         modelId: 1,
@@ -147,11 +127,7 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     }
     let got = example.results(request).call().await.unwrap();
     assert_eq!(got.to_string(), rec["claim"]["output_root"].as_str().unwrap());
-    let (s, _) = http(&addr, "GET", "/health", b"");
+    let (s, _) = procs::http(&addr, "GET", "/health", b"");
     assert_eq!(s, 200);
     std::fs::remove_dir_all(&work).ok();
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

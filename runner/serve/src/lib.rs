@@ -30,6 +30,7 @@ use axum::{Json, Router};
 use gavel_bisection::game::Side;
 use gavel_bisection::state::{hex32, BlobCommitment};
 use gavel_challenger::agent::{self, ClaimFields};
+use gavel_challenger::emit;
 use gavel_challenger::chain::{parse_word, Chain, Deployment};
 use gavel_challenger::contracts::{claim_status, IClaimRegistry};
 use gavel_challenger::net::{self, ClaimAnnouncement, P2pOptions};
@@ -120,10 +121,6 @@ struct InferRequest {
     input: String,
 }
 
-fn emit(event: serde_json::Value) {
-    println!("{event}");
-}
-
 impl Server {
     fn model_bytes(&self, model_id: u64) -> Result<Option<Arc<Vec<u8>>>> {
         let Some(m) = self.cfg.deployment.model(model_id) else { return Ok(None) };
@@ -157,6 +154,7 @@ impl Server {
                 let shape = ClaimShape {
                     macro_steps: outcome.steps,
                     level2_depth: self.cfg.deployment.params.max_level2_depth,
+                    // Only a challenger needs the genesis root (it opens the dispute with it).
                     initial_root: [0; 32],
                     final_root: outcome.state_root,
                     output_root: outcome.output_root,
@@ -213,22 +211,11 @@ impl Server {
         emit(json!({ "event": "announced", "claim": claim_id, "ok": sent.is_ok(), "error": sent.err() }));
     }
 
-    /// Validates gossip from peers (so the mesh forwards only real claims) and reports bad ones.
+    /// Validates gossip from peers (so the mesh forwards only real claims) and logs the rest.
     async fn p2p_loop(self: Arc<Self>, mut events: tokio::sync::mpsc::Receiver<gavel_p2p::Event>) {
         let Some(node) = self.p2p.clone() else { return };
         while let Some(e) = events.recv().await {
-            match e {
-                gavel_p2p::Event::Gossip { message_id, source, data } => {
-                    let verdict = ClaimAnnouncement::verify(&data, &self.chain, &self.cfg.deployment).await;
-                    if let Err(e) = &verdict {
-                        emit(json!({ "event": "gossip_rejected", "peer": source.to_string(), "error": format!("{e:#}") }));
-                    }
-                    node.validate(message_id, source, verdict.is_ok()).await;
-                }
-                gavel_p2p::Event::BadRequest { peer, error } => emit(json!({ "event": "p2p_bad_request", "peer": peer.map(|p| p.to_string()), "error": error })),
-                gavel_p2p::Event::Connected(p) => emit(json!({ "event": "peer_connected", "peer": p.to_string() })),
-                gavel_p2p::Event::Disconnected(p) => emit(json!({ "event": "peer_disconnected", "peer": p.to_string() })),
-            }
+            net::on_event(&node, &self.chain, &self.cfg.deployment, e).await;
         }
     }
 
@@ -356,7 +343,7 @@ impl Server {
 }
 
 async fn health(State(s): State<Arc<Server>>) -> Json<serde_json::Value> {
-    let p2p = s.p2p.as_ref().map(|n| json!({ "peer_id": n.peer_id().to_string(), "addrs": n.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>() }));
+    let p2p = s.p2p.as_ref().map(net::describe);
     Json(json!({ "status": "ok", "address": s.chain.address.to_string(), "chain_id": s.cfg.deployment.chain_id,
         "claims": s.store.all::<ServedClaim>().map(|v| v.len()).unwrap_or(0), "p2p": p2p }))
 }
@@ -412,7 +399,7 @@ pub async fn serve(cfg: ServeConfig, runtime: Arc<Runtime>, stop: impl std::futu
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
     if let Some(node) = &server.p2p {
-        emit(json!({ "event": "p2p_listening", "peer_id": node.peer_id().to_string(), "addrs": node.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>() }));
+        net::emit_listening(node);
     }
     emit(json!({ "event": "listening", "addr": local.to_string(), "address": server.chain.address.to_string() }));
     let chain_task = tokio::spawn(server.clone().chain_loop());

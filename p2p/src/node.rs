@@ -132,7 +132,6 @@ enum Cmd {
     Respond { channel: ResponseChannel<BlobResponse>, resp: BlobResponse },
     Publish { data: Vec<u8>, reply: Reply<()> },
     Validate { id: MessageId, source: PeerId, accept: bool },
-    Dial(Multiaddr),
     Disconnect(PeerId),
     Peers(Reply<Vec<PeerId>>),
 }
@@ -258,11 +257,6 @@ impl Node {
     /// Peers connected now.
     pub async fn peers(&self) -> Result<Vec<PeerId>> {
         self.call(Cmd::Peers).await
-    }
-
-    /// Dials a peer.
-    pub async fn dial(&self, addr: Multiaddr) -> Result<()> {
-        self.cmd.send(Cmd::Dial(addr)).await.map_err(|_| anyhow::anyhow!("the p2p node has stopped"))
     }
 
     /// Publishes a gossip message on the topic. Fails if no peer is subscribed yet.
@@ -429,14 +423,6 @@ impl Actor {
             Cmd::Validate { id, source, accept } => {
                 let verdict = if accept { MessageAcceptance::Accept } else { MessageAcceptance::Reject };
                 b.gossip.report_message_validation_result(&id, &source, verdict);
-            }
-            Cmd::Dial(a) => {
-                if let Err(e) = self.swarm.dial(a.clone()) {
-                    tracing::warn!(peer = %a, error = %e, "p2p dial");
-                }
-                if peer_of(&a).is_some() && !self.redial.contains(&a) {
-                    self.redial.push(a);
-                }
             }
             Cmd::Disconnect(p) => {
                 let _ = self.swarm.disconnect_peer_id(p);

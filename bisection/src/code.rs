@@ -111,6 +111,8 @@ pub mod op {
     pub const BLOB_READ: u16 = 0x0105;
     /// One destination leaf of a `gavel.blob_read` copy per step.
     pub const BLOB_READ_CHUNK: u16 = 0x0106;
+    /// `select` of two v128 values: pop c, v2 (2 slots), v1 (2 slots); push `c != 0 ? v1 : v2`.
+    pub const SELECT_V128: u16 = 0x0107;
 }
 
 /// Instruction families: how the verifier is split (`spec/proofs.md`).
@@ -129,6 +131,8 @@ pub enum Family {
     Float,
     /// The blob oracle.
     Oracle,
+    /// v128 instructions (`spec/simd.md`).
+    Simd,
 }
 
 /// Every lowered opcode: number, name, family. The one table `spec/proofs.md` is generated from.
@@ -321,6 +325,209 @@ pub const OPCODES: &[(u16, &str, Family)] = &[
     (0x0104, "gavel.blob_len", Family::Oracle),
     (0x0105, "gavel.blob_read", Family::Oracle),
     (0x0106, "gavel.blob_read.chunk", Family::Oracle),
+    (0x0107, "select.v128", Family::Variable),
+    (0xfd00, "v128.load", Family::Simd),
+    (0xfd01, "v128.load8x8_s", Family::Simd),
+    (0xfd02, "v128.load8x8_u", Family::Simd),
+    (0xfd03, "v128.load16x4_s", Family::Simd),
+    (0xfd04, "v128.load16x4_u", Family::Simd),
+    (0xfd05, "v128.load32x2_s", Family::Simd),
+    (0xfd06, "v128.load32x2_u", Family::Simd),
+    (0xfd07, "v128.load8_splat", Family::Simd),
+    (0xfd08, "v128.load16_splat", Family::Simd),
+    (0xfd09, "v128.load32_splat", Family::Simd),
+    (0xfd0a, "v128.load64_splat", Family::Simd),
+    (0xfd0b, "v128.store", Family::Simd),
+    (0xfd0d, "i8x16.shuffle", Family::Simd),
+    (0xfd0e, "i8x16.swizzle", Family::Simd),
+    (0xfd0f, "i8x16.splat", Family::Simd),
+    (0xfd10, "i16x8.splat", Family::Simd),
+    (0xfd11, "i32x4.splat", Family::Simd),
+    (0xfd12, "i64x2.splat", Family::Simd),
+    (0xfd13, "f32x4.splat", Family::Simd),
+    (0xfd14, "f64x2.splat", Family::Simd),
+    (0xfd15, "i8x16.extract_lane_s", Family::Simd),
+    (0xfd16, "i8x16.extract_lane_u", Family::Simd),
+    (0xfd17, "i8x16.replace_lane", Family::Simd),
+    (0xfd18, "i16x8.extract_lane_s", Family::Simd),
+    (0xfd19, "i16x8.extract_lane_u", Family::Simd),
+    (0xfd1a, "i16x8.replace_lane", Family::Simd),
+    (0xfd1b, "i32x4.extract_lane", Family::Simd),
+    (0xfd1c, "i32x4.replace_lane", Family::Simd),
+    (0xfd1d, "i64x2.extract_lane", Family::Simd),
+    (0xfd1e, "i64x2.replace_lane", Family::Simd),
+    (0xfd1f, "f32x4.extract_lane", Family::Simd),
+    (0xfd20, "f32x4.replace_lane", Family::Simd),
+    (0xfd21, "f64x2.extract_lane", Family::Simd),
+    (0xfd22, "f64x2.replace_lane", Family::Simd),
+    (0xfd23, "i8x16.eq", Family::Simd),
+    (0xfd24, "i8x16.ne", Family::Simd),
+    (0xfd25, "i8x16.lt_s", Family::Simd),
+    (0xfd26, "i8x16.lt_u", Family::Simd),
+    (0xfd27, "i8x16.gt_s", Family::Simd),
+    (0xfd28, "i8x16.gt_u", Family::Simd),
+    (0xfd29, "i8x16.le_s", Family::Simd),
+    (0xfd2a, "i8x16.le_u", Family::Simd),
+    (0xfd2b, "i8x16.ge_s", Family::Simd),
+    (0xfd2c, "i8x16.ge_u", Family::Simd),
+    (0xfd2d, "i16x8.eq", Family::Simd),
+    (0xfd2e, "i16x8.ne", Family::Simd),
+    (0xfd2f, "i16x8.lt_s", Family::Simd),
+    (0xfd30, "i16x8.lt_u", Family::Simd),
+    (0xfd31, "i16x8.gt_s", Family::Simd),
+    (0xfd32, "i16x8.gt_u", Family::Simd),
+    (0xfd33, "i16x8.le_s", Family::Simd),
+    (0xfd34, "i16x8.le_u", Family::Simd),
+    (0xfd35, "i16x8.ge_s", Family::Simd),
+    (0xfd36, "i16x8.ge_u", Family::Simd),
+    (0xfd37, "i32x4.eq", Family::Simd),
+    (0xfd38, "i32x4.ne", Family::Simd),
+    (0xfd39, "i32x4.lt_s", Family::Simd),
+    (0xfd3a, "i32x4.lt_u", Family::Simd),
+    (0xfd3b, "i32x4.gt_s", Family::Simd),
+    (0xfd3c, "i32x4.gt_u", Family::Simd),
+    (0xfd3d, "i32x4.le_s", Family::Simd),
+    (0xfd3e, "i32x4.le_u", Family::Simd),
+    (0xfd3f, "i32x4.ge_s", Family::Simd),
+    (0xfd40, "i32x4.ge_u", Family::Simd),
+    (0xfd41, "f32x4.eq", Family::Simd),
+    (0xfd42, "f32x4.ne", Family::Simd),
+    (0xfd43, "f32x4.lt", Family::Simd),
+    (0xfd44, "f32x4.gt", Family::Simd),
+    (0xfd45, "f32x4.le", Family::Simd),
+    (0xfd46, "f32x4.ge", Family::Simd),
+    (0xfd47, "f64x2.eq", Family::Simd),
+    (0xfd48, "f64x2.ne", Family::Simd),
+    (0xfd49, "f64x2.lt", Family::Simd),
+    (0xfd4a, "f64x2.gt", Family::Simd),
+    (0xfd4b, "f64x2.le", Family::Simd),
+    (0xfd4c, "f64x2.ge", Family::Simd),
+    (0xfd4d, "v128.not", Family::Simd),
+    (0xfd4e, "v128.and", Family::Simd),
+    (0xfd4f, "v128.andnot", Family::Simd),
+    (0xfd50, "v128.or", Family::Simd),
+    (0xfd51, "v128.xor", Family::Simd),
+    (0xfd52, "v128.bitselect", Family::Simd),
+    (0xfd53, "v128.any_true", Family::Simd),
+    (0xfd54, "v128.load8_lane", Family::Simd),
+    (0xfd55, "v128.load16_lane", Family::Simd),
+    (0xfd56, "v128.load32_lane", Family::Simd),
+    (0xfd57, "v128.load64_lane", Family::Simd),
+    (0xfd58, "v128.store8_lane", Family::Simd),
+    (0xfd59, "v128.store16_lane", Family::Simd),
+    (0xfd5a, "v128.store32_lane", Family::Simd),
+    (0xfd5b, "v128.store64_lane", Family::Simd),
+    (0xfd5c, "v128.load32_zero", Family::Simd),
+    (0xfd5d, "v128.load64_zero", Family::Simd),
+    (0xfd5e, "f32x4.demote_f64x2_zero", Family::Simd),
+    (0xfd5f, "f64x2.promote_low_f32x4", Family::Simd),
+    (0xfd60, "i8x16.abs", Family::Simd),
+    (0xfd61, "i8x16.neg", Family::Simd),
+    (0xfd63, "i8x16.all_true", Family::Simd),
+    (0xfd64, "i8x16.bitmask", Family::Simd),
+    (0xfd67, "f32x4.ceil", Family::Simd),
+    (0xfd68, "f32x4.floor", Family::Simd),
+    (0xfd69, "f32x4.trunc", Family::Simd),
+    (0xfd6a, "f32x4.nearest", Family::Simd),
+    (0xfd6b, "i8x16.shl", Family::Simd),
+    (0xfd6c, "i8x16.shr_s", Family::Simd),
+    (0xfd6d, "i8x16.shr_u", Family::Simd),
+    (0xfd6e, "i8x16.add", Family::Simd),
+    (0xfd71, "i8x16.sub", Family::Simd),
+    (0xfd74, "f64x2.ceil", Family::Simd),
+    (0xfd75, "f64x2.floor", Family::Simd),
+    (0xfd76, "i8x16.min_s", Family::Simd),
+    (0xfd77, "i8x16.min_u", Family::Simd),
+    (0xfd78, "i8x16.max_s", Family::Simd),
+    (0xfd79, "i8x16.max_u", Family::Simd),
+    (0xfd7a, "f64x2.trunc", Family::Simd),
+    (0xfd80, "i16x8.abs", Family::Simd),
+    (0xfd81, "i16x8.neg", Family::Simd),
+    (0xfd83, "i16x8.all_true", Family::Simd),
+    (0xfd84, "i16x8.bitmask", Family::Simd),
+    (0xfd87, "i16x8.extend_low_i8x16_s", Family::Simd),
+    (0xfd88, "i16x8.extend_high_i8x16_s", Family::Simd),
+    (0xfd89, "i16x8.extend_low_i8x16_u", Family::Simd),
+    (0xfd8a, "i16x8.extend_high_i8x16_u", Family::Simd),
+    (0xfd8b, "i16x8.shl", Family::Simd),
+    (0xfd8c, "i16x8.shr_s", Family::Simd),
+    (0xfd8d, "i16x8.shr_u", Family::Simd),
+    (0xfd8e, "i16x8.add", Family::Simd),
+    (0xfd91, "i16x8.sub", Family::Simd),
+    (0xfd94, "f64x2.nearest", Family::Simd),
+    (0xfd95, "i16x8.mul", Family::Simd),
+    (0xfd96, "i16x8.min_s", Family::Simd),
+    (0xfd97, "i16x8.min_u", Family::Simd),
+    (0xfd98, "i16x8.max_s", Family::Simd),
+    (0xfd99, "i16x8.max_u", Family::Simd),
+    (0xfda0, "i32x4.abs", Family::Simd),
+    (0xfda1, "i32x4.neg", Family::Simd),
+    (0xfda3, "i32x4.all_true", Family::Simd),
+    (0xfda4, "i32x4.bitmask", Family::Simd),
+    (0xfda7, "i32x4.extend_low_i16x8_s", Family::Simd),
+    (0xfda8, "i32x4.extend_high_i16x8_s", Family::Simd),
+    (0xfda9, "i32x4.extend_low_i16x8_u", Family::Simd),
+    (0xfdaa, "i32x4.extend_high_i16x8_u", Family::Simd),
+    (0xfdab, "i32x4.shl", Family::Simd),
+    (0xfdac, "i32x4.shr_s", Family::Simd),
+    (0xfdad, "i32x4.shr_u", Family::Simd),
+    (0xfdae, "i32x4.add", Family::Simd),
+    (0xfdb1, "i32x4.sub", Family::Simd),
+    (0xfdb5, "i32x4.mul", Family::Simd),
+    (0xfdb6, "i32x4.min_s", Family::Simd),
+    (0xfdb7, "i32x4.min_u", Family::Simd),
+    (0xfdb8, "i32x4.max_s", Family::Simd),
+    (0xfdb9, "i32x4.max_u", Family::Simd),
+    (0xfdc0, "i64x2.abs", Family::Simd),
+    (0xfdc1, "i64x2.neg", Family::Simd),
+    (0xfdc3, "i64x2.all_true", Family::Simd),
+    (0xfdc4, "i64x2.bitmask", Family::Simd),
+    (0xfdc7, "i64x2.extend_low_i32x4_s", Family::Simd),
+    (0xfdc8, "i64x2.extend_high_i32x4_s", Family::Simd),
+    (0xfdc9, "i64x2.extend_low_i32x4_u", Family::Simd),
+    (0xfdca, "i64x2.extend_high_i32x4_u", Family::Simd),
+    (0xfdcb, "i64x2.shl", Family::Simd),
+    (0xfdcc, "i64x2.shr_s", Family::Simd),
+    (0xfdcd, "i64x2.shr_u", Family::Simd),
+    (0xfdce, "i64x2.add", Family::Simd),
+    (0xfdd1, "i64x2.sub", Family::Simd),
+    (0xfdd5, "i64x2.mul", Family::Simd),
+    (0xfdd6, "i64x2.eq", Family::Simd),
+    (0xfdd7, "i64x2.ne", Family::Simd),
+    (0xfdd8, "i64x2.lt_s", Family::Simd),
+    (0xfdd9, "i64x2.gt_s", Family::Simd),
+    (0xfdda, "i64x2.le_s", Family::Simd),
+    (0xfddb, "i64x2.ge_s", Family::Simd),
+    (0xfde0, "f32x4.abs", Family::Simd),
+    (0xfde1, "f32x4.neg", Family::Simd),
+    (0xfde3, "f32x4.sqrt", Family::Simd),
+    (0xfde4, "f32x4.add", Family::Simd),
+    (0xfde5, "f32x4.sub", Family::Simd),
+    (0xfde6, "f32x4.mul", Family::Simd),
+    (0xfde7, "f32x4.div", Family::Simd),
+    (0xfde8, "f32x4.min", Family::Simd),
+    (0xfde9, "f32x4.max", Family::Simd),
+    (0xfdea, "f32x4.pmin", Family::Simd),
+    (0xfdeb, "f32x4.pmax", Family::Simd),
+    (0xfdec, "f64x2.abs", Family::Simd),
+    (0xfded, "f64x2.neg", Family::Simd),
+    (0xfdef, "f64x2.sqrt", Family::Simd),
+    (0xfdf0, "f64x2.add", Family::Simd),
+    (0xfdf1, "f64x2.sub", Family::Simd),
+    (0xfdf2, "f64x2.mul", Family::Simd),
+    (0xfdf3, "f64x2.div", Family::Simd),
+    (0xfdf4, "f64x2.min", Family::Simd),
+    (0xfdf5, "f64x2.max", Family::Simd),
+    (0xfdf6, "f64x2.pmin", Family::Simd),
+    (0xfdf7, "f64x2.pmax", Family::Simd),
+    (0xfdf8, "i32x4.trunc_sat_f32x4_s", Family::Simd),
+    (0xfdf9, "i32x4.trunc_sat_f32x4_u", Family::Simd),
+    (0xfdfa, "f32x4.convert_i32x4_s", Family::Simd),
+    (0xfdfb, "f32x4.convert_i32x4_u", Family::Simd),
+    (0xfdfc, "i32x4.trunc_sat_f64x2_s_zero", Family::Simd),
+    (0xfdfd, "i32x4.trunc_sat_f64x2_u_zero", Family::Simd),
+    (0xfdfe, "f64x2.convert_low_i32x4_s", Family::Simd),
+    (0xfdff, "f64x2.convert_low_i32x4_u", Family::Simd),
 ];
 
 /// The name of a lowered opcode (`"unknown"` for a number no instruction has).
@@ -427,8 +634,27 @@ fn val_byte(t: ValType) -> Result<u8> {
         ValType::I64 => 0x7e,
         ValType::F32 => 0x7d,
         ValType::F64 => 0x7c,
+        ValType::V128 => V128,
         other => return Err(bad(format!("value type {other:?} is not supported by the step machine"))),
     })
+}
+
+/// The value type byte of `v128`.
+pub const V128: u8 = 0x7b;
+
+/// Stack and locals slots a value of type byte `t` takes: a `v128` is two u64 slots (low half
+/// first), everything else one (`spec/simd.md`).
+pub fn slots_of(t: u8) -> u32 {
+    if t == V128 {
+        2
+    } else {
+        1
+    }
+}
+
+/// Slots taken by a list of value types.
+pub fn slot_count(types: &[u8]) -> u32 {
+    types.iter().map(|t| slots_of(*t)).sum()
 }
 
 /// Evaluates a constant expression of one `*.const` (what the step machine supports).
@@ -452,6 +678,7 @@ pub fn features() -> WasmFeatures {
         | WasmFeatures::SATURATING_FLOAT_TO_INT
         | WasmFeatures::MULTI_VALUE
         | WasmFeatures::BULK_MEMORY
+        | WasmFeatures::SIMD
 }
 
 struct Ctrl {
@@ -567,7 +794,11 @@ impl Program {
                 Payload::GlobalSection(reader) => {
                     for g in reader {
                         let g = g.map_err(|e| bad(e.to_string()))?;
-                        globals.push((val_byte(g.ty.content_type)?, const_value(&g.init_expr)?));
+                        let t = val_byte(g.ty.content_type)?;
+                        if t == V128 {
+                            return Err(bad("v128 globals are not supported by the step machine"));
+                        }
+                        globals.push((t, const_value(&g.init_expr)?));
                     }
                 }
                 Payload::ExportSection(reader) => {
@@ -618,23 +849,38 @@ impl Program {
                     let t = *func_types.get(body_index).ok_or_else(|| bad("more bodies than functions"))?;
                     let (params, results) = types.get(t as usize).cloned().ok_or_else(|| bad("function type index"))?;
                     let entry = code.len() as u32;
-                    let mut nlocals = params.len() as u64;
+                    // Slot index of every WebAssembly local (a v128 takes two slots).
+                    let mut local_slots: Vec<(u32, bool)> = Vec::new();
+                    let mut nlocals = 0u64;
+                    for t in &params {
+                        local_slots.push((nlocals as u32, *t == V128));
+                        nlocals += slots_of(*t) as u64;
+                    }
                     let mut locals_reader = body.get_locals_reader().map_err(|e| bad(e.to_string()))?;
                     for _ in 0..locals_reader.get_count() {
                         let offset = locals_reader.original_position();
                         let (count, ty) = locals_reader.read().map_err(|e| bad(e.to_string()))?;
                         fv.define_locals(offset, count, ty).map_err(|e| bad(e.to_string()))?;
-                        val_byte(ty)?;
-                        nlocals += count as u64;
+                        let t = val_byte(ty)?;
+                        let width = slots_of(t) as u64;
+                        if nlocals + count as u64 * width > MAX_LOCALS as u64 {
+                            return Err(bad(format!(
+                                "a function has more than {MAX_LOCALS} local slots; at most {MAX_LOCALS} are supported"
+                            )));
+                        }
+                        for _ in 0..count {
+                            local_slots.push((nlocals as u32, t == V128));
+                            nlocals += width;
+                        }
                     }
                     if nlocals > MAX_LOCALS as u64 {
-                        return Err(bad(format!("a function has {nlocals} locals; at most {MAX_LOCALS} are supported")));
+                        return Err(bad(format!("a function has {nlocals} local slots; at most {MAX_LOCALS} are supported")));
                     }
                     let depth = depth_for_leaves(nlocals as usize) as u8;
                     let layout = Function {
                         entry,
-                        params: params.len() as u32,
-                        results: results.len() as u32,
+                        params: slot_count(&params),
+                        results: slot_count(&results),
                         locals: nlocals as u32,
                         locals_depth: depth,
                         type_id: type_id.get(t as usize).copied().unwrap_or(u32::MAX),
@@ -650,6 +896,7 @@ impl Program {
                         imports: &imports,
                         results: layout.results,
                         patches: &mut patches,
+                        local_slots,
                     };
                     lowering.ctrl.push(Ctrl { dead: false, loop_start: None, patches: Vec::new(), if_jump: None });
                     let mut ops = body.get_operators_reader().map_err(|e| bad(e.to_string()))?;
@@ -798,6 +1045,8 @@ struct Lowering<'a> {
     imports: &'a [(String, String, u32)],
     results: u32,
     patches: &'a mut Vec<Patch>,
+    /// Slot index and "is v128" of every local of the function being lowered.
+    local_slots: Vec<(u32, bool)>,
 }
 
 impl Lowering<'_> {
@@ -806,15 +1055,38 @@ impl Lowering<'_> {
         self.code.len() - 1
     }
 
-    fn block_arity(&self, bt: BlockType) -> Result<(u32, u32)> {
+    /// Params and results of a block type, as (values, slots) each.
+    fn block_arity(&self, bt: BlockType) -> Result<((u32, u32), (u32, u32))> {
         Ok(match bt {
-            BlockType::Empty => (0, 0),
-            BlockType::Type(_) => (0, 1),
+            BlockType::Empty => ((0, 0), (0, 0)),
+            BlockType::Type(t) => ((0, 0), (1, slots_of(val_byte(t)?))),
             BlockType::FuncType(t) => {
                 let (p, r) = self.types.get(t as usize).ok_or_else(|| bad("block type index"))?;
-                (p.len() as u32, r.len() as u32)
+                ((p.len() as u32, slot_count(p)), (r.len() as u32, slot_count(r)))
             }
         })
+    }
+
+    /// The type byte of the operand `depth` values below the top of the validator's stack.
+    fn operand(&self, fv: &wasmparser::FuncValidator<wasmparser::ValidatorResources>, depth: usize) -> Result<u8> {
+        match fv.get_operand_type(depth) {
+            Some(Some(t)) => val_byte(t),
+            _ => Err(bad("operand type unknown in reachable code")),
+        }
+    }
+
+    /// Slots of the `n` operands starting `skip` values below the top.
+    fn operand_slots(&self, fv: &wasmparser::FuncValidator<wasmparser::ValidatorResources>, skip: u32, n: u32) -> Result<u64> {
+        let mut total = 0u64;
+        for i in 0..n {
+            total += slots_of(self.operand(fv, (skip + i) as usize)?) as u64;
+        }
+        Ok(total)
+    }
+
+    /// The local's slot and whether it is a v128.
+    fn local(&self, index: u32) -> Result<(u32, bool)> {
+        self.local_slots.get(index as usize).copied().ok_or_else(|| bad("local index"))
     }
 
     /// Index into `ctrl` of the block `depth` labels out.
@@ -822,25 +1094,28 @@ impl Lowering<'_> {
         self.ctrl.len().checked_sub(1 + depth as usize).ok_or_else(|| bad("branch depth"))
     }
 
-    /// Target, keep and drop of a branch to label `depth` from an operand stack of `height`.
-    /// Returns the target pc, or `None` with the patch registered on the label's block.
+    /// Target, keep and drop (in slots) of a branch to label `depth`, taken with `skip` values
+    /// (the branch's own operands) above the values it carries. Returns the target pc (0 with
+    /// the patch registered on the label's block when it is not known yet).
     fn branch(
         &mut self,
         fv: &wasmparser::FuncValidator<wasmparser::ValidatorResources>,
         depth: u32,
-        height: u32,
+        skip: u32,
         at: usize,
     ) -> Result<(u32, u32, u64)> {
         let frame = fv.get_control_frame(depth as usize).ok_or_else(|| bad("branch depth"))?;
         let (params, results) = self.block_arity(frame.block_type)?;
         let n = self.label(depth)?;
-        let (keep, target) = if frame.kind == FrameKind::Loop {
+        let ((keep_values, keep), target) = if frame.kind == FrameKind::Loop {
             (params, self.ctrl[n].loop_start.unwrap_or(0))
         } else {
             self.ctrl[n].patches.push(at);
             (results, 0)
         };
-        let drop = (height as u64).checked_sub(frame.height as u64 + keep as u64).ok_or_else(|| bad("stack height"))?;
+        let height = (fv.operand_stack_height() as u64).checked_sub(skip as u64).ok_or_else(|| bad("stack height"))?;
+        let drop_values = height.checked_sub(frame.height as u64 + keep_values as u64).ok_or_else(|| bad("stack height"))?;
+        let drop = self.operand_slots(fv, skip + keep_values, drop_values as u32)?;
         Ok((target, keep, drop))
     }
 
@@ -906,7 +1181,6 @@ impl Lowering<'_> {
         if dead || !reachable {
             return Ok(());
         }
-        let height = fv.operand_stack_height();
         let d = self.depth as u32;
         match o {
             O::Nop => {}
@@ -915,12 +1189,12 @@ impl Lowering<'_> {
             }
             O::Br { relative_depth } => {
                 let at = self.emit(op::BR, 0, 0, 0);
-                let (t, k, dr) = self.branch(fv, *relative_depth, height, at)?;
+                let (t, k, dr) = self.branch(fv, *relative_depth, 0, at)?;
                 self.code[at] = Instr { op: op::BR, a: t, b: k, c: dr };
             }
             O::BrIf { relative_depth } => {
                 let at = self.emit(op::BR_IF, 0, 0, 0);
-                let (t, k, dr) = self.branch(fv, *relative_depth, height.checked_sub(1).ok_or_else(|| bad("br_if on an empty stack"))?, at)?;
+                let (t, k, dr) = self.branch(fv, *relative_depth, 1, at)?;
                 self.code[at] = Instr { op: op::BR_IF, a: t, b: k, c: dr };
             }
             O::BrTable { targets } => {
@@ -929,7 +1203,7 @@ impl Lowering<'_> {
                 self.emit(op::BR_TABLE, n, 0, 0);
                 for depth in list.into_iter().chain(std::iter::once(targets.default())) {
                     let at = self.emit(op::BR_TABLE_ENTRY, 0, 0, 0);
-                    let (t, k, dr) = self.branch(fv, depth, height.checked_sub(1).ok_or_else(|| bad("br_table on an empty stack"))?, at)?;
+                    let (t, k, dr) = self.branch(fv, depth, 1, at)?;
                     self.code[at] = Instr { op: op::BR_TABLE_ENTRY, a: t, b: k, c: dr };
                 }
             }
@@ -974,19 +1248,52 @@ impl Lowering<'_> {
                 self.patches.push(Patch::Table { at });
             }
             O::Drop => {
-                self.emit(op::DROP, 0, 0, 0);
+                for _ in 0..slots_of(self.operand(fv, 0)?) {
+                    self.emit(op::DROP, 0, 0, 0);
+                }
             }
             O::Select | O::TypedSelect { .. } => {
-                self.emit(op::SELECT, 0, 0, 0);
+                if self.operand(fv, 1)? == V128 {
+                    self.emit(op::SELECT_V128, 0, 0, 0);
+                } else {
+                    self.emit(op::SELECT, 0, 0, 0);
+                }
             }
+            // A v128 local is two slots: get pushes low then high, set pops high then low.
             O::LocalGet { local_index } => {
-                self.emit(op::LOCAL_GET, *local_index, d, 0);
+                let (slot, wide) = self.local(*local_index)?;
+                self.emit(op::LOCAL_GET, slot, d, 0);
+                if wide {
+                    self.emit(op::LOCAL_GET, slot + 1, d, 0);
+                }
             }
             O::LocalSet { local_index } => {
-                self.emit(op::LOCAL_SET, *local_index, d, 0);
+                let (slot, wide) = self.local(*local_index)?;
+                if wide {
+                    self.emit(op::LOCAL_SET, slot + 1, d, 0);
+                }
+                self.emit(op::LOCAL_SET, slot, d, 0);
             }
             O::LocalTee { local_index } => {
-                self.emit(op::LOCAL_TEE, *local_index, d, 0);
+                let (slot, wide) = self.local(*local_index)?;
+                if wide {
+                    self.emit(op::LOCAL_SET, slot + 1, d, 0);
+                    self.emit(op::LOCAL_TEE, slot, d, 0);
+                    self.emit(op::LOCAL_GET, slot + 1, d, 0);
+                } else {
+                    self.emit(op::LOCAL_TEE, slot, d, 0);
+                }
+            }
+            O::V128Const { value } => {
+                let v = value.i128() as u128;
+                self.emit(op::I64_CONST, 0, 0, v as u64);
+                self.emit(op::I64_CONST, 0, 0, (v >> 64) as u64);
+            }
+            O::I8x16Shuffle { lanes } => {
+                let w = |i: usize| u32::from_le_bytes([lanes[i], lanes[i + 1], lanes[i + 2], lanes[i + 3]]);
+                let mut c = [0u8; 8];
+                c.copy_from_slice(&lanes[8..16]);
+                self.emit(crate::simd::I8X16_SHUFFLE, w(0), w(4), u64::from_le_bytes(c));
             }
             O::GlobalGet { global_index } => {
                 self.emit(op::GLOBAL_GET, *global_index, 0, 0);
@@ -1021,6 +1328,10 @@ impl Lowering<'_> {
                 self.emit(op::MEMORY_FILL, 0, 0, 0);
             }
             other => {
+                if let Some((opcode, a, b)) = crate::simd::lower(other) {
+                    self.emit(opcode, a, b, 0);
+                    return Ok(());
+                }
                 let (opcode, offset) = simple_opcode(other)
                     .ok_or_else(|| bad(format!("operator {other:?} is not supported by the step machine")))?;
                 self.emit(opcode, offset, 0, 0);

@@ -21,6 +21,7 @@ pub mod merkle;
 pub mod numeric;
 pub mod proof;
 pub mod semantics;
+pub mod simd;
 pub mod snapshot;
 pub mod state;
 pub mod vectors;

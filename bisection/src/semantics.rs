@@ -221,6 +221,19 @@ macro_rules! step_body {
             c.push(if cond != 0 { v1 } else { v2 })?;
             Ok(next)
         }
+        op::SELECT_V128 => {
+            let cond = c.pop()? as u32;
+            let (h2, l2) = (c.pop()?, c.pop()?);
+            let (h1, l1) = (c.pop()?, c.pop()?);
+            let (lo, hi) = if cond != 0 { (l1, h1) } else { (l2, h2) };
+            c.push(lo)?;
+            c.push(hi)?;
+            Ok(next)
+        }
+        crate::simd::FIRST..=crate::simd::LAST => {
+            trap_on!(crate::simd::execute(c, o, ins)?);
+            Ok(next)
+        }
         op::BR => branch(c, ins.a, ins.b, ins.c),
         op::BR_IF => {
             if c.pop()? as u32 != 0 {

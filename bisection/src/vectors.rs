@@ -309,6 +309,139 @@ pub fn synthetic_steps() -> Vec<StepProof> {
     out
 }
 
+/// v128 operands for SIMD sub-opcode `n`: lanes drawn from the special values of its input lane
+/// type (f32, f64 or integers) plus random bits.
+fn v128s(n: u16, rng: &mut Rng, count: usize) -> Vec<u128> {
+    let f32_in = matches!(n, 0x41..=0x46 | 0x5f | 0x67..=0x6a | 0xe0..=0xeb | 0xf8 | 0xf9);
+    let f64_in = matches!(n, 0x47..=0x4c | 0x5e | 0x74 | 0x75 | 0x7a | 0x94 | 0xec..=0xf7 | 0xfc | 0xfd);
+    let mut out = Vec::with_capacity(count);
+    for k in 0..count {
+        let v = if f32_in {
+            let pool = f32s();
+            (0..4).fold(0u128, |v, i| v | (pool[(rng.next() as usize + k) % pool.len()] as u128) << (32 * i))
+        } else if f64_in {
+            let pool = f64s();
+            (0..2).fold(0u128, |v, i| v | (pool[(rng.next() as usize + k) % pool.len()] as u128) << (64 * i))
+        } else {
+            match k % 4 {
+                0 => {
+                    let pool = ints();
+                    (pool[k % pool.len()] as u128) << 64 | pool[(k * 3 + 1) % pool.len()] as u128
+                }
+                1 => [0u128, u128::MAX, 0x8080_8080_8080_8080_8080_8080_8080_8080, 0x7fff_8000_00ff_ff00_8000_0000_7fff_ffff][k / 4 % 4],
+                _ => (rng.next() as u128) << 64 | rng.next() as u128,
+            }
+        };
+        out.push(v);
+    }
+    out
+}
+
+/// Synthetic step vectors for every SIMD opcode (`spec/vectors/steps-simd.json`): lane values
+/// at the edges of each lane type, every lane-index shape, and memory accesses that are aligned,
+/// unaligned, leaf-crossing, at the end of memory and out of bounds.
+pub fn simd_steps() -> Vec<StepProof> {
+    let mut out = Vec::new();
+    let mut rng = Rng(0x6761_7665_6c00_0003);
+    let enter = ins(op::INVOKE, 1, 0, 1);
+    let konst = |v: u64| ins(op::I64_CONST, 0, 0, v);
+    let vec = |v: u128| [konst(v as u64), konst((v >> 64) as u64)];
+    let pattern: u128 = 0x0f0e_0d0c_0b0a_0908_f7f6_f5f4_8382_8180;
+    for &(code, _, fam) in OPCODES {
+        if fam != Family::Simd {
+            continue;
+        }
+        let n = code - crate::simd::FIRST;
+        let lanes = |bits: u32| 128 / bits;
+        match n {
+            // Loads and stores: memory holds `pattern` at 16 and 65520 (the last 16 bytes).
+            0x00..=0x0b | 0x54..=0x5d => {
+                let lane_bits = match n {
+                    0x54 | 0x58 => Some(8),
+                    0x55 | 0x59 => Some(16),
+                    0x56 | 0x5a => Some(32),
+                    0x57 | 0x5b => Some(64),
+                    _ => None,
+                };
+                let takes_vec = lane_bits.is_some() || n == 0x0b;
+                for (k, (addr, offset)) in [(16u64, 0u32), (3, 0), (20, 1), (29, 0), (65520, 0), (65519, 1), (65530, 0), (0xffff_fff0, 0), (0xffff_ffff, 1)].into_iter().enumerate() {
+                    let lane = lane_bits.map_or(0, |b| [0, lanes(b) - 1, 1 % lanes(b)][k % 3]);
+                    let mut prog = vec![enter, konst(16)];
+                    prog.extend(vec(pattern));
+                    prog.push(ins(crate::simd::FIRST + 0x0b, 0, 0, 0));
+                    prog.push(konst(65520));
+                    prog.extend(vec(pattern.rotate_left(40)));
+                    prog.push(ins(crate::simd::FIRST + 0x0b, 0, 0, 0));
+                    prog.push(konst(addr));
+                    if takes_vec {
+                        prog.extend(vec(v128s(n, &mut rng, 1)[0]));
+                    }
+                    prog.push(ins(code, offset, lane, 0));
+                    prove_program(prog, 1, vec![], &mut out, Some(code));
+                }
+            }
+            _ => {
+                let (vecs, scalar): (usize, Option<u64>) = match n {
+                    0x0d | 0x0e | 0x23..=0x52 | 0xd6..=0xdb | 0x6e | 0x71 | 0x76..=0x79 | 0x8e | 0x91 | 0x95..=0x99 | 0xae | 0xb1 | 0xb5..=0xb9 | 0xce | 0xd1 | 0xd5 | 0xe4..=0xeb | 0xf0..=0xf7 => {
+                        (if n == 0x52 { 3 } else if n == 0x4d { 1 } else { 2 }, None)
+                    }
+                    0x0f..=0x14 => (0, Some(0)),
+                    0x17 | 0x1a | 0x1c | 0x1e | 0x20 | 0x22 => (1, Some(0)),
+                    0x6b..=0x6d | 0x8b..=0x8d | 0xab..=0xad | 0xcb..=0xcd => (1, Some(1)),
+                    _ => (1, None),
+                };
+                let lane_count = match n {
+                    0x15..=0x17 => 16,
+                    0x18..=0x1a => 8,
+                    0x1b | 0x1c | 0x1f | 0x20 => 4,
+                    0x1d | 0x1e | 0x21 | 0x22 => 2,
+                    _ => 0,
+                };
+                for k in 0..8usize {
+                    let mut prog = vec![enter];
+                    for v in v128s(n, &mut rng, vecs) {
+                        prog.extend(vec(v));
+                    }
+                    match scalar {
+                        // Shift counts: in range, at and past the lane width, huge.
+                        Some(1) => prog.push(konst([0u64, 1, 7, 8, 15, 31, 63, 0xffff_ffff][k])),
+                        Some(_) => {
+                            let pool = if matches!(n, 0x13 | 0x20) { f32s() } else if matches!(n, 0x14 | 0x22) { f64s() } else { ints() };
+                            let x = pool[(k * 5 + rng.next() as usize) % pool.len()];
+                            prog.push(konst(if matches!(n, 0x0f..=0x11 | 0x13 | 0x17 | 0x1a | 0x1c | 0x20) { x & 0xffff_ffff } else { x }));
+                        }
+                        None => {}
+                    }
+                    let (a, b, c) = if n == 0x0d {
+                        let mut sel = [0u8; 16];
+                        for s in sel.iter_mut() {
+                            *s = (rng.next() % 32) as u8;
+                        }
+                        let w = |i: usize| u32::from_le_bytes([sel[i], sel[i + 1], sel[i + 2], sel[i + 3]]);
+                        (w(0), w(4), u64::from_le_bytes(sel[8..16].try_into().unwrap_or([0; 8])))
+                    } else if lane_count > 0 {
+                        (0, [0, lane_count - 1, 1, lane_count / 2][k % 4], 0)
+                    } else {
+                        (0, 0, 0)
+                    };
+                    prog.push(ins(code, a, b, c));
+                    prove_program(prog, 1, vec![], &mut out, Some(code));
+                }
+            }
+        }
+    }
+    // select.v128 on both conditions.
+    for cond in [0u64, 1] {
+        let mut prog = vec![enter];
+        prog.extend(vec(pattern));
+        prog.extend(vec(!pattern));
+        prog.push(konst(cond));
+        prog.push(ins(op::SELECT_V128, 0, 0, 0));
+        prove_program(prog, 1, vec![], &mut out, Some(op::SELECT_V128));
+    }
+    out
+}
+
 /// Proofs from a real run: the first `first` steps and the first execution of every opcode.
 pub fn real_steps(program: Arc<Program>, blobs: Vec<Arc<Vec<u8>>>, memory_limit_pages: u32, first: u64) -> crate::Result<Vec<StepProof>> {
     let mut m = Machine::new(program, blobs, memory_limit_pages);

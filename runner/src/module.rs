@@ -230,21 +230,19 @@ pub struct FinalizeReport {
 
 /// Turns the raw cargo output into the pinned guest:
 ///
-/// 1. it refuses any module with v128 code: the step machine does not execute SIMD. (Replacing
-///    such bodies is not an option: LLVM's wasm backend coalesces target features module-wide, so
-///    one `#[target_feature(enable = "simd128")]` function puts v128 code into ordinary functions
-///    such as the allocator; the guest build removes the only such dependency code, see
-///    `scripts/build-guest.sh`);
+/// 1. it refuses any module with an opcode the step machine does not prove (`spec/opcodes.txt`:
+///    the scalar instructions and fixed-width SIMD, never relaxed SIMD, threads or references);
 /// 2. every global is exported as `gavel.global.<index>` so the host can hash internal globals
 ///    (`__stack_pointer`) into the state root;
 /// 3. custom sections (names, producers, target features) are dropped: they carry build details
 ///    and do not affect execution.
 pub fn finalize(raw: &[u8]) -> Result<(Vec<u8>, FinalizeReport)> {
     let raw_census = census(raw)?;
-    if raw_census.simd_functions > 0 {
+    let unsupported = raw_census.unsupported();
+    if !unsupported.is_empty() {
         return Err(RunnerError::GuestModule(format!(
-            "{} functions contain v128 code; the guest must be built without simd128 (scripts/build-guest.sh)",
-            raw_census.simd_functions
+            "the module uses opcodes the step machine does not support: {} (spec/opcodes.txt)",
+            unsupported.join(", ")
         )));
     }
     let mut report = FinalizeReport::default();

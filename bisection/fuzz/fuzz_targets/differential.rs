@@ -12,7 +12,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let engine = ENGINE.get_or_init(differential::engine);
     let mut tally = differential::Tally::default();
     let flags = data.first().copied().unwrap_or(0);
-    if let Err(e) = differential::one(engine, data, flags & 1 == 1, flags & 2 == 2, flags & 4 == 4, &mut tally) {
+    if let Err(e) = differential::one(engine, data, flags & 1 == 1, flags & 2 == 2, flags & 4 == 4, flags & 8 == 8, &mut tally) {
         panic!("divergence: {e}");
     }
 });

@@ -7,7 +7,7 @@ use wasmtime::{Config, Engine, Instance, Module, Store, Val, ValType};
 /// The wasm-smith configuration: exactly the features the step machine implements.
 /// Passive segments (and so `memory.init`, `data.drop`, `elem.drop`) are outside the step
 /// machine; `segments` = false generates modules without any segment, so every module runs.
-fn smith_config(segments: bool, no_traps: bool, float_heavy: bool) -> wasm_smith::Config {
+fn smith_config(segments: bool, no_traps: bool, float_heavy: bool, simd: bool) -> wasm_smith::Config {
     let max_segments = if segments { 4 } else { 0 };
     wasm_smith::Config {
         min_funcs: 1,
@@ -16,7 +16,8 @@ fn smith_config(segments: bool, no_traps: bool, float_heavy: bool) -> wasm_smith
         max_tables: 1,
         max_funcs: 8,
         max_instructions: 120,
-        max_globals: 6,
+        // v128 globals are outside the step machine (spec/simd.md): SIMD modules get none.
+        max_globals: if simd { 0 } else { 6 },
         max_memory32_bytes: 4 << 16,
         max_data_segments: max_segments,
         max_element_segments: max_segments,
@@ -27,7 +28,7 @@ fn smith_config(segments: bool, no_traps: bool, float_heavy: bool) -> wasm_smith
         saturating_float_to_int_enabled: true,
         sign_extension_ops_enabled: true,
         reference_types_enabled: false,
-        simd_enabled: false,
+        simd_enabled: simd,
         relaxed_simd_enabled: false,
         exceptions_enabled: false,
         gc_enabled: false,
@@ -43,7 +44,11 @@ fn smith_config(segments: bool, no_traps: bool, float_heavy: bool) -> wasm_smith
         disallow_traps: no_traps,
         // Float-heavy: straight-line numeric code (half of it float arithmetic, comparisons and
         // conversions) over locals and globals, where NaNs and rounding meet every operator.
-        allowed_instructions: if float_heavy {
+        // SIMD: straight-line vector and numeric code with memory accesses (the shape of tract's
+        // kernels); modules that use a v128 instruction outside the supported set are skipped.
+        allowed_instructions: if simd {
+            "numeric,vector,variable,parametric,memory".parse().unwrap_or_else(|_| wasm_smith::InstructionKinds::all())
+        } else if float_heavy {
             "numeric,variable,parametric".parse().unwrap_or_else(|_| wasm_smith::InstructionKinds::all())
         } else {
             wasm_smith::InstructionKinds::all()
@@ -54,24 +59,34 @@ fn smith_config(segments: bool, no_traps: bool, float_heavy: bool) -> wasm_smith
 }
 
 /// wasmtime as the runner configures it (`runner/src/config.rs`): NaN canonicalization on,
-/// SIMD off. (The runner's function is not reachable from here without a dependency cycle.)
+/// SIMD on, relaxed SIMD off. (The runner's function is not reachable from here without a
+/// dependency cycle.)
 pub(crate) fn engine() -> Engine {
     let mut c = Config::new();
     c.cranelift_nan_canonicalization(true);
-    c.wasm_simd(false);
+    c.wasm_simd(true);
     c.wasm_relaxed_simd(false);
     c.max_wasm_stack(1 << 20);
     Engine::new(&c).expect("engine")
 }
 
-fn bits(v: &Val) -> u64 {
+/// The step machine's slots of a value (a v128 is two: low half, then high half).
+fn bits(v: &Val) -> Vec<u64> {
     match v {
-        Val::I32(x) => *x as u32 as u64,
-        Val::I64(x) => *x as u64,
-        Val::F32(x) => *x as u64,
-        Val::F64(x) => *x,
-        _ => u64::MAX,
+        Val::I32(x) => vec![*x as u32 as u64],
+        Val::I64(x) => vec![*x as u64],
+        Val::F32(x) => vec![*x as u64],
+        Val::F64(x) => vec![*x],
+        Val::V128(x) => {
+            let x = x.as_u128();
+            vec![x as u64, (x >> 64) as u64]
+        }
+        _ => vec![u64::MAX],
     }
+}
+
+fn slots(vals: &[Val]) -> Vec<u64> {
+    vals.iter().flat_map(bits).collect()
 }
 
 fn zero(t: &ValType) -> Val {
@@ -79,6 +94,7 @@ fn zero(t: &ValType) -> Val {
         ValType::I64 => Val::I64(0),
         ValType::F32 => Val::F32(0),
         ValType::F64 => Val::F64(0),
+        ValType::V128 => Val::V128(0u128.into()),
         _ => Val::I32(0),
     }
 }
@@ -99,9 +115,17 @@ pub(crate) struct Tally {
 }
 
 /// Runs one generated module; returns an error describing a divergence.
-pub(crate) fn one(engine: &Engine, data: &[u8], segments: bool, no_traps: bool, float_heavy: bool, tally: &mut Tally) -> Result<(), String> {
+pub(crate) fn one(
+    engine: &Engine,
+    data: &[u8],
+    segments: bool,
+    no_traps: bool,
+    float_heavy: bool,
+    simd: bool,
+    tally: &mut Tally,
+) -> Result<(), String> {
     let mut u = Unstructured::new(data);
-    let Ok(mut module) = wasm_smith::Module::new(smith_config(segments, no_traps, float_heavy), &mut u) else { return Ok(()) };
+    let Ok(mut module) = wasm_smith::Module::new(smith_config(segments, no_traps, float_heavy, simd), &mut u) else { return Ok(()) };
     // Bounds every loop and call chain, so both engines terminate.
     let Ok(_) = module.ensure_termination(2_000) else { return Ok(()) };
     let bytes = module.to_bytes();
@@ -131,13 +155,13 @@ pub(crate) fn one(engine: &Engine, data: &[u8], segments: bool, no_traps: bool, 
         let args: Vec<Val> = ty.params().map(|t| zero(&t)).collect();
         let mut results: Vec<Val> = ty.results().map(|t| zero(&t)).collect();
         let theirs = match f.call(&mut store, &args, &mut results) {
-            Ok(()) => CallResult::Returned(results.iter().map(bits).collect()),
+            Ok(()) => CallResult::Returned(slots(&results)),
             Err(e) => match e.downcast_ref::<wasmtime::Trap>() {
                 Some(wasmtime::Trap::StackOverflow) => CallResult::Exhausted,
                 _ => CallResult::Trapped,
             },
         };
-        let mine = call(&mut ours, &name, &args.iter().map(bits).collect::<Vec<_>>(), 50_000_000)?;
+        let mine = call(&mut ours, &name, &slots(&args), 50_000_000)?;
         tally.calls += 1;
         if matches!(mine, CallResult::Exhausted) || matches!(theirs, CallResult::Exhausted) {
             // Where the stack runs out differs by design (spec/proofs.md); the state after is
@@ -162,7 +186,7 @@ pub(crate) fn one(engine: &Engine, data: &[u8], segments: bool, no_traps: bool, 
         for e in compiled.exports() {
             if e.ty().global().is_some() {
                 let g = instance.get_global(&mut store, e.name()).ok_or("global")?;
-                let theirs = bits(&g.get(&mut store));
+                let theirs = bits(&g.get(&mut store))[0];
                 let index = global_index(&bytes, e.name()).ok_or("global index")?;
                 if ours.globals[index as usize].1 != theirs {
                     return Err(format!("{name}: global {} differs", e.name()));

@@ -1,0 +1,164 @@
+//! v128 lowering (`spec/simd.md`): values that are two slots through locals, `local.tee`,
+//! `select`, branches that keep and drop mixed-width values, loops with v128 params, calls with
+//! v128 params and results, and the lowering's refusals. Each function runs on the step machine,
+//! every step proven and verified, and its result is compared with wasmtime's.
+
+use std::sync::Arc;
+
+use gavel_bisection::code::Program;
+use gavel_bisection::machine::Machine;
+use gavel_bisection::proof::{prove_step, BlobTrees};
+use gavel_bisection::state::Status;
+use gavel_bisection::verify::verify_step;
+use wasmtime::{Config, Engine, Instance, Module, Store, Val};
+
+const WAT: &str = r#"
+(module
+  (memory 1)
+  ;; br_if to a block with a v128 result, over an i32 and an i64 that are dropped.
+  (func (export "branch") (param v128 i32) (result v128)
+    (local v128)
+    block (result v128)
+      i32.const 1
+      i64.const 2
+      local.get 0
+      local.get 1
+      br_if 0
+      local.set 2
+      drop
+      drop
+      local.get 2
+      v128.not
+    end)
+  ;; local.tee and select of v128 values.
+  (func (export "tee_select") (param v128 v128 i32) (result v128 i32)
+    (local v128 i32)
+    local.get 0
+    local.tee 3
+    local.get 1
+    local.get 2
+    select
+    local.get 3
+    i32x4.add
+    i32.const 9
+    local.tee 4)
+  ;; A loop carrying a v128 param and an i32 counter.
+  (func (export "loop") (param v128 i32) (result v128)
+    local.get 0
+    local.get 1
+    loop (param v128 i32) (result v128)
+      local.set 1
+      f32.const 1.5
+      f32x4.splat
+      f32x4.add
+      local.get 1
+      i32.const 1
+      i32.sub
+      local.tee 1
+      local.get 1
+      br_if 0
+      drop
+    end)
+  ;; Calls with v128 params and results, through memory.
+  (func $mix (param i64 v128 i32) (result v128 v128)
+    local.get 1
+    local.get 0
+    i64x2.splat
+    i64x2.add
+    local.get 1
+    local.get 2
+    i8x16.splat
+    i8x16.sub)
+  (func (export "call") (param v128 i64) (result v128)
+    i32.const 48
+    local.get 1
+    local.get 0
+    i32.const 3
+    call $mix
+    i8x16.shuffle 0 17 2 19 4 21 6 23 8 25 10 27 12 29 14 31
+    v128.store offset=7
+    i32.const 55
+    v128.load)
+)
+"#;
+
+/// Encodes a module from its text format.
+fn wat(text: &str) -> Vec<u8> {
+    let buf = wast::parser::ParseBuffer::new(text).expect("lex");
+    let mut module = wast::parser::parse::<wast::Wat>(&buf).expect("parse");
+    module.encode().expect("encode")
+}
+
+fn v(x: u128) -> Vec<u64> {
+    vec![x as u64, (x >> 64) as u64]
+}
+
+/// Runs export `name` on the step machine, proving and verifying every step.
+fn run_machine(program: &Arc<Program>, name: &str, args: &[u64]) -> Vec<u64> {
+    let mut m = Machine::new(Arc::clone(program), vec![], 16);
+    let func = program.exports[name];
+    let results = program.function(func).expect("defined").results as usize;
+    m.invoke(func, args).expect("invoke");
+    let mut trees = BlobTrees::default();
+    loop {
+        let (_, ins) = m.next_instruction();
+        if ins.op == gavel_bisection::code::op::RETURN && m.frames.len() == 1 {
+            return m.values[m.values.len() - results..].to_vec();
+        }
+        let p = prove_step(&mut m, &mut trees).expect("prove");
+        assert_eq!(verify_step(&p.root_before, &p.proof).expect("verify"), p.root_after, "{name}: verifier root");
+        assert_eq!(m.status, Status::Running, "{name}: machine stopped");
+    }
+}
+
+fn slots(vals: &[Val]) -> Vec<u64> {
+    vals.iter()
+        .flat_map(|x| match x {
+            Val::I32(x) => vec![*x as u32 as u64],
+            Val::I64(x) => vec![*x as u64],
+            Val::V128(x) => v(x.as_u128()),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn v128_values_move_as_slot_pairs_like_wasmtime() {
+    let bytes = wat(WAT);
+    let program = Arc::new(Program::lower(&bytes).expect("lower"));
+    let mut c = Config::new();
+    c.cranelift_nan_canonicalization(true).wasm_simd(true).wasm_relaxed_simd(false);
+    let engine = Engine::new(&c).expect("engine");
+    let module = Module::new(&engine, &bytes).expect("module");
+    let a: u128 = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210;
+    let b: u128 = 0x8000_0000_7fff_ffff_0000_0001_ffff_ffff;
+    let cases: Vec<(&str, Vec<Val>)> = vec![
+        ("branch", vec![Val::V128(a.into()), Val::I32(1)]),
+        ("branch", vec![Val::V128(a.into()), Val::I32(0)]),
+        ("tee_select", vec![Val::V128(a.into()), Val::V128(b.into()), Val::I32(0)]),
+        ("tee_select", vec![Val::V128(a.into()), Val::V128(b.into()), Val::I32(5)]),
+        ("loop", vec![Val::V128(0x3f80_0000_4000_0000_c000_0000_0000_0000u128.into()), Val::I32(4)]),
+        ("call", vec![Val::V128(b.into()), Val::I64(-3)]),
+    ];
+    for (name, args) in cases {
+        let mut store = Store::new(&engine, ());
+        let instance = Instance::new(&mut store, &module, &[]).expect("instance");
+        let f = instance.get_func(&mut store, name).expect("export");
+        let mut results: Vec<Val> = f.ty(&store).results().map(|_| Val::I32(0)).collect();
+        f.call(&mut store, &args, &mut results).expect("wasmtime call");
+        assert_eq!(run_machine(&program, name, &slots(&args)), slots(&results), "{name} {args:?}");
+    }
+}
+
+#[test]
+fn lowering_rejects_what_the_machine_does_not_prove() {
+    for (text, what) in [
+        ("(module (global v128 (v128.const i64x2 0 0)))", "v128 globals"),
+        ("(module (func (param v128 v128) (result v128) local.get 0 local.get 1 i8x16.avgr_u))", "I8x16AvgrU"),
+        ("(module (func (param v128 v128) (result v128) local.get 0 local.get 1 i16x8.q15mulr_sat_s))", "Q15MulrSat"),
+    ] {
+        let bytes = wat(text);
+        let err = Program::lower(&bytes).expect_err(what).to_string();
+        assert!(err.contains(what), "{err} should name {what}");
+    }
+}

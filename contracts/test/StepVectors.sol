@@ -10,6 +10,7 @@ import {MemoryProver} from "../src/step/MemoryProver.sol";
 import {IntegerProver} from "../src/step/IntegerProver.sol";
 import {FloatProver} from "../src/step/FloatProver.sol";
 import {OracleProver} from "../src/step/OracleProver.sol";
+import {SimdProver} from "../src/step/SimdProver.sol";
 import {OpcodeTable} from "./OpcodeTable.sol";
 
 /// @notice Deploys the step verifier and loads the Rust-generated one-step vectors
@@ -26,6 +27,10 @@ abstract contract StepVectors is Test {
     string internal constant SILERO = "steps-silero.json";
     /// Proofs sampled from the WebAssembly spec suite run (bisection/tests/spec.rs).
     string internal constant SPEC = "steps-spec.json";
+    /// Every v128 opcode on edge-case lanes and memory accesses (`vectors::simd_steps`).
+    string internal constant SIMD = "steps-simd.json";
+    /// Families 0 (none) to 7 (simd).
+    uint256 internal constant FAMILIES = 8;
 
     StepVerifier internal verifier;
     /// @dev Family of each opcode, from the generated `OpcodeTable` (0: not an opcode).
@@ -42,13 +47,14 @@ abstract contract StepVectors is Test {
     }
 
     function deployStepVerifier() internal returns (StepVerifier) {
-        IFamilyProver[6] memory provers = [
+        IFamilyProver[7] memory provers = [
             IFamilyProver(new ControlProver()),
             new VariableProver(),
             new MemoryProver(),
             new IntegerProver(),
             new FloatProver(),
-            new OracleProver()
+            new OracleProver(),
+            new SimdProver()
         ];
         return new StepVerifier(provers);
     }
@@ -60,6 +66,7 @@ abstract contract StepVectors is Test {
         if (f == 4) return "integer";
         if (f == 5) return "float";
         if (f == 6) return "oracle";
+        if (f == 7) return "simd";
         return "none";
     }
 
@@ -92,8 +99,8 @@ abstract contract StepVectors is Test {
     ///         Rust `root_after`; logs per-family counts and the first mismatches.
     function replay(string memory file, uint8 family) internal returns (uint256 checked) {
         Vectors memory v = loadVectors(file);
-        uint256[7] memory total;
-        uint256[7] memory matched;
+        uint256[FAMILIES] memory total;
+        uint256[FAMILIES] memory matched;
         uint256 logged;
         for (uint256 i = 0; i < v.op.length; i++) {
             uint16 op = uint16(v.op[i]);
@@ -119,7 +126,7 @@ abstract contract StepVectors is Test {
         }
         uint256 allTotal;
         uint256 allMatched;
-        for (uint8 f = 0; f < 7; f++) {
+        for (uint8 f = 0; f < FAMILIES; f++) {
             if (total[f] == 0) continue;
             console.log("%s %s: %s", file, familyName(f), string.concat(vm.toString(matched[f]), "/", vm.toString(total[f])));
             allTotal += total[f];

@@ -31,12 +31,20 @@ contract StepVerifierTest is StepVectors {
 
     /// @notice Every vector of the silero run (the first execution of each of its opcodes, …).
     function testDiff_sileroVectors() public {
-        assertEq(replay(SILERO, 0), 296);
+        assertEq(replay(SILERO, 0), 307);
     }
 
-    /// @notice Proofs sampled from the WebAssembly spec test suite (one executed step in 211).
+    /// @notice Proofs sampled from the WebAssembly spec test suite (one executed step in 211),
+    ///         the `simd_*.wast` files included.
     function testDiff_specSuiteVectors() public {
-        assertEq(replay(SPEC, 0), 1200);
+        assertEq(replay(SPEC, 0), 1706);
+    }
+
+    /// @notice Every v128 opcode (`spec/simd.md`) on edge-case lanes, every lane-index shape,
+    ///         shift counts past the lane width, and memory accesses that are aligned,
+    ///         unaligned, leaf-crossing, at the end of memory and out of bounds; and `select.v128`.
+    function testDiff_simdVectors() public {
+        assertEq(replay(SIMD, 0), 1658);
     }
 
     /// @notice The float family alone (FloatMath), so its progress is visible on its own.
@@ -108,6 +116,7 @@ contract StepVerifierTest is StepVectors {
     function test_vectors_coverEveryOpcode() public {
         Vectors memory s = loadVectors(SYNTHETIC);
         Vectors memory g = loadVectors(SILERO);
+        Vectors memory v = loadVectors(SIMD);
         vm.pauseGasMetering();
         (uint16[] memory ops,, string[] memory names) = OpcodeTable.all();
         for (uint256 i = 0; i < ops.length; i++) {
@@ -115,6 +124,7 @@ contract StepVerifierTest is StepVectors {
             bool found = false;
             for (uint256 j = 0; j < s.op.length && !found; j++) found = s.op[j] == ops[i];
             for (uint256 j = 0; j < g.op.length && !found; j++) found = g.op[j] == ops[i];
+            for (uint256 j = 0; j < v.op.length && !found; j++) found = v.op[j] == ops[i];
             assertTrue(found, string.concat("no vector executes ", names[i]));
         }
         vm.resumeGasMetering();

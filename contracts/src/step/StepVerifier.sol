@@ -6,6 +6,7 @@ import {IFamilyProver} from "./IFamilyProver.sol";
 import {Machine, Instr, MachineState, Outcome, Status} from "./MachineState.sol";
 import {ProofReader} from "./ProofReader.sol";
 import {CodeProof} from "./CodeProof.sol";
+import {SimdOpcodes} from "./SimdOpcodes.sol";
 import {
     InvalidStatus,
     InvalidContextFlag,
@@ -31,6 +32,7 @@ contract StepVerifier is IStepVerifier {
     uint8 public constant FAMILY_INTEGER = 4;
     uint8 public constant FAMILY_FLOAT = 5;
     uint8 public constant FAMILY_ORACLE = 6;
+    uint8 public constant FAMILY_SIMD = 7;
 
     IFamilyProver public immutable controlProver;
     IFamilyProver public immutable variableProver;
@@ -38,16 +40,18 @@ contract StepVerifier is IStepVerifier {
     IFamilyProver public immutable integerProver;
     IFamilyProver public immutable floatProver;
     IFamilyProver public immutable oracleProver;
+    IFamilyProver public immutable simdProver;
 
     /// @param provers The family provers, in `Family` order: control, variable, memory,
-    ///        integer, float, oracle.
-    constructor(IFamilyProver[6] memory provers) {
+    ///        integer, float, oracle, simd.
+    constructor(IFamilyProver[7] memory provers) {
         controlProver = provers[0];
         variableProver = provers[1];
         memoryProver = provers[2];
         integerProver = provers[3];
         floatProver = provers[4];
         oracleProver = provers[5];
+        simdProver = provers[6];
     }
 
     /// @inheritdoc IStepVerifier
@@ -95,8 +99,11 @@ contract StepVerifier is IStepVerifier {
         }
         if (op >= 0x0100 && op <= 0x0103) return FAMILY_CONTROL;
         if (op >= 0x0104 && op <= 0x0106) return FAMILY_ORACLE;
+        if (op == 0x0107) return FAMILY_VARIABLE; // select.v128
         if (op >= 0xfc00 && op <= 0xfc07) return FAMILY_FLOAT;
         if (op == 0xfc0a || op == 0xfc0b) return FAMILY_MEMORY;
+        // Only the implemented v128 opcodes: any other 0xFDxx is malformed, as in `simd::execute`.
+        if (SimdOpcodes.supported(op)) return FAMILY_SIMD;
         return FAMILY_NONE;
     }
 
@@ -106,7 +113,8 @@ contract StepVerifier is IStepVerifier {
         if (family == FAMILY_MEMORY) return memoryProver;
         if (family == FAMILY_INTEGER) return integerProver;
         if (family == FAMILY_FLOAT) return floatProver;
-        return oracleProver;
+        if (family == FAMILY_ORACLE) return oracleProver;
+        return simdProver;
     }
 
     /// @notice `verify_step_bounded`; `bounded` false is `bound = None`.

@@ -16,9 +16,10 @@ import {
 } from "./StepErrors.sol";
 
 /// @title VariableProver
-/// @notice The variable family (`Family::Variable`): `drop`, `select`, `local.get/set/tee`
-///         (value ‖ 3·d siblings against the locals root) and `global.get/set` (the whole
-///         globals list against the globals root, rehashed after a write).
+/// @notice The variable family (`Family::Variable`): `drop`, `select`, `select.v128`,
+///         `local.get/set/tee` (value ‖ 3·d siblings against the locals root) and
+///         `global.get/set` (the whole globals list against the globals root, rehashed after a
+///         write).
 contract VariableProver is IFamilyProver {
     uint16 internal constant DROP = 0x1a;
     uint16 internal constant SELECT = 0x1b;
@@ -27,6 +28,8 @@ contract VariableProver is IFamilyProver {
     uint16 internal constant LOCAL_TEE = 0x22;
     uint16 internal constant GLOBAL_GET = 0x23;
     uint16 internal constant GLOBAL_SET = 0x24;
+    /// @notice `select` of two v128 values (two slots each, `spec/simd.md`).
+    uint16 internal constant SELECT_V128 = 0x0107;
 
     /// @notice The deepest locals tree (`MAX_LOCALS_DEPTH`).
     uint256 internal constant MAX_LOCALS_DEPTH = 8;
@@ -78,6 +81,15 @@ contract VariableProver is IFamilyProver {
             uint64 v2 = OperandStack.pop(m, proof);
             uint64 v1 = OperandStack.pop(m, proof);
             OperandStack.push(m, cond != 0 ? v1 : v2);
+        } else if (op == SELECT_V128) {
+            // Pops c, then v2 (hi, lo), then v1 (hi, lo); pushes the chosen (lo, hi).
+            uint32 cond = uint32(OperandStack.pop(m, proof));
+            uint64 h2 = OperandStack.pop(m, proof);
+            uint64 l2 = OperandStack.pop(m, proof);
+            uint64 h1 = OperandStack.pop(m, proof);
+            uint64 l1 = OperandStack.pop(m, proof);
+            OperandStack.push(m, cond != 0 ? l1 : l2);
+            OperandStack.push(m, cond != 0 ? h1 : h2);
         } else {
             revert MalformedInstruction(op);
         }

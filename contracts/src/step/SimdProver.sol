@@ -1,0 +1,487 @@
+// SPDX-License-Identifier: UNLICENSED
+pragma solidity ^0.8.28;
+
+import {IFamilyProver} from "./IFamilyProver.sol";
+import {Machine, Instr, Outcome} from "./MachineState.sol";
+import {OperandStack} from "./OperandStack.sol";
+import {MemoryAccess} from "./MemoryAccess.sol";
+import {FloatMath} from "./FloatMath.sol";
+import {SimdOpcodes} from "./SimdOpcodes.sol";
+import {MalformedInstruction} from "./StepErrors.sol";
+
+/// @title SimdProver
+/// @notice The SIMD family (`Family::Simd`, `spec/simd.md`): every `0xFD00 + n` opcode of
+///         `SimdOpcodes`, mirroring `bisection/src/simd.rs` arm by arm. A v128 is two stack
+///         slots, the low half pushed first, so a pop of a v128 is two ordinary pop witnesses
+///         (high, then low). Memory accesses are ordinary `≤ 32 bytes, ≤ 2 leaves` witnesses;
+///         float lanes run the scalar `FloatMath` op of the same WebAssembly semantics.
+/// @dev A v128 travels as a `uint256` below 2^128, lane `i` of a `bits`-wide shape at bit
+///      `bits * i` (the little-endian byte order of the 16-byte value). `n` is the sub-opcode.
+///      Lane indices out of range and shuffle lanes ≥ 32 are malformed instructions, exactly where
+///      `simd.rs` calls `c.malformed(..)`.
+///
+///      Lint: `8 << k` computes a lane width from a shape index (literal first on purpose).
+// forge-lint: disable-next-item(incorrect-shift)
+contract SimdProver is IFamilyProver {
+    uint256 internal constant PAGE = 65536;
+    uint256 internal constant ALL_ONES = type(uint128).max;
+
+    /// @inheritdoc IFamilyProver
+    function execute(Machine calldata mIn, Instr calldata ins, bytes calldata proof)
+        external
+        pure
+        returns (Machine memory m)
+    {
+        m = mIn;
+        uint16 op = ins.op;
+        if (!SimdOpcodes.supported(op)) revert MalformedInstruction(op);
+        uint256 n = op - SimdOpcodes.FIRST;
+        uint256 r;
+        if (n <= 0x0b || (n >= 0x54 && n <= 0x5d)) {
+            memoryAccess(m, proof, n, ins);
+            return m;
+        } else if (n == 0x0d) {
+            uint256 y = popV128(m, proof);
+            uint256 x = popV128(m, proof);
+            r = shuffle(x, y, ins);
+        } else if (n == 0x0e) {
+            uint256 s = popV128(m, proof);
+            uint256 x = popV128(m, proof);
+            r = swizzle(x, s);
+        } else if (n <= 0x14) {
+            // i8x16, i16x8, i32x4, i64x2, f32x4, f64x2 splats.
+            uint256 bits = [uint256(8), 16, 32, 64, 32, 64][n - 0x0f];
+            r = splat(OperandStack.pop(m, proof), bits);
+        } else if (n <= 0x22) {
+            (bool scalar, uint256 value) = laneAccess(m, proof, n, ins);
+            if (scalar) {
+                OperandStack.push(m, uint64(value));
+                return m;
+            }
+            r = value;
+        } else if (n <= 0x40 || (n >= 0xd6 && n <= 0xdb)) {
+            (uint256 bits, uint256 k) = compareShape(n);
+            uint256 y = popV128(m, proof);
+            uint256 x = popV128(m, proof);
+            r = intCompare(k, bits, x, y);
+        } else if (n <= 0x4c) {
+            // Float compares: the scalar f32/f64 eq, ne, lt, gt, le, ge per lane.
+            (uint256 bits, uint256 scalar) = (32, 0x5b + n - 0x41);
+            if (n >= 0x47) (bits, scalar) = (64, 0x61 + n - 0x47);
+            uint256 y = popV128(m, proof);
+            uint256 x = popV128(m, proof);
+            r = floatCompare(uint16(scalar), bits, x, y);
+        } else if (n <= 0x53) {
+            (bool scalar, uint256 value) = bitwise(m, proof, n);
+            if (scalar) {
+                OperandStack.push(m, uint64(value));
+                return m;
+            }
+            r = value;
+        } else if (n == 0x5e || n == 0x5f || n >= 0xf8) {
+            r = convert(n, popV128(m, proof));
+        } else if ((n >= 0xe4 && n <= 0xeb) || n >= 0xf0) {
+            uint256 y = popV128(m, proof);
+            uint256 x = popV128(m, proof);
+            r = floatBinary(n, x, y);
+        } else if (n >= 0xe0 || (n >= 0x67 && n <= 0x6a) || n == 0x74 || n == 0x75 || n == 0x7a || n == 0x94) {
+            // abs, neg, sqrt, ceil, floor, trunc, nearest (0xe0..0xef less the binary ones).
+            (uint256 bits, uint256 scalar) = floatUnaryScalar(n);
+            r = floatMap(uint16(scalar), bits, bits, popV128(m, proof));
+        } else {
+            (bool scalar, uint256 value) = integer(m, proof, n);
+            if (scalar) {
+                OperandStack.push(m, uint64(value));
+                return m;
+            }
+            r = value;
+        }
+        pushV128(m, r);
+    }
+
+    // ------------------------------------------------------------------------------ stack
+
+    /// @notice Pops a v128: the high slot (on top), then the low slot.
+    function popV128(Machine memory m, bytes calldata proof) internal pure returns (uint256) {
+        uint256 hi = OperandStack.pop(m, proof);
+        uint256 lo = OperandStack.pop(m, proof);
+        return (hi << 64) | lo;
+    }
+
+    /// @notice Pushes a v128: the low slot first.
+    function pushV128(Machine memory m, uint256 v) internal pure {
+        OperandStack.push(m, uint64(v));
+        OperandStack.push(m, uint64(v >> 64));
+    }
+
+    // ------------------------------------------------------------------------------ lanes
+
+    function ones(uint256 bits) internal pure returns (uint256) {
+        return (uint256(1) << bits) - 1;
+    }
+
+    /// @notice Lane `i` of `bits`-bit lanes, zero-extended.
+    function lane(uint256 v, uint256 bits, uint256 i) internal pure returns (uint256) {
+        return (v >> (bits * i)) & ones(bits);
+    }
+
+    /// @notice `v` with lane `i` set to the low `bits` bits of `x`.
+    function withLane(uint256 v, uint256 bits, uint256 i, uint256 x) internal pure returns (uint256) {
+        uint256 at = bits * i;
+        return (v & ~(ones(bits) << at)) | ((x & ones(bits)) << at);
+    }
+
+    /// @notice Every `bits`-bit lane set to the low `bits` bits of `x`.
+    function splat(uint256 x, uint256 bits) internal pure returns (uint256) {
+        // (2^128 - 1) / (2^bits - 1) has a 1 at the bottom of every lane.
+        return (x & ones(bits)) * (ALL_ONES / ones(bits));
+    }
+
+    /// @notice The low `bits` bits of `x` sign-extended to 256 bits (two's complement).
+    function signExtend(uint256 x, uint256 bits) internal pure returns (uint256 s) {
+        uint256 b = bits / 8 - 1;
+        assembly ("memory-safe") {
+            s := signextend(b, x)
+        }
+    }
+
+    /// @notice Lanes of `2 * half` bits from the `half`-bit lanes `base..` of `v`, sign- or
+    ///         zero-extended (the extends and `loadNxM`).
+    function extend(uint256 v, uint256 half, uint256 base, bool signed) internal pure returns (uint256 r) {
+        uint256 bits = 2 * half;
+        uint256 m = ones(bits);
+        for (uint256 i = 0; i < 128 / bits; i++) {
+            uint256 x = lane(v, half, base + i);
+            if (signed) x = signExtend(x, half) & m;
+            r |= x << (bits * i);
+        }
+    }
+
+    // ------------------------------------------------------------------------------ memory
+
+    /// @notice Loads and stores (`memory` in simd.rs): effective address `pop() + a`, bounds
+    ///         checked over exactly the bytes accessed; out of bounds traps with nothing written.
+    function memoryAccess(Machine memory m, bytes calldata proof, uint256 n, Instr calldata ins) internal pure {
+        bool isLane = n >= 0x54 && n <= 0x5b;
+        bool isStore = n == 0x0b || (n >= 0x58 && n <= 0x5b);
+        uint256 bits;
+        uint256 len;
+        if (isLane) {
+            bits = 8 << ((n - 0x54) % 4);
+            if (ins.b >= 128 / bits) revert MalformedInstruction(ins.op);
+            len = bits / 8;
+        } else if (n == 0x00 || n == 0x0b) {
+            len = 16;
+        } else if (n <= 0x06 || n == 0x0a || n == 0x5d) {
+            len = 8;
+        } else if (n == 0x07) {
+            len = 1;
+        } else if (n == 0x08) {
+            len = 2;
+        } else {
+            len = 4; // load32_splat, load32_zero
+        }
+        uint256 v;
+        if (isLane || n == 0x0b) v = popV128(m, proof);
+        uint256 addr = uint256(uint32(OperandStack.pop(m, proof))) + ins.a;
+        if (addr + len > uint256(m.memoryPages) * PAGE) {
+            m.outcome = Outcome.TRAP;
+            return;
+        }
+        if (isStore) {
+            uint256 data = n == 0x0b ? v : lane(v, bits, ins.b);
+            // `to_le_bytes()[..len]`, left-aligned.
+            MemoryAccess.write(m, proof, addr, swap128(data) << 128, len);
+            return;
+        }
+        uint256 raw = swap128(MemoryAccess.read(m, proof, addr, len) >> 128);
+        uint256 r;
+        if (isLane) {
+            r = withLane(v, bits, ins.b, raw);
+        } else if (n >= 0x01 && n <= 0x06) {
+            // loadNxM: M lanes of N bits, extended to 2N bits (odd n: signed).
+            r = extend(raw, 8 << ((n - 1) / 2), 0, n % 2 == 1);
+        } else if (n >= 0x07 && n <= 0x0a) {
+            r = splat(raw, 8 * len);
+        } else {
+            r = raw; // v128.load, load32_zero, load64_zero
+        }
+        pushV128(m, r);
+    }
+
+    /// @notice Reverses the byte order of a 128-bit value (little-endian bytes ↔ integer).
+    function swap128(uint256 v) internal pure returns (uint256) {
+        v = ((v & 0x00ff00ff00ff00ff00ff00ff00ff00ff) << 8) | ((v >> 8) & 0x00ff00ff00ff00ff00ff00ff00ff00ff);
+        v = ((v & 0x0000ffff0000ffff0000ffff0000ffff) << 16) | ((v >> 16) & 0x0000ffff0000ffff0000ffff0000ffff);
+        v = ((v & 0x00000000ffffffff00000000ffffffff) << 32) | ((v >> 32) & 0x00000000ffffffff00000000ffffffff);
+        return ((v & 0xffffffffffffffff) << 64) | (v >> 64);
+    }
+
+    // ------------------------------------------------------------------------------ lane moves
+
+    /// @notice i8x16.shuffle: lane `i` is byte `sel[i]` of `x ‖ y`; `sel` is `a ‖ b ‖ c`.
+    function shuffle(uint256 x, uint256 y, Instr calldata ins) internal pure returns (uint256 r) {
+        uint256 sel = uint256(ins.a) | (uint256(ins.b) << 32) | (uint256(ins.c) << 64);
+        uint256 both = x | (y << 128);
+        for (uint256 i = 0; i < 16; i++) {
+            uint256 s = (sel >> (8 * i)) & 0xff;
+            if (s >= 32) revert MalformedInstruction(ins.op);
+            r |= ((both >> (8 * s)) & 0xff) << (8 * i);
+        }
+    }
+
+    /// @notice i8x16.swizzle: lane `i` is byte `s[i]` of `x`, or 0 when `s[i] ≥ 16`.
+    function swizzle(uint256 x, uint256 s) internal pure returns (uint256 r) {
+        for (uint256 i = 0; i < 16; i++) {
+            uint256 k = (s >> (8 * i)) & 0xff;
+            if (k < 16) r |= ((x >> (8 * k)) & 0xff) << (8 * i);
+        }
+    }
+
+    /// @notice extract_lane (scalar result) and replace_lane, lane index in `b`.
+    function laneAccess(Machine memory m, bytes calldata proof, uint256 n, Instr calldata ins)
+        internal
+        pure
+        returns (bool scalar, uint256 r)
+    {
+        // kind 0: extract_lane_s, 1: extract_lane (_u), 2: replace_lane.
+        uint256 bits;
+        uint256 kind;
+        if (n <= 0x17) {
+            (bits, kind) = (8, n - 0x15);
+        } else if (n <= 0x1a) {
+            (bits, kind) = (16, n - 0x18);
+        } else if (n == 0x1b || n == 0x1c || n == 0x1f || n == 0x20) {
+            (bits, kind) = (32, n == 0x1b || n == 0x1f ? 1 : 2);
+        } else {
+            (bits, kind) = (64, n == 0x1d || n == 0x21 ? 1 : 2);
+        }
+        uint256 i = ins.b;
+        if (i >= 128 / bits) revert MalformedInstruction(ins.op);
+        if (kind == 2) {
+            uint256 x = OperandStack.pop(m, proof);
+            return (false, withLane(popV128(m, proof), bits, i, x));
+        }
+        r = lane(popV128(m, proof), bits, i);
+        // extract_lane_s sign-extends to i32; i32/i64/f32/f64 lanes are returned as they are.
+        if (kind == 0) r = signExtend(r, bits) & 0xffffffff;
+        return (true, r);
+    }
+
+    // ------------------------------------------------------------------------------ bitwise
+
+    /// @notice not, and, andnot, or, xor, bitselect, any_true (scalar).
+    function bitwise(Machine memory m, bytes calldata proof, uint256 n) internal pure returns (bool scalar, uint256 r) {
+        if (n == 0x4d) return (false, ~popV128(m, proof) & ALL_ONES);
+        if (n == 0x53) return (true, popV128(m, proof) != 0 ? 1 : 0);
+        if (n == 0x52) {
+            uint256 mask = popV128(m, proof);
+            uint256 y = popV128(m, proof);
+            uint256 x = popV128(m, proof);
+            return (false, (x & mask) | (y & ~mask & ALL_ONES));
+        }
+        uint256 b = popV128(m, proof);
+        uint256 a = popV128(m, proof);
+        if (n == 0x4e) r = a & b;
+        else if (n == 0x4f) r = a & ~b & ALL_ONES;
+        else if (n == 0x50) r = a | b;
+        else r = a ^ b;
+    }
+
+    // ------------------------------------------------------------------------------ integer lanes
+
+    /// @notice Lane width and comparison kind (`cmp_shape`): eq, ne, lt_s, lt_u, gt_s, gt_u,
+    ///         le_s, le_u, ge_s, ge_u; i64x2 has only the signed orders.
+    function compareShape(uint256 n) internal pure returns (uint256 bits, uint256 k) {
+        if (n <= 0x2c) return (8, n - 0x23);
+        if (n <= 0x36) return (16, n - 0x2d);
+        if (n <= 0x40) return (32, n - 0x37);
+        return (64, [uint256(0), 1, 2, 4, 6, 8][n - 0xd6]);
+    }
+
+    /// @notice Integer lane comparison `k`: all-ones lanes where it holds. A signed order is the
+    ///         unsigned order with both sign bits flipped.
+    function intCompare(uint256 k, uint256 bits, uint256 x, uint256 y) internal pure returns (uint256 r) {
+        uint256 m = ones(bits);
+        uint256 flip = k >= 2 && k % 2 == 0 ? uint256(1) << (bits - 1) : 0;
+        for (uint256 s = 0; s < 128; s += bits) {
+            uint256 a = ((x >> s) & m) ^ flip;
+            uint256 b = ((y >> s) & m) ^ flip;
+            bool t;
+            if (k == 0) t = a == b;
+            else if (k == 1) t = a != b;
+            else if (k <= 3) t = a < b;
+            else if (k <= 5) t = a > b;
+            else if (k <= 7) t = a <= b;
+            else t = a >= b;
+            if (t) r |= m << s;
+        }
+    }
+
+    /// @notice The integer-lane opcodes from 0x60 on, grouped by shape: `n - 0x60` is
+    ///         `shape << 5 | k` (shape 0..3: i8x16..i64x2) with `k` the operation.
+    function integer(Machine memory m, bytes calldata proof, uint256 n) internal pure returns (bool scalar, uint256 r) {
+        uint256 bits = 8 << ((n - 0x60) >> 5);
+        uint256 k = (n - 0x60) & 0x1f;
+        if (k == 0x03 || k == 0x04) {
+            // all_true, bitmask: an i32.
+            uint256 v = popV128(m, proof);
+            r = k == 0x03 ? 1 : 0;
+            for (uint256 i = 0; i < 128 / bits; i++) {
+                uint256 l = lane(v, bits, i);
+                if (k == 0x03) {
+                    if (l == 0) r = 0;
+                } else {
+                    r |= (l >> (bits - 1)) << i;
+                }
+            }
+            return (true, r);
+        }
+        if (k <= 0x01) return (false, absNeg(k == 0, bits, popV128(m, proof)));
+        if (k >= 0x07 && k <= 0x0a) {
+            // extend_low_s, extend_high_s, extend_low_u, extend_high_u.
+            uint256 half = bits / 2;
+            bool high = k == 0x08 || k == 0x0a;
+            return (false, extend(popV128(m, proof), half, high ? 64 / half : 0, k <= 0x08));
+        }
+        if (k >= 0x0b && k <= 0x0d) {
+            uint256 count = uint32(OperandStack.pop(m, proof)) % bits;
+            return (false, shift(k, bits, count, popV128(m, proof)));
+        }
+        uint256 y = popV128(m, proof);
+        uint256 x = popV128(m, proof);
+        return (false, intBinary(k, bits, x, y));
+    }
+
+    /// @notice Lane-wise wrapping abs (`abs` true) or neg.
+    function absNeg(bool abs, uint256 bits, uint256 v) internal pure returns (uint256 r) {
+        uint256 m = ones(bits);
+        unchecked {
+            for (uint256 s = 0; s < 128; s += bits) {
+                uint256 a = (v >> s) & m;
+                if (!abs || a >> (bits - 1) == 1) a = (0 - a) & m;
+                r |= a << s;
+            }
+        }
+    }
+
+    /// @notice shl (k 0xb), shr_s (0xc), shr_u (0xd) of every lane by `count` < bits.
+    function shift(uint256 k, uint256 bits, uint256 count, uint256 v) internal pure returns (uint256 r) {
+        uint256 m = ones(bits);
+        uint256 b = bits / 8 - 1;
+        for (uint256 s = 0; s < 128; s += bits) {
+            uint256 a = (v >> s) & m;
+            if (k == 0x0b) {
+                a = (a << count) & m;
+            } else if (k == 0x0c) {
+                assembly ("memory-safe") {
+                    a := and(sar(count, signextend(b, a)), m)
+                }
+            } else {
+                a >>= count;
+            }
+            r |= a << s;
+        }
+    }
+
+    /// @notice add (k 0x0e), sub (0x11), mul (0x15), min_s, min_u, max_s, max_u (0x16..0x19),
+    ///         wrapping.
+    function intBinary(uint256 k, uint256 bits, uint256 x, uint256 y) internal pure returns (uint256 r) {
+        uint256 m = ones(bits);
+        uint256 flip = k % 2 == 0 ? uint256(1) << (bits - 1) : 0;
+        unchecked {
+            for (uint256 s = 0; s < 128; s += bits) {
+                uint256 a = (x >> s) & m;
+                uint256 b = (y >> s) & m;
+                uint256 c;
+                if (k == 0x0e) {
+                    c = a + b;
+                } else if (k == 0x11) {
+                    c = a - b;
+                } else if (k == 0x15) {
+                    c = a * b;
+                } else {
+                    // Signed order is the unsigned order with the sign bits flipped.
+                    bool less = (a ^ flip) < (b ^ flip);
+                    c = less == (k < 0x18) ? a : b;
+                }
+                r |= (c & m) << s;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------ float lanes
+
+    /// @notice Lane width and scalar op of the lane-wise float unary opcodes.
+    function floatUnaryScalar(uint256 n) internal pure returns (uint256 bits, uint256 scalar) {
+        if (n >= 0x67 && n <= 0x6a) return (32, 0x8d + n - 0x67); // ceil, floor, trunc, nearest
+        if (n == 0x74) return (64, 0x9b);
+        if (n == 0x75) return (64, 0x9c);
+        if (n == 0x7a) return (64, 0x9d);
+        if (n == 0x94) return (64, 0x9e);
+        if (n == 0xe0) return (32, 0x8b);
+        if (n == 0xe1) return (32, 0x8c);
+        if (n == 0xe3) return (32, 0x91);
+        if (n == 0xec) return (64, 0x99);
+        if (n == 0xed) return (64, 0x9a);
+        return (64, 0x9f); // f64x2.sqrt
+    }
+
+    /// @notice Scalar float unary `scalar` on the `src`-bit lanes of `v` into `bits`-bit lanes;
+    ///         result lanes past the source lanes (the `_zero` forms) are zero.
+    function floatMap(uint16 scalar, uint256 bits, uint256 src, uint256 v) internal pure returns (uint256 r) {
+        uint256 count = 128 / (bits > src ? bits : src);
+        for (uint256 i = 0; i < count; i++) {
+            (uint64 x,) = FloatMath.unary(scalar, uint64(lane(v, src, i)));
+            r |= (uint256(x) & ones(bits)) << (bits * i);
+        }
+    }
+
+    /// @notice Conversions: demote, promote, trunc_sat, convert (`_zero`/`_low` forms included).
+    function convert(uint256 n, uint256 v) internal pure returns (uint256) {
+        if (n == 0x5e) return floatMap(0xb6, 32, 64, v);
+        if (n == 0x5f) return floatMap(0xbb, 64, 32, v);
+        if (n <= 0xf9) return floatMap(uint16(0xfc00 + n - 0xf8), 32, 32, v); // trunc_sat_f32x4_s/u
+        if (n <= 0xfb) return floatMap(uint16(0xb2 + n - 0xfa), 32, 32, v); // convert_i32x4_s/u
+        if (n <= 0xfd) return floatMap(uint16(0xfc02 + n - 0xfc), 32, 64, v); // trunc_sat_f64x2_*_zero
+        return floatMap(uint16(0xb7 + n - 0xfe), 64, 32, v); // convert_low_i32x4_s/u
+    }
+
+    /// @notice Whether the scalar float comparison `scalar` holds for the lanes `a`, `b`.
+    function holds(uint16 scalar, uint256 a, uint256 b) internal pure returns (bool) {
+        (uint64 t,) = FloatMath.binary(scalar, uint64(a), uint64(b));
+        return t != 0;
+    }
+
+    /// @notice All-ones lanes where the scalar comparison `scalar` holds.
+    function floatCompare(uint16 scalar, uint256 bits, uint256 x, uint256 y) internal pure returns (uint256 r) {
+        uint256 m = ones(bits);
+        for (uint256 s = 0; s < 128; s += bits) {
+            if (holds(scalar, (x >> s) & m, (y >> s) & m)) r |= m << s;
+        }
+    }
+
+    /// @notice add, sub, mul, div, min, max (scalar ops, canonical NaNs), pmin, pmax (selects
+    ///         on `<`: bit moves, NaN payloads kept) of f32x4 (0xe4..0xeb) and f64x2 (0xf0..0xf7).
+    function floatBinary(uint256 n, uint256 x, uint256 y) internal pure returns (uint256 r) {
+        (uint256 bits, uint256 k) = (32, n - 0xe4);
+        if (n >= 0xf0) (bits, k) = (64, n - 0xf0);
+        uint16 lt = bits == 32 ? 0x5d : 0x63;
+        uint16 arith = uint16((bits == 32 ? 0x92 : 0xa0) + k);
+        uint256 m = ones(bits);
+        for (uint256 s = 0; s < 128; s += bits) {
+            uint256 a = (x >> s) & m;
+            uint256 b = (y >> s) & m;
+            uint256 c;
+            if (k == 6) {
+                c = holds(lt, b, a) ? b : a; // pmin: b < a ? b : a
+            } else if (k == 7) {
+                c = holds(lt, a, b) ? b : a; // pmax: a < b ? b : a
+            } else {
+                (uint64 z,) = FloatMath.binary(arith, uint64(a), uint64(b));
+                c = uint256(z) & m;
+            }
+            r |= c << s;
+        }
+    }
+}

@@ -38,15 +38,15 @@ pub const MAX_LOCALS_DEPTH: usize = 8;
 pub mod op {
     /// Trap. Also every zero (padding) leaf of the code tree.
     pub const UNREACHABLE: u16 = 0x00;
-    /// Jump to `a`, keeping the top `b` values and dropping `c` values below them.
+    /// Jump to `a`, keeping the top `b` slots and dropping `c` slots below them.
     pub const BR: u16 = 0x0c;
     /// Pop an i32; if non-zero, branch like [`BR`].
     pub const BR_IF: u16 = 0x0d;
     /// Pop an index; branch like the `BR_TABLE_ENTRY` at `pc + 1 + min(index, a - 1)`.
     pub const BR_TABLE: u16 = 0x0e;
-    /// Return from the function with its `b` results.
+    /// Return from the function with its `b` result slots.
     pub const RETURN: u16 = 0x0f;
-    /// Call the function at entry `a` with `b` params and a locals tree of depth `c`.
+    /// Call the function at entry `a` with `b` param slots and a locals tree of depth `c`.
     pub const CALL: u16 = 0x10;
     /// Pop a table index; call the `TABLE_ENTRY` at `b + index` (`index < c`) if its type is `a`.
     pub const CALL_INDIRECT: u16 = 0x11;
@@ -100,7 +100,7 @@ pub mod op {
     pub const BR_UNLESS: u16 = 0x0100;
     /// A `br_table` target: jump `a`, keep `b`, drop `c`. Never executed.
     pub const BR_TABLE_ENTRY: u16 = 0x0101;
-    /// A function table slot: entry `a`, `b` params, locals depth `c & 0xff`, type id `c >> 8`.
+    /// A function table slot: entry `a`, `b` param slots, locals depth `c & 0xff`, type id `c >> 8`.
     /// Never executed.
     pub const TABLE_ENTRY: u16 = 0x0102;
     /// Instruction 0: start a macro-step by calling `gavel_step` (entry `a`, locals depth `c`).
@@ -580,11 +580,11 @@ impl Instr {
 pub struct Function {
     /// First instruction.
     pub entry: u32,
-    /// Parameter count.
+    /// Parameter slots (a v128 is two).
     pub params: u32,
-    /// Result count.
+    /// Result slots.
     pub results: u32,
-    /// Params plus declared locals.
+    /// Param plus declared local slots.
     pub locals: u32,
     /// Depth of its locals tree.
     pub locals_depth: u8,

@@ -189,7 +189,7 @@ impl Machine {
     pub fn invoke(&mut self, func: u32, args: &[u64]) -> Result<()> {
         let f = self.program.function(func).ok_or_else(|| MachineError::Range(format!("function {func} is not defined")))?;
         if args.len() != f.params as usize {
-            return Err(MachineError::Range(format!("function {func} takes {} arguments, not {}", f.params, args.len())));
+            return Err(MachineError::Range(format!("function {func} takes {} argument slots, not {}", f.params, args.len())));
         }
         let (entry, depth) = (f.entry, f.locals_depth);
         self.status = Status::Running;

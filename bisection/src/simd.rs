@@ -39,7 +39,7 @@ const SUPPORTED: [bool; 256] = {
 
 /// Whether `op` is a SIMD opcode the machine implements.
 pub fn supported(op: u16) -> bool {
-    op >= FIRST && SUPPORTED[(op - FIRST) as usize]
+    (FIRST..=LAST).contains(&op) && SUPPORTED[(op - FIRST) as usize]
 }
 
 /// The lowered opcode, `a` and `b` of a SIMD operator the machine implements (`None` for any

@@ -611,21 +611,10 @@ fn memory<C: StepContext>(c: &mut C, n: u16, ins: Instr) -> Result<Result<(), Tr
             }
             c.write(addr, &v.to_le_bytes())?;
         }
-        0x58..=0x5b => {
-            let bits = 8u32 << (n - 0x58);
-            if ins.b >= 128 / bits {
-                return Err(c.malformed("lane index"));
-            }
-            let v = pop(c)?;
-            let addr = c.pop()? as u32 as u64 + ins.a as u64;
-            let len = bits as u64 / 8;
-            if addr + len > pages {
-                return Ok(Err(Trap::MemoryOutOfBounds));
-            }
-            c.write(addr, &lane(v, bits, ins.b).to_le_bytes()[..len as usize])?;
-        }
-        0x54..=0x57 => {
-            let bits = 8u32 << (n - 0x54);
+        // Lane loads (0x54..=0x57) and stores (0x58..=0x5b): pop the vector, then the address.
+        0x54..=0x5b => {
+            let store = n >= 0x58;
+            let bits = 8u32 << ((n - 0x54) % 4);
             if ins.b >= 128 / bits {
                 return Err(c.malformed("lane index"));
             }
@@ -635,9 +624,12 @@ fn memory<C: StepContext>(c: &mut C, n: u16, ins: Instr) -> Result<Result<(), Tr
             if addr + len as u64 > pages {
                 return Ok(Err(Trap::MemoryOutOfBounds));
             }
-            c.read(addr, len, &mut buf)?;
-            let x = le(&buf[..len]);
-            push(c, with_lane(v, bits, ins.b, x))?;
+            if store {
+                c.write(addr, &lane(v, bits, ins.b).to_le_bytes()[..len])?;
+            } else {
+                c.read(addr, len, &mut buf)?;
+                push(c, with_lane(v, bits, ins.b, le(&buf[..len])))?;
+            }
         }
         _ => {
             let len: usize = match n {

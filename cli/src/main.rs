@@ -135,7 +135,7 @@ impl GuestArgs {
 
 #[derive(Subcommand)]
 enum GuestCommand {
-    /// Turn the raw cargo output into the pinned module (strip v128 bodies, export globals) and
+    /// Turn the raw cargo output into the pinned module (refuse opcodes the step machine does not prove, export globals) and
     /// check it against spec/guest.toml and spec/opcodes.txt.
     Finalize {
         /// The module cargo built.

@@ -350,7 +350,6 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
     if !supported(o) {
         return Err(c.malformed("opcode"));
     }
-    let all = |bits: u32| mask(bits);
     let r: u128 = match n {
         // Memory.
         0x00..=0x0b | 0x54..=0x5d => return memory(c, n, ins),
@@ -418,13 +417,13 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
             let (bits, k) = cmp_shape(n);
             let y = pop(c)?;
             let x = pop(c)?;
-            build(bits, |i| if int_cmp(k, lane(x, bits, i), lane(y, bits, i), bits) { all(bits) } else { 0 })
+            build(bits, |i| if int_cmp(k, lane(x, bits, i), lane(y, bits, i), bits) { mask(bits) } else { 0 })
         }
         0x41..=0x4c => {
             let (bits, scalar) = if n <= 0x46 { (32, 0x5b + (n - 0x41)) } else { (64, 0x61 + (n - 0x47)) };
             let y = pop(c)?;
             let x = pop(c)?;
-            build(bits, |i| if float_binary(scalar, lane(x, bits, i), lane(y, bits, i)) != 0 { all(bits) } else { 0 })
+            build(bits, |i| if float_binary(scalar, lane(x, bits, i), lane(y, bits, i)) != 0 { mask(bits) } else { 0 })
         }
         0x4d => !pop(c)?,
         0x4e..=0x51 => {

@@ -154,8 +154,11 @@ fn plain(o: &Operator<'_>) -> Option<u16> {
         O::F64x2PromoteLowF32x4 => 0x5f,
         O::I8x16Abs => 0x60,
         O::I8x16Neg => 0x61,
+        O::I8x16Popcnt => 0x62,
         O::I8x16AllTrue => 0x63,
         O::I8x16Bitmask => 0x64,
+        O::I8x16NarrowI16x8S => 0x65,
+        O::I8x16NarrowI16x8U => 0x66,
         O::F32x4Ceil => 0x67,
         O::F32x4Floor => 0x68,
         O::F32x4Trunc => 0x69,
@@ -164,7 +167,11 @@ fn plain(o: &Operator<'_>) -> Option<u16> {
         O::I8x16ShrS => 0x6c,
         O::I8x16ShrU => 0x6d,
         O::I8x16Add => 0x6e,
+        O::I8x16AddSatS => 0x6f,
+        O::I8x16AddSatU => 0x70,
         O::I8x16Sub => 0x71,
+        O::I8x16SubSatS => 0x72,
+        O::I8x16SubSatU => 0x73,
         O::F64x2Ceil => 0x74,
         O::F64x2Floor => 0x75,
         O::I8x16MinS => 0x76,
@@ -172,10 +179,18 @@ fn plain(o: &Operator<'_>) -> Option<u16> {
         O::I8x16MaxS => 0x78,
         O::I8x16MaxU => 0x79,
         O::F64x2Trunc => 0x7a,
+        O::I8x16AvgrU => 0x7b,
+        O::I16x8ExtAddPairwiseI8x16S => 0x7c,
+        O::I16x8ExtAddPairwiseI8x16U => 0x7d,
+        O::I32x4ExtAddPairwiseI16x8S => 0x7e,
+        O::I32x4ExtAddPairwiseI16x8U => 0x7f,
         O::I16x8Abs => 0x80,
         O::I16x8Neg => 0x81,
+        O::I16x8Q15MulrSatS => 0x82,
         O::I16x8AllTrue => 0x83,
         O::I16x8Bitmask => 0x84,
+        O::I16x8NarrowI32x4S => 0x85,
+        O::I16x8NarrowI32x4U => 0x86,
         O::I16x8ExtendLowI8x16S => 0x87,
         O::I16x8ExtendHighI8x16S => 0x88,
         O::I16x8ExtendLowI8x16U => 0x89,
@@ -184,13 +199,22 @@ fn plain(o: &Operator<'_>) -> Option<u16> {
         O::I16x8ShrS => 0x8c,
         O::I16x8ShrU => 0x8d,
         O::I16x8Add => 0x8e,
+        O::I16x8AddSatS => 0x8f,
+        O::I16x8AddSatU => 0x90,
         O::I16x8Sub => 0x91,
+        O::I16x8SubSatS => 0x92,
+        O::I16x8SubSatU => 0x93,
         O::F64x2Nearest => 0x94,
         O::I16x8Mul => 0x95,
         O::I16x8MinS => 0x96,
         O::I16x8MinU => 0x97,
         O::I16x8MaxS => 0x98,
         O::I16x8MaxU => 0x99,
+        O::I16x8AvgrU => 0x9b,
+        O::I16x8ExtMulLowI8x16S => 0x9c,
+        O::I16x8ExtMulHighI8x16S => 0x9d,
+        O::I16x8ExtMulLowI8x16U => 0x9e,
+        O::I16x8ExtMulHighI8x16U => 0x9f,
         O::I32x4Abs => 0xa0,
         O::I32x4Neg => 0xa1,
         O::I32x4AllTrue => 0xa3,
@@ -209,6 +233,11 @@ fn plain(o: &Operator<'_>) -> Option<u16> {
         O::I32x4MinU => 0xb7,
         O::I32x4MaxS => 0xb8,
         O::I32x4MaxU => 0xb9,
+        O::I32x4DotI16x8S => 0xba,
+        O::I32x4ExtMulLowI16x8S => 0xbc,
+        O::I32x4ExtMulHighI16x8S => 0xbd,
+        O::I32x4ExtMulLowI16x8U => 0xbe,
+        O::I32x4ExtMulHighI16x8U => 0xbf,
         O::I64x2Abs => 0xc0,
         O::I64x2Neg => 0xc1,
         O::I64x2AllTrue => 0xc3,
@@ -229,6 +258,10 @@ fn plain(o: &Operator<'_>) -> Option<u16> {
         O::I64x2GtS => 0xd9,
         O::I64x2LeS => 0xda,
         O::I64x2GeS => 0xdb,
+        O::I64x2ExtMulLowI32x4S => 0xdc,
+        O::I64x2ExtMulHighI32x4S => 0xdd,
+        O::I64x2ExtMulLowI32x4U => 0xde,
+        O::I64x2ExtMulHighI32x4U => 0xdf,
         O::F32x4Abs => 0xe0,
         O::F32x4Neg => 0xe1,
         O::F32x4Sqrt => 0xe3,
@@ -305,6 +338,13 @@ fn with_lane(v: u128, bits: u32, i: u32, x: u64) -> u128 {
 fn sext(x: u64, bits: u32) -> i64 {
     let s = 64 - bits;
     ((x << s) as i64) >> s
+}
+
+/// `x` clamped to the signed range of `bits`-bit lanes (as lane bits).
+#[inline]
+fn saturate_s(x: i64, bits: u32) -> u64 {
+    let max = (1i64 << (bits - 1)) - 1;
+    x.clamp(-max - 1, max) as u64
 }
 
 /// A vector from a lane function.
@@ -513,6 +553,93 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
                     0x17 => a.min(b),
                     0x18 => sa.max(sb) as u64,
                     _ => a.max(b),
+                }
+            })
+        }
+        0x62 => {
+            let v = pop(c)?;
+            build(8, |i| lane(v, 8, i).count_ones() as u64)
+        }
+        // Saturating add/sub and avgr_u of i8x16 and i16x8.
+        0x6f | 0x70 | 0x72 | 0x73 | 0x7b | 0x8f | 0x90 | 0x92 | 0x93 | 0x9b => {
+            let bits = if n < 0x80 { 8 } else { 16 };
+            let k = n & 0x1f;
+            let y = pop(c)?;
+            let x = pop(c)?;
+            build(bits, |i| {
+                let (a, b) = (lane(x, bits, i), lane(y, bits, i));
+                let (sa, sb) = (sext(a, bits), sext(b, bits));
+                match k {
+                    0x0f => saturate_s(sa + sb, bits),
+                    0x10 => (a + b).min(mask(bits)),
+                    0x12 => saturate_s(sa - sb, bits),
+                    0x13 => a.saturating_sub(b),
+                    _ => (a + b + 1) >> 1,
+                }
+            })
+        }
+        // narrow: the lanes of x then y, read signed, saturated to the half-width signed
+        // (`_s`) or unsigned (`_u`) range.
+        0x65 | 0x66 | 0x85 | 0x86 => {
+            let bits = if n < 0x80 { 8 } else { 16 };
+            let signed = n & 1 == 1;
+            let y = pop(c)?;
+            let x = pop(c)?;
+            let count = 64 / bits;
+            build(bits, |i| {
+                let (v, j) = if i < count { (x, i) } else { (y, i - count) };
+                let w = sext(lane(v, 2 * bits, j), 2 * bits);
+                if signed {
+                    saturate_s(w, bits)
+                } else {
+                    w.clamp(0, mask(bits) as i64) as u64
+                }
+            })
+        }
+        0x7c..=0x7f => {
+            let bits = if n <= 0x7d { 16 } else { 32 };
+            let half = bits / 2;
+            let signed = n & 1 == 0;
+            let v = pop(c)?;
+            build(bits, |i| {
+                let (a, b) = (lane(v, half, 2 * i), lane(v, half, 2 * i + 1));
+                if signed {
+                    (sext(a, half) + sext(b, half)) as u64
+                } else {
+                    a + b
+                }
+            })
+        }
+        0x82 => {
+            let y = pop(c)?;
+            let x = pop(c)?;
+            build(16, |i| {
+                let p = sext(lane(x, 16, i), 16) * sext(lane(y, 16, i), 16);
+                saturate_s((p + 0x4000) >> 15, 16)
+            })
+        }
+        0xba => {
+            let y = pop(c)?;
+            let x = pop(c)?;
+            build(32, |i| {
+                let p = |j| sext(lane(x, 16, j), 16) * sext(lane(y, 16, j), 16);
+                (p(2 * i) + p(2 * i + 1)) as u64
+            })
+        }
+        // extmul: lanes of the low or high half, extended and multiplied at twice the width.
+        0x9c..=0x9f | 0xbc..=0xbf | 0xdc..=0xdf => {
+            let bits = [16, 32, 64][((n - 0x80) >> 5) as usize];
+            let half = bits / 2;
+            let k = n & 3;
+            let base = if k & 1 == 1 { 64 / half } else { 0 };
+            let y = pop(c)?;
+            let x = pop(c)?;
+            build(bits, |i| {
+                let (a, b) = (lane(x, half, base + i), lane(y, half, base + i));
+                if k < 2 {
+                    (sext(a, half) * sext(b, half)) as u64
+                } else {
+                    a * b
                 }
             })
         }

@@ -310,12 +310,25 @@ pub fn synthetic_steps() -> Vec<StepProof> {
 }
 
 /// v128 operands for SIMD sub-opcode `n`: lanes drawn from the special values of its input lane
-/// type (f32, f64 or integers) plus random bits.
-fn v128s(n: u16, rng: &mut Rng, count: usize) -> Vec<u128> {
+/// type (f32, f64 or integers) plus random bits. `start` is the index of the first operand
+/// across a run of programs, so consecutive programs get different integer classes and the two
+/// operands of a binary op sometimes both hold lane extremes (`0x8000 × 0x8000` for q15mulr
+/// and dot, saturation at both ends).
+fn v128s(n: u16, rng: &mut Rng, start: usize, count: usize) -> Vec<u128> {
     let f32_in = matches!(n, 0x41..=0x46 | 0x5f | 0x67..=0x6a | 0xe0..=0xeb | 0xf8 | 0xf9);
     let f64_in = matches!(n, 0x47..=0x4c | 0x5e | 0x74 | 0x75 | 0x7a | 0x94 | 0xec..=0xf7 | 0xfc | 0xfd);
     let mut out = Vec::with_capacity(count);
-    for k in 0..count {
+    const SPECIALS: [u128; 8] = [
+        0x8000_8000_8000_8000_8000_8000_8000_8000,
+        u128::MAX,
+        0x7fff_8000_00ff_ff00_8000_0000_7fff_ffff,
+        0x8080_8080_8080_8080_8080_8080_8080_8080,
+        0,
+        0x7fff_7fff_7fff_7fff_7fff_7fff_7fff_7fff,
+        0x00ff_00ff_00ff_00ff_00ff_00ff_00ff_00ff,
+        0x8000_0000_8000_0000_8000_0000_8000_0000,
+    ];
+    for k in start..start + count {
         let v = if f32_in {
             let pool = f32s();
             (0..4).fold(0u128, |v, i| v | (pool[(rng.next() as usize + k) % pool.len()] as u128) << (32 * i))
@@ -323,12 +336,14 @@ fn v128s(n: u16, rng: &mut Rng, count: usize) -> Vec<u128> {
             let pool = f64s();
             (0..2).fold(0u128, |v, i| v | (pool[(rng.next() as usize + k) % pool.len()] as u128) << (64 * i))
         } else {
+            let j = k / 4;
             match k % 4 {
                 0 => {
                     let pool = ints();
                     (pool[k % pool.len()] as u128) << 64 | pool[(k * 3 + 1) % pool.len()] as u128
                 }
-                1 => [0u128, u128::MAX, 0x8080_8080_8080_8080_8080_8080_8080_8080, 0x7fff_8000_00ff_ff00_8000_0000_7fff_ffff][k / 4 % 4],
+                2 => SPECIALS[j % SPECIALS.len()],
+                3 => SPECIALS[j * 5 % SPECIALS.len()],
                 _ => (rng.next() as u128) << 64 | rng.next() as u128,
             }
         };
@@ -374,7 +389,7 @@ pub fn simd_steps() -> Vec<StepProof> {
                     prog.push(ins(crate::simd::FIRST + 0x0b, 0, 0, 0));
                     prog.push(konst(addr));
                     if takes_vec {
-                        prog.extend(vec(v128s(n, &mut rng, 1)[0]));
+                        prog.extend(vec(v128s(n, &mut rng, k, 1)[0]));
                     }
                     prog.push(ins(code, offset, lane, 0));
                     prove_program(prog, 1, vec![], &mut out, Some(code));
@@ -382,7 +397,7 @@ pub fn simd_steps() -> Vec<StepProof> {
             }
             _ => {
                 let (vecs, scalar): (usize, Option<u64>) = match n {
-                    0x0d | 0x0e | 0x23..=0x52 | 0xd6..=0xdb | 0x6e | 0x71 | 0x76..=0x79 | 0x8e | 0x91 | 0x95..=0x99 | 0xae | 0xb1 | 0xb5..=0xb9 | 0xce | 0xd1 | 0xd5 | 0xe4..=0xeb | 0xf0..=0xf7 => {
+                    0x0d | 0x0e | 0x23..=0x52 | 0xd6..=0xdf | 0x65 | 0x66 | 0x6e..=0x73 | 0x76..=0x79 | 0x7b | 0x82 | 0x85 | 0x86 | 0x8e..=0x93 | 0x95..=0x9f | 0xae | 0xb1 | 0xb5..=0xba | 0xbc..=0xbf | 0xce | 0xd1 | 0xd5 | 0xe4..=0xeb | 0xf0..=0xf7 => {
                         (if n == 0x52 { 3 } else if n == 0x4d { 1 } else { 2 }, None)
                     }
                     0x0f..=0x14 => (0, Some(0)),
@@ -399,7 +414,7 @@ pub fn simd_steps() -> Vec<StepProof> {
                 };
                 for k in 0..8usize {
                     let mut prog = vec![enter];
-                    for v in v128s(n, &mut rng, vecs) {
+                    for v in v128s(n, &mut rng, k * vecs, vecs) {
                         prog.extend(vec(v));
                     }
                     match scalar {

@@ -47,6 +47,11 @@ pub(crate) struct BenchArgs {
     /// fetched in 1 MiB chunks and checked against its blob id.
     #[arg(long)]
     p2p: bool,
+    /// Profile inference instead: wall time per tract op type, native tract against the guest
+    /// (one plan node per macro-step), summed over the plan and taken as the median of `--iters`
+    /// runs; shows which ops make up the guest/native ratio.
+    #[arg(long)]
+    profile: bool,
     #[command(flatten)]
     pub(crate) guest: GuestArgs,
 }
@@ -95,6 +100,107 @@ fn step_machine(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// Per-op time of one profiled run: op name → (ms, nodes).
+type OpTimes = std::collections::BTreeMap<String, (f64, usize)>;
+
+fn add_time(into: &mut OpTimes, op: &str, d: std::time::Duration) {
+    let e = into.entry(op.to_string()).or_default();
+    e.0 += d.as_secs_f64() * 1e3;
+    e.1 += 1;
+}
+
+/// `gavel bench --profile`.
+fn profile(args: BenchArgs) -> Result<()> {
+    let root = repo_root();
+    let names = case_names(args.cases);
+    let iters = args.iters.max(1);
+    let rt = args.guest.runtime()?;
+    let progress = bar((names.len() * 2 * (iters + 1)) as u64, args.json);
+    let mut cases = Vec::new();
+    for name in &names {
+        let case = Case::load(&root, name)?;
+        let model = Arc::new(std::fs::read(&case.model).with_context(|| format!("model {} (run scripts/fetch-models.sh)", case.model.display()))?);
+        progress.set_message(format!("{name}: native tract"));
+        let native = NativeModel::load(&model, &case.inputs)?;
+        let mut native_runs = Vec::new();
+        for i in 0..=iters {
+            let mut times = OpTimes::new();
+            for (op, d) in native.profile()? {
+                add_time(&mut times, &op, d);
+            }
+            if i > 0 {
+                native_runs.push(times);
+            }
+            progress.inc(1);
+        }
+        progress.set_message(format!("{name}: wasm guest"));
+        let blobs = vec![Arc::clone(&model), Arc::new(gavel_codec::encode(&case.inputs))];
+        let mut guest_runs = Vec::new();
+        for i in 0..=iters {
+            let mut m = rt.machine(blobs.clone(), &MachineOptions::default())?;
+            let mut times = OpTimes::new();
+            while m.status() == gavel_runner::state::Status::Running {
+                let t = Instant::now();
+                let info = m.step()?;
+                if info.kind == "node" {
+                    add_time(&mut times, &info.op, t.elapsed());
+                }
+            }
+            if i > 0 {
+                guest_runs.push(times);
+            }
+            progress.inc(1);
+        }
+        // Median per op over the runs; ops are the union of both sides (the same tract optimizer
+        // plans both, but kernel choices can differ: native x86 picks DirectSpatialConv for one
+        // detector convolution, for instance).
+        let ops: std::collections::BTreeSet<&String> = native_runs.iter().chain(&guest_runs).flat_map(|r| r.keys()).collect();
+        let med = |runs: &[OpTimes], op: &str| -> (f64, usize) {
+            let n = runs.iter().find_map(|r| r.get(op).map(|e| e.1)).unwrap_or(0);
+            (median(runs.iter().map(|r| r.get(op).map_or(0.0, |e| e.0)).collect()), n)
+        };
+        let mut rows: Vec<_> = ops
+            .into_iter()
+            .map(|op| {
+                let (native_ms, native_nodes) = med(&native_runs, op);
+                let (guest_ms, guest_nodes) = med(&guest_runs, op);
+                json!({ "op": op, "native_nodes": native_nodes, "guest_nodes": guest_nodes, "native_ms": native_ms, "guest_ms": guest_ms })
+            })
+            .collect();
+        rows.sort_by(|a, b| b["guest_ms"].as_f64().unwrap_or_default().total_cmp(&a["guest_ms"].as_f64().unwrap_or_default()));
+        let native_total: f64 = rows.iter().filter_map(|r| r["native_ms"].as_f64()).sum();
+        let guest_total: f64 = rows.iter().filter_map(|r| r["guest_ms"].as_f64()).sum();
+        cases.push(json!({ "case": name, "native_ms": native_total, "guest_ms": guest_total, "ops": rows }));
+    }
+    progress.finish_and_clear();
+    if args.json {
+        println!("{}", json!({ "iters": iters, "cases": cases }));
+        return Ok(());
+    }
+    for c in &cases {
+        let (nt, gt) = (c["native_ms"].as_f64().unwrap_or_default(), c["guest_ms"].as_f64().unwrap_or_default());
+        println!("{}: native {nt:.2} ms, guest {gt:.2} ms ({:.2}x), median of {iters} runs per op\n", c["case"].as_str().unwrap_or_default(), gt / nt);
+        println!("| tract op | nodes (native/guest) | native ms | guest ms | guest/native | share of guest time |");
+        println!("|---|---|---|---|---|---|");
+        for r in c["ops"].as_array().into_iter().flatten() {
+            let (n, g) = (r["native_ms"].as_f64().unwrap_or_default(), r["guest_ms"].as_f64().unwrap_or_default());
+            let nodes = if r["native_nodes"] == r["guest_nodes"] {
+                r["native_nodes"].to_string()
+            } else {
+                format!("{}/{}", r["native_nodes"], r["guest_nodes"])
+            };
+            println!(
+                "| {} | {nodes} | {n:.2} | {g:.2} | {:.2}x | {:.1}% |",
+                r["op"].as_str().unwrap_or_default(),
+                if n > 0.0 { g / n } else { f64::NAN },
+                100.0 * g / gt.max(f64::MIN_POSITIVE)
+            );
+        }
+        println!();
+    }
+    Ok(())
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -119,6 +225,9 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
     if args.p2p {
         let names = case_names(args.cases);
         return crate::node::bench_p2p(&names, args.iters.max(1), args.json);
+    }
+    if args.profile {
+        return profile(args);
     }
     if args.serve {
         let case = args.cases.first().cloned().unwrap_or_else(|| "silero_vad".into());

@@ -170,6 +170,195 @@ contract SimdProverTest is StepVectors {
         assertEq(after_, B.root(s.h, bytes32(0)));
     }
 
+    // ---------------------------------------------------------------- saturating and widening
+
+    /// @notice A v128 from 16 i8 lanes, lane 0 first (negative lanes two's complement).
+    function i8x16(int16[16] memory l) internal pure returns (uint256 v) {
+        for (uint256 i = 0; i < 16; i++) {
+            v |= uint256(uint16(l[i]) & 0xff) << (8 * i);
+        }
+    }
+
+    /// @notice A v128 from 8 i16 lanes.
+    function i16x8(int32[8] memory l) internal pure returns (uint256 v) {
+        for (uint256 i = 0; i < 8; i++) {
+            v |= uint256(uint32(l[i]) & 0xffff) << (16 * i);
+        }
+    }
+
+    /// @notice A v128 from 4 i32 lanes.
+    function i32x4(int64[4] memory l) internal pure returns (uint256 v) {
+        for (uint256 i = 0; i < 4; i++) {
+            v |= uint256(uint64(l[i]) & 0xffffffff) << (32 * i);
+        }
+    }
+
+    /// @notice A v128 from 2 i64 lanes.
+    function i64x2(int128[2] memory l) internal pure returns (uint256 v) {
+        for (uint256 i = 0; i < 2; i++) {
+            v |= uint256(uint128(l[i]) & type(uint64).max) << (64 * i);
+        }
+    }
+
+    /// @notice Runs the unary v128 `op` on `v` and requires `want`.
+    function unary(uint16 op, uint256 v, uint256 want) internal view {
+        check(op, 0, 0, 0, two(uint64(v), uint64(v >> 64)), 2, two(uint64(want), uint64(want >> 64)));
+    }
+
+    /// @notice Runs the binary v128 `op` on `x` (first operand) and `y` and requires `want`.
+    function binary(uint16 op, uint256 x, uint256 y, uint256 want) internal view {
+        uint64[] memory vals = four(uint64(x), uint64(x >> 64), uint64(y), uint64(y >> 64));
+        check(op, 0, 0, 0, vals, 4, two(uint64(want), uint64(want >> 64)));
+    }
+
+    /// @notice i8x16.popcnt counts the set bits of each byte (0xff → 8, 0x80 → 1, 0 → 0).
+    function test_i8x16Popcnt_countsEveryByte() public view {
+        unary(
+            0xfd62,
+            i8x16(
+                [int16(0x00), 0xff, 0x01, 0x80, 0x55, 0xaa, 0x0f, 0xf0, 0x7f, 0xfe, 0x11, 0x03, 0x07, 0xc0, 0x10, 0xef]
+            ),
+            i8x16([int16(0), 8, 1, 1, 4, 4, 4, 4, 7, 7, 2, 2, 3, 2, 1, 7])
+        );
+    }
+
+    /// @notice i8x16 add_sat/sub_sat clamp to [-128, 127] (`_s`) or [0, 255] (`_u`):
+    ///         127 + 1 = 127, -128 + -1 = -128, -128 - 1 = -128, 255 + 1 = 255, 0 - 1 = 0.
+    function test_i8x16AddSubSat_clampToLaneRange() public view {
+        binary(
+            0xfd6f,
+            i8x16([int16(127), -128, 127, -128, 100, -100, 0, 1, -1, 64, -64, 0, 5, -5, 126, -127]),
+            i8x16([int16(1), -1, 127, -128, 28, -29, -1, -1, -128, 64, -65, 0, -6, 6, 1, -2]),
+            i8x16([int16(127), -128, 127, -128, 127, -128, -1, 0, -128, 127, -128, 0, -1, 1, 127, -128])
+        );
+        binary(
+            0xfd72,
+            i8x16([int16(-128), 127, -128, 127, 0, -1, 5, -128, 1, -2, 100, -100, 0, -128, 127, 64]),
+            i8x16([int16(1), -1, 127, -128, -128, 127, 3, -128, 127, 127, -100, 100, 127, 0, 0, -64]),
+            i8x16([int16(-128), 127, -128, 127, 127, -128, 2, 0, -126, -128, 127, -128, -127, -128, 127, 127])
+        );
+        uint256 x = i8x16([int16(255), 200, 128, 1, 0, 254, 255, 0, 17, 255, 128, 100, 3, 0, 250, 1]);
+        uint256 y = i8x16([int16(1), 100, 127, 2, 0, 1, 255, 255, 17, 0, 128, 155, 4, 1, 5, 0]);
+        binary(0xfd70, x, y, i8x16([int16(255), 255, 255, 3, 0, 255, 255, 255, 34, 255, 255, 255, 7, 1, 255, 1]));
+        binary(0xfd73, x, y, i8x16([int16(254), 100, 1, 0, 0, 253, 0, 0, 0, 255, 0, 0, 0, 0, 245, 1]));
+    }
+
+    /// @notice i16x8 add_sat/sub_sat clamp to [-32768, 32767] (`_s`) or [0, 65535] (`_u`).
+    function test_i16x8AddSubSat_clampToLaneRange() public view {
+        binary(
+            0xfd8f,
+            i16x8([int32(32767), -32768, 32767, -32768, 1000, -1000, 0, -1]),
+            i16x8([int32(1), -1, 32767, -32768, 31768, -31769, -1, 1]),
+            i16x8([int32(32767), -32768, 32767, -32768, 32767, -32768, -1, 0])
+        );
+        binary(
+            0xfd92,
+            i16x8([int32(-32768), 32767, -32768, 32767, 0, -1, 5, -32768]),
+            i16x8([int32(1), -1, 32767, -32768, -32768, 32767, 3, -32768]),
+            i16x8([int32(-32768), 32767, -32768, 32767, 32767, -32768, 2, 0])
+        );
+        uint256 x = i16x8([int32(65535), 60000, 32768, 1, 0, 65534, 65535, 0]);
+        uint256 y = i16x8([int32(1), 10000, 32767, 2, 0, 1, 65535, 65535]);
+        binary(0xfd90, x, y, i16x8([int32(65535), 65535, 65535, 3, 0, 65535, 65535, 65535]));
+        binary(0xfd93, x, y, i16x8([int32(65534), 50000, 1, 0, 0, 65533, 0, 0]));
+    }
+
+    /// @notice avgr_u is `(a + b + 1) >> 1` without overflow: 255, 255 → 255; 255, 1 → 128.
+    function test_avgrU_roundsUpWithoutOverflow() public view {
+        binary(
+            0xfd7b,
+            i8x16([int16(255), 200, 128, 1, 0, 254, 255, 0, 17, 255, 128, 100, 3, 0, 250, 1]),
+            i8x16([int16(1), 100, 127, 2, 0, 1, 255, 255, 17, 0, 128, 155, 4, 1, 5, 0]),
+            i8x16([int16(128), 150, 128, 2, 0, 128, 255, 128, 17, 128, 128, 128, 4, 1, 128, 1])
+        );
+        binary(
+            0xfd9b,
+            i16x8([int32(65535), 60000, 32768, 1, 0, 65534, 65535, 0]),
+            i16x8([int32(1), 10000, 32767, 2, 1, 1, 65535, 65535]),
+            i16x8([int32(32768), 35000, 32768, 2, 1, 32768, 65535, 32768])
+        );
+    }
+
+    /// @notice narrow reads the source lanes signed (both forms), fills the low half from the
+    ///         first operand and saturates: `_s` 0x7fff → 0x7f, -32768 → -128; `_u` -1 → 0,
+    ///         300 → 255.
+    function test_narrow_signedSourceFirstOperandLow() public view {
+        uint256 x = i16x8([int32(32767), -32768, 127, -128, 128, -129, 0, -1]);
+        uint256 y = i16x8([int32(1), 2, 300, -300, 128, 127, -2, 256]);
+        binary(0xfd65, x, y, i8x16([int16(127), -128, 127, -128, 127, -128, 0, -1, 1, 2, 127, -128, 127, 127, -2, 127]));
+        binary(0xfd66, x, y, i8x16([int16(255), 0, 127, 0, 128, 0, 0, 0, 1, 2, 255, 0, 128, 127, 0, 255]));
+        x = i32x4([int64(2147483647), -2147483648, 32767, -32768]);
+        y = i32x4([int64(32768), -32769, 65535, -1]);
+        binary(0xfd85, x, y, i16x8([int32(32767), -32768, 32767, -32768, 32767, -32768, 32767, -1]));
+        binary(0xfd86, x, y, i16x8([int32(65535), 0, 32767, 0, 32768, 0, 65535, 0]));
+    }
+
+    /// @notice extadd_pairwise extends adjacent lanes then adds them: -128 + -128 = -256 (`_s`),
+    ///         0x80 + 0x80 = 256 (`_u`).
+    function test_extaddPairwise_extendsThenAdds() public view {
+        uint256 v = i8x16([int16(-128), -128, 127, 127, -1, 1, -1, -1, -128, 127, 5, 6, 0, 0, 100, -50]);
+        unary(0xfd7c, v, i16x8([int32(-256), 254, 0, -2, -1, 11, 0, 50]));
+        unary(0xfd7d, v, i16x8([int32(256), 254, 256, 510, 255, 11, 0, 306]));
+        v = i16x8([int32(-32768), -32768, 32767, 32767, -1, 1, -1, -1]);
+        unary(0xfd7e, v, i32x4([int64(-65536), 65534, 0, -2]));
+        unary(0xfd7f, v, i32x4([int64(65536), 65534, 65536, 131070]));
+    }
+
+    /// @notice q15mulr_sat_s is `sat16((a * b + 0x4000) >> 15)`: (-32768)² → 32767 (the only
+    ///         saturating input), 16384² → 8192, and ties round up (1 · 16384 → 1, -1 · 16384 → 0).
+    function test_i16x8Q15mulrSatS_roundsAndSaturates() public view {
+        binary(
+            0xfd82,
+            i16x8([int32(-32768), 16384, -32768, 32767, -1, 1, -1, -16384]),
+            i16x8([int32(-32768), 16384, 32767, 32767, 1, 16384, 16384, 16384]),
+            i16x8([int32(32767), 8192, -32767, 32766, 0, 1, 0, -8192])
+        );
+    }
+
+    /// @notice i32x4.dot_i16x8_s adds the signed products of lane pairs, wrapping to i32:
+    ///         (-32768)² · 2 = 2^31 wraps to 0x80000000.
+    function test_i32x4DotI16x8S_wrapsToI32() public view {
+        uint256 min = i16x8([int32(-32768), -32768, -32768, -32768, -32768, -32768, -32768, -32768]);
+        binary(0xfdba, min, min, i32x4([int64(-2147483648), -2147483648, -2147483648, -2147483648]));
+        binary(
+            0xfdba,
+            i16x8([int32(1), 2, -1, 3, 32767, 32767, -32768, 32767]),
+            i16x8([int32(3), 4, 5, -6, 32767, 32767, 32767, -32768]),
+            i32x4([int64(11), -23, 2147352578, -2147418112])
+        );
+    }
+
+    /// @notice i16x8.extmul_{low,high}_i8x16_{s,u}: lanes 0..7 or 8..15 of both operands,
+    ///         extended and multiplied at 16 bits ((-128)² = 16384, 255² = 65025).
+    function test_i16x8Extmul_lowHighSignedUnsigned() public view {
+        uint256 x = i8x16([int16(-128), 127, -128, -1, 0, 1, 2, 3, -1, -128, 127, -1, 5, 6, 7, 8]);
+        uint256 y = i8x16([int16(-128), -128, 127, -1, 9, -1, -2, 3, -1, -128, -1, 1, 0, 2, -3, 4]);
+        binary(0xfd9c, x, y, i16x8([int32(16384), -16256, -16256, 1, 0, -1, -4, 9]));
+        binary(0xfd9d, x, y, i16x8([int32(1), 16384, -127, -1, 0, 12, -21, 32]));
+        binary(0xfd9e, x, y, i16x8([int32(16384), 16256, 16256, 65025, 0, 255, 508, 9]));
+        binary(0xfd9f, x, y, i16x8([int32(65025), 16384, 32385, 255, 0, 12, 1771, 32]));
+    }
+
+    /// @notice i32x4.extmul_*_i16x8: (-32768)² = 2^30, 65535² = 0xfffe0001.
+    function test_i32x4Extmul_lowHighSignedUnsigned() public view {
+        uint256 x = i16x8([int32(-32768), 32767, -1, 2, -1, -32768, 3, 32767]);
+        uint256 y = i16x8([int32(-32768), -32768, -1, -3, -1, 32767, -4, 32767]);
+        binary(0xfdbc, x, y, i32x4([int64(1073741824), -1073709056, 1, -6]));
+        binary(0xfdbd, x, y, i32x4([int64(1), -1073709056, -12, 1073676289]));
+        binary(0xfdbe, x, y, i32x4([int64(1073741824), 1073709056, 4294836225, 131066]));
+        binary(0xfdbf, x, y, i32x4([int64(4294836225), 1073709056, 196596, 1073676289]));
+    }
+
+    /// @notice i64x2.extmul_*_i32x4: (-2^31)² = 2^62, (2^32 - 1)² = 0xfffffffe00000001.
+    function test_i64x2Extmul_lowHighSignedUnsigned() public view {
+        uint256 x = i32x4([int64(-2147483648), -1, -1, 2147483647]);
+        uint256 y = i32x4([int64(-2147483648), 2147483647, -1, -2]);
+        binary(0xfddc, x, y, i64x2([int128(4611686018427387904), -2147483647]));
+        binary(0xfddd, x, y, i64x2([int128(1), -4294967294]));
+        binary(0xfdde, x, y, i64x2([int128(4611686018427387904), 0x7ffffffe80000001]));
+        binary(0xfddf, x, y, i64x2([int128(0xfffffffe00000001), 0x7ffffffe00000002]));
+    }
+
     // ---------------------------------------------------------------- malformed instructions
 
     function expectMalformed(uint16 op, uint32 a, uint32 b, uint64 c, uint64[] memory vals, uint256 pops) internal {
@@ -180,23 +369,64 @@ contract SimdProverTest is StepVectors {
         verifier.verifyStep(r, proof);
     }
 
-    /// @notice 0xFDxx opcodes the machine does not implement (v128.const is lowered away;
-    ///         popcnt, add_sat, dot, relaxed SIMD …) are not opcodes: the step reverts.
+    /// @notice The 0xFD sub-opcodes without an `OPCODES` row: v128.const (0x0c, lowered to two
+    ///         i64.const) and the 20 unassigned gaps of the SIMD proposal, several of them in the
+    ///         shape groups of the saturating and widening ops (0xa5/0xa6 would be an
+    ///         i32x4.narrow, 0xaf/0xb0 an i32x4.add_sat, 0xc2 an i64x2 popcnt slot, 0xbb between
+    ///         dot and extmul).
+    function unknownSimd() internal pure returns (uint16[21] memory) {
+        return [
+            uint16(0xfd0c),
+            0xfd9a,
+            0xfda2,
+            0xfda5,
+            0xfda6,
+            0xfdaf,
+            0xfdb0,
+            0xfdb2,
+            0xfdb3,
+            0xfdb4,
+            0xfdbb,
+            0xfdc2,
+            0xfdc5,
+            0xfdc6,
+            0xfdcf,
+            0xfdd0,
+            0xfdd2,
+            0xfdd3,
+            0xfdd4,
+            0xfde2,
+            0xfdee
+        ];
+    }
+
+    /// @notice 0xFDxx opcodes the machine does not implement (v128.const is lowered away, the
+    ///         proposal's unassigned sub-opcodes; relaxed SIMD is past 0xfdff) are not opcodes:
+    ///         the step reverts. Every other 0xFDxx is a Simd row.
     function test_verifyStep_unknownSimdOpcode_reverts() public {
-        uint16[6] memory unknown = [uint16(0xfd0c), 0xfd62, 0xfd6f, 0xfdba, 0xfde2, 0xfdee];
+        uint16[21] memory unknown = unknownSimd();
         for (uint256 i = 0; i < unknown.length; i++) {
             assertEq(verifier.familyOf(unknown[i]), 0);
             expectMalformed(unknown[i], 0, 0, 0, four(1, 2, 3, 4), 0);
         }
+        uint256 simd;
+        for (uint256 op = 0xfd00; op <= 0xfdff; op++) {
+            if (verifier.familyOf(uint16(op)) == 7) simd++;
+        }
+        assertEq(simd, 256 - unknown.length);
     }
 
     /// @notice The SIMD prover itself refuses an opcode it does not implement.
     function test_simdProver_unknownOpcode_reverts() public {
         SimdProver p = SimdProver(address(verifier.simdProver()));
         Machine memory m;
-        Instr memory ins = Instr(0xfd62, 0, 0, 0);
-        vm.expectRevert(abi.encodeWithSelector(MalformedInstruction.selector, 0xfd62));
-        p.execute(m, ins, "");
+        Instr memory ins = Instr(0, 0, 0, 0);
+        uint16[21] memory unknown = unknownSimd();
+        for (uint256 i = 0; i < unknown.length; i++) {
+            ins.op = unknown[i];
+            vm.expectRevert(abi.encodeWithSelector(MalformedInstruction.selector, unknown[i]));
+            p.execute(m, ins, "");
+        }
         ins.op = 0x6a;
         vm.expectRevert(abi.encodeWithSelector(MalformedInstruction.selector, 0x6a));
         p.execute(m, ins, "");

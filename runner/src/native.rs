@@ -47,4 +47,24 @@ impl NativeModel {
         let out = self.plan.run(self.inputs.clone()).map_err(err)?;
         Ok(out.len())
     }
+
+    /// Runs one inference one plan node at a time, in the guest's order (`runner/guest`), and
+    /// returns each node's tract op name and wall time, for `gavel bench --profile`.
+    pub fn profile(&self) -> Result<Vec<(String, std::time::Duration)>> {
+        let mut state = TypedSimpleState::new(&self.plan).map_err(err)?;
+        for (ix, t) in self.inputs.iter().enumerate() {
+            state.set_input(ix, t.clone()).map_err(err)?;
+        }
+        let sources: Vec<usize> = self.plan.model().input_outlets().map_err(err)?.iter().map(|o| o.node).collect();
+        let mut out = Vec::new();
+        for &node in self.plan.order_without_consts() {
+            let t = std::time::Instant::now();
+            // Source nodes already hold their bound value (a guest macro-step that does nothing).
+            if !sources.contains(&node) {
+                state.compute_one(node).map_err(err)?;
+            }
+            out.push((self.plan.model().node(node).op().name().to_string(), t.elapsed()));
+        }
+        Ok(out)
+    }
 }

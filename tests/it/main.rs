@@ -1,6 +1,7 @@
 //! gavel end-to-end tests: the pinned guest on real models, the CLI in separate processes.
 
 mod agreement;
+mod bench;
 mod bad_input;
 mod chain;
 mod step_cli;

@@ -10,8 +10,8 @@ pragma solidity ^0.8.28;
 library SimdOpcodes {
     /// @notice First lowered SIMD opcode (`simd::FIRST`).
     uint16 internal constant FIRST = 0xfd00;
-    /// @notice Bit `n` set: `0xFD00 + n` is implemented (202 opcodes).
-    uint256 internal constant SUPPORTED = 0xffffbffb0fe27f9b03e27f9b03f27f9b07f27f9bffffffffffffffffffffefff;
+    /// @notice Bit `n` set: `0xFD00 + n` is implemented (235 opcodes).
+    uint256 internal constant SUPPORTED = 0xffffbffbffe27f9bf7e27f9bfbffffffffffffffffffffffffffffffffffefff;
 
     /// @notice Whether `op` is a SIMD opcode the machine implements.
     function supported(uint16 op) internal pure returns (bool) {

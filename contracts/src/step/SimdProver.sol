@@ -319,7 +319,9 @@ contract SimdProver is IFamilyProver {
     }
 
     /// @notice The integer-lane opcodes from 0x60 on, grouped by shape: `n - 0x60` is
-    ///         `shape << 5 | k` (shape 0..3: i8x16..i64x2) with `k` the operation.
+    ///         `shape << 5 | k` (shape 0..3: i8x16..i64x2) with `k` the operation. `bits` is the
+    ///         shape's lane width, which is the result lane width except for extadd_pairwise
+    ///         (0x7c..0x7f, in the i8x16 group).
     function integer(Machine memory m, bytes calldata proof, uint256 n) internal pure returns (bool scalar, uint256 r) {
         uint256 bits = 8 << ((n - 0x60) >> 5);
         uint256 k = (n - 0x60) & 0x1f;
@@ -338,6 +340,13 @@ contract SimdProver is IFamilyProver {
             return (true, r);
         }
         if (k <= 0x01) return (false, absNeg(k == 0, bits, popV128(m, proof)));
+        if (bits == 8 && (k == 0x02 || k >= 0x1c)) {
+            // i8x16.popcnt (0x62); extadd_pairwise (0x7c..0x7f): i16x8 from i8x16, then i32x4
+            // from i16x8, even n signed.
+            uint256 v = popV128(m, proof);
+            if (k == 0x02) return (false, popcnt(v));
+            return (false, pairwise(k <= 0x1d ? 16 : 32, k % 2 == 0, v));
+        }
         if (k >= 0x07 && k <= 0x0a) {
             // extend_low_s, extend_high_s, extend_low_u, extend_high_u.
             uint256 half = bits / 2;
@@ -350,6 +359,20 @@ contract SimdProver is IFamilyProver {
         }
         uint256 y = popV128(m, proof);
         uint256 x = popV128(m, proof);
+        if (k == 0x05 || k == 0x06) return (false, narrow(bits, k == 0x05, x, y));
+        if (k >= 0x1c) {
+            // extmul_low_s, extmul_high_s, extmul_low_u, extmul_high_u (`extmul` in simd.rs):
+            // the low or high half of both operands extended to `bits`, then a wrapping mul,
+            // which is exact (the product of two `bits / 2`-bit lanes fits in `bits` bits).
+            uint256 half = bits / 2;
+            uint256 base = k % 2 == 1 ? 64 / half : 0;
+            bool signed = k <= 0x1d;
+            return (false, intBinary(0x15, bits, extend(x, half, base, signed), extend(y, half, base, signed)));
+        }
+        if (k == 0x1a) return (false, dot(x, y));
+        if (k == 0x02 || k == 0x0f || k == 0x10 || k == 0x12 || k == 0x13 || k == 0x1b) {
+            return (false, saturating(k, bits, x, y));
+        }
         return (false, intBinary(k, bits, x, y));
     }
 
@@ -406,6 +429,85 @@ contract SimdProver is IFamilyProver {
                     c = less == (k < 0x18) ? a : b;
                 }
                 r |= (c & m) << s;
+            }
+        }
+    }
+
+    /// @notice add_sat_s (k 0x0f), add_sat_u (0x10), sub_sat_s (0x12), sub_sat_u (0x13) and
+    ///         avgr_u (0x1b) of i8x16 and i16x8, and i16x8.q15mulr_sat_s (k 0x02): the exact lane
+    ///         result, clamped to the lane's signed or unsigned range (the `add/sub and avgr_u`
+    ///         and `0x82` arms of simd.rs, `saturate_s`). avgr_u is `(a + b + 1) >> 1`, never
+    ///         out of range; q15mulr_sat_s is `(a * b + 0x4000) >> 15`, an arithmetic shift.
+    function saturating(uint256 k, uint256 bits, uint256 x, uint256 y) internal pure returns (uint256 r) {
+        uint256 m = ones(bits);
+        bool signed = k == 0x02 || k == 0x0f || k == 0x12;
+        (int256 lo, int256 hi) = signed ? (-int256(m >> 1) - 1, int256(m >> 1)) : (int256(0), int256(m));
+        unchecked {
+            for (uint256 s = 0; s < 128; s += bits) {
+                uint256 a = (x >> s) & m;
+                uint256 b = (y >> s) & m;
+                if (signed) (a, b) = (signExtend(a, bits), signExtend(b, bits));
+                // Lanes of at most 16 bits: none of these overflow an int256.
+                (int256 sa, int256 sb) = (int256(a), int256(b));
+                int256 c;
+                if (k == 0x02) c = (sa * sb + 0x4000) >> 15;
+                else if (k <= 0x10) c = sa + sb;
+                else if (k <= 0x13) c = sa - sb;
+                else c = (sa + sb + 1) >> 1;
+                if (c < lo) c = lo;
+                else if (c > hi) c = hi;
+                r |= (uint256(c) & m) << s;
+            }
+        }
+    }
+
+    /// @notice i8x16.narrow_i16x8 (`bits` 8) and i16x8.narrow_i32x4 (16), `_s` when `signed`
+    ///         (the `narrow` arm): the `2 * bits`-bit lanes of `x`, then those of `y`, read signed
+    ///         (both forms) and clamped to the `bits`-bit signed or unsigned range.
+    function narrow(uint256 bits, bool signed, uint256 x, uint256 y) internal pure returns (uint256 r) {
+        uint256 m = ones(bits);
+        (int256 lo, int256 hi) = signed ? (-int256(m >> 1) - 1, int256(m >> 1)) : (int256(0), int256(m));
+        // The 256-bit `x ‖ y` holds the 128 / bits source lanes in result order.
+        uint256 both = x | (y << 128);
+        for (uint256 i = 0; i < 128 / bits; i++) {
+            int256 w = int256(signExtend(lane(both, 2 * bits, i), 2 * bits));
+            if (w < lo) w = lo;
+            else if (w > hi) w = hi;
+            r |= (uint256(w) & m) << (bits * i);
+        }
+    }
+
+    /// @notice i8x16.popcnt (the `0x62` arm, `count_ones` per lane): the set bits of every byte,
+    ///         counted in parallel (2-bit, 4-bit, then 8-bit partial sums; no sum leaves its lane).
+    function popcnt(uint256 v) internal pure returns (uint256) {
+        v -= (v >> 1) & 0x55555555555555555555555555555555;
+        v = (v & 0x33333333333333333333333333333333) + ((v >> 2) & 0x33333333333333333333333333333333);
+        return (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f;
+    }
+
+    /// @notice extadd_pairwise into `bits`-bit lanes (the `0x7c..=0x7f` arm): lane `i` is the sum
+    ///         of the `bits / 2`-bit lanes `2i` and `2i + 1` of `v`, sign- (`signed`) or
+    ///         zero-extended first.
+    function pairwise(uint256 bits, bool signed, uint256 v) internal pure returns (uint256 r) {
+        uint256 half = bits / 2;
+        unchecked {
+            for (uint256 i = 0; i < 128 / bits; i++) {
+                uint256 a = lane(v, half, 2 * i);
+                uint256 b = lane(v, half, 2 * i + 1);
+                if (signed) (a, b) = (signExtend(a, half), signExtend(b, half));
+                r |= ((a + b) & ones(bits)) << (bits * i);
+            }
+        }
+    }
+
+    /// @notice i32x4.dot_i16x8_s (the `0xba` arm): lane `i` is the sum of the signed products of
+    ///         the i16 lanes `2i` and `2i + 1`, wrapping to i32 (only `2 · (-32768)² = 2^31` wraps).
+    function dot(uint256 x, uint256 y) internal pure returns (uint256 r) {
+        unchecked {
+            for (uint256 i = 0; i < 4; i++) {
+                uint256 p = signExtend(lane(x, 16, 2 * i), 16) * signExtend(lane(y, 16, 2 * i), 16)
+                    + signExtend(lane(x, 16, 2 * i + 1), 16) * signExtend(lane(y, 16, 2 * i + 1), 16);
+                r |= (p & 0xffffffff) << (32 * i);
             }
         }
     }

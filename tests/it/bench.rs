@@ -1,0 +1,40 @@
+//! `gavel bench` as a separate process, on the smallest real model.
+
+use gavel_tests::gavel;
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let out = gavel(args);
+    assert!(out.status.success(), "gavel {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn bench_reports_native_guest_and_traced_runs() {
+    let v = json(&["bench", "--case", "silero_vad", "--iters", "1", "--json"]);
+    let case = &v["cases"][0];
+    assert_eq!(case["case"], "silero_vad");
+    for key in ["native_infer_ms", "guest_infer_ms", "plain_run_ms", "traced_run_ms", "final_root_ms"] {
+        assert!(case[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {case}");
+    }
+    assert_eq!(case["macro_steps"].as_u64(), Some(18));
+    assert!(case["instructions"].as_f64().is_some_and(|x| x > 1e6));
+}
+
+#[test]
+fn bench_profile_times_the_same_plan_nodes_on_both_sides() {
+    let v = json(&["bench", "--profile", "--case", "silero_vad", "--iters", "1", "--json"]);
+    let case = &v["cases"][0];
+    let ops = case["ops"].as_array().unwrap();
+    assert!(!ops.is_empty());
+    // silero-vad's plan is the same on both sides: every op runs the same number of nodes.
+    for op in ops {
+        assert_eq!(op["native_nodes"], op["guest_nodes"], "{op}");
+        assert!(op["native_nodes"].as_u64().is_some_and(|n| n > 0), "{op}");
+    }
+    // The model's body is one IfThenElse node (the sample-rate branch), where all the time goes.
+    let body = ops.iter().find(|o| o["op"] == "IfThenElse").expect("IfThenElse node");
+    assert!(body["native_ms"].as_f64().is_some_and(|x| x > 0.0));
+    assert!(body["guest_ms"].as_f64().is_some_and(|x| x > 0.0));
+    let total: f64 = ops.iter().filter_map(|o| o["guest_ms"].as_f64()).sum();
+    assert!((case["guest_ms"].as_f64().unwrap() - total).abs() < 1e-6);
+}

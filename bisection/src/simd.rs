@@ -340,11 +340,21 @@ fn sext(x: u64, bits: u32) -> i64 {
     ((x << s) as i64) >> s
 }
 
-/// `x` clamped to the signed range of `bits`-bit lanes (as lane bits).
+/// The low `bits` bits of `x`, sign-extended (`signed`) or zero-extended to 64 bits.
 #[inline]
-fn saturate_s(x: i64, bits: u32) -> u64 {
-    let max = (1i64 << (bits - 1)) - 1;
-    x.clamp(-max - 1, max) as u64
+fn widen(x: u64, bits: u32, signed: bool) -> u64 {
+    if signed {
+        sext(x, bits) as u64
+    } else {
+        x & mask(bits)
+    }
+}
+
+/// `x` clamped to the signed (`signed`) or unsigned range of `bits`-bit lanes (as lane bits).
+#[inline]
+fn saturate(x: i64, bits: u32, signed: bool) -> u64 {
+    let (lo, hi) = if signed { (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1) } else { (0, mask(bits) as i64) };
+    x.clamp(lo, hi) as u64
 }
 
 /// A vector from a lane function.
@@ -514,14 +524,7 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
             let signed = k <= 0x8;
             let v = pop(c)?;
             let base = if high { 64 / half } else { 0 };
-            build(bits, |i| {
-                let x = lane(v, half, base + i);
-                if signed {
-                    sext(x, half) as u64
-                } else {
-                    x
-                }
-            })
+            build(bits, |i| widen(lane(v, half, base + i), half, signed))
         }
         0x6b..=0x6d | 0x8b..=0x8d | 0xab..=0xad | 0xcb..=0xcd => {
             let bits = [8, 16, 32, 64][((n - 0x60) >> 5) as usize];
@@ -548,11 +551,11 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
                 let (sa, sb) = (sext(a, bits), sext(b, bits));
                 match k {
                     0x0e => a.wrapping_add(b),
-                    0x0f => saturate_s(sa + sb, bits),
-                    0x10 => (a + b).min(mask(bits)),
+                    0x0f => saturate(sa + sb, bits, true),
+                    0x10 => saturate((a + b) as i64, bits, false),
                     0x11 => a.wrapping_sub(b),
-                    0x12 => saturate_s(sa - sb, bits),
-                    0x13 => a.saturating_sub(b),
+                    0x12 => saturate(sa - sb, bits, true),
+                    0x13 => saturate(a as i64 - b as i64, bits, false),
                     0x15 => a.wrapping_mul(b),
                     0x16 => sa.min(sb) as u64,
                     0x17 => a.min(b),
@@ -576,12 +579,7 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
             let count = 64 / bits;
             build(bits, |i| {
                 let (v, j) = if i < count { (x, i) } else { (y, i - count) };
-                let w = sext(lane(v, 2 * bits, j), 2 * bits);
-                if signed {
-                    saturate_s(w, bits)
-                } else {
-                    w.clamp(0, mask(bits) as i64) as u64
-                }
+                saturate(sext(lane(v, 2 * bits, j), 2 * bits), bits, signed)
             })
         }
         0x7c..=0x7f => {
@@ -589,21 +587,14 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
             let half = bits / 2;
             let signed = n & 1 == 0;
             let v = pop(c)?;
-            build(bits, |i| {
-                let (a, b) = (lane(v, half, 2 * i), lane(v, half, 2 * i + 1));
-                if signed {
-                    (sext(a, half) + sext(b, half)) as u64
-                } else {
-                    a + b
-                }
-            })
+            build(bits, |i| widen(lane(v, half, 2 * i), half, signed).wrapping_add(widen(lane(v, half, 2 * i + 1), half, signed)))
         }
         0x82 => {
             let y = pop(c)?;
             let x = pop(c)?;
             build(16, |i| {
                 let p = sext(lane(x, 16, i), 16) * sext(lane(y, 16, i), 16);
-                saturate_s((p + 0x4000) >> 15, 16)
+                saturate((p + 0x4000) >> 15, 16, true)
             })
         }
         0xba => {
@@ -620,16 +611,12 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
             let half = bits / 2;
             let k = n & 3;
             let base = if k & 1 == 1 { 64 / half } else { 0 };
+            let signed = k < 2;
             let y = pop(c)?;
             let x = pop(c)?;
-            build(bits, |i| {
-                let (a, b) = (lane(x, half, base + i), lane(y, half, base + i));
-                if k < 2 {
-                    (sext(a, half) * sext(b, half)) as u64
-                } else {
-                    a * b
-                }
-            })
+            // Exact: the product of two `half`-bit lanes fits in `bits` bits, and wrapping
+            // arithmetic mod 2^64 keeps its low `bits` bits.
+            build(bits, |i| widen(lane(x, half, base + i), half, signed).wrapping_mul(widen(lane(y, half, base + i), half, signed)))
         }
         // Float lanes.
         0x67..=0x6a | 0x74 | 0x75 | 0x7a | 0x94 | 0xe0 | 0xe1 | 0xe3 | 0xec | 0xed | 0xef => {
@@ -765,14 +752,7 @@ fn memory<C: StepContext>(c: &mut C, n: u16, ins: Instr) -> Result<Result<(), Tr
                     // loadNxM: M lanes of N bits, extended to 2N bits.
                     let half = 8u32 << ((n - 1) / 2);
                     let signed = n % 2 == 1;
-                    build(half * 2, |i| {
-                        let x = lane(raw, half, i);
-                        if signed {
-                            sext(x, half) as u64
-                        } else {
-                            x
-                        }
-                    })
+                    build(half * 2, |i| widen(lane(raw, half, i), half, signed))
                 }
                 0x07..=0x0a => build(8 * len as u32, |_| raw as u64),
                 _ => raw,

@@ -192,10 +192,16 @@ impl Recorder<'_> {
         }
     }
 
-    /// Memory leaves `first..=last` with their paths, current as of now.
-    fn memory_leaves(&mut self, addr: u64, n: usize) {
+    /// Memory leaves `first..=last` with their paths, current as of now. An access that
+    /// reaches outside memory is an error here, before any leaf is indexed: the instruction
+    /// semantics normally trap first, but a malformed program can reach this with any address.
+    fn memory_leaves(&mut self, addr: u64, n: usize) -> Result<()> {
+        let end = addr.checked_add(n as u64).filter(|&e| n > 0 && e <= self.m.memory.len() as u64);
+        let Some(end) = end else {
+            return Err(MachineError::Internal("proof of an access outside memory"));
+        };
         let first = addr / LEAF;
-        let last = (addr + n as u64 - 1) / LEAF;
+        let last = (end - 1) / LEAF;
         for leaf in first..=last {
             let mut l = [0u8; 32];
             let start = (leaf * LEAF) as usize;
@@ -204,6 +210,7 @@ impl Recorder<'_> {
             let path = self.m.memory_tree().proof(leaf as usize);
             self.hashes(&path);
         }
+        Ok(())
     }
 }
 
@@ -274,13 +281,17 @@ impl StepContext for Recorder<'_> {
     }
 
     fn read(&mut self, addr: u64, n: usize, out: &mut [u8; 32]) -> Result<()> {
-        self.memory_leaves(addr, n);
+        self.memory_leaves(addr, n)?;
         self.m.read(addr, n, out)
     }
 
     fn write(&mut self, addr: u64, bytes: &[u8]) -> Result<()> {
         // Leaves are written one at a time: the second leaf's path is taken after the first
         // leaf changed, which is what the verifier sees as it updates the root leaf by leaf.
+        let end = addr.checked_add(bytes.len() as u64);
+        if end.is_none_or(|e| bytes.is_empty() || e > self.m.memory.len() as u64) {
+            return Err(MachineError::Internal("proof of a write outside memory"));
+        }
         let first = addr / LEAF;
         let last = (addr + bytes.len() as u64 - 1) / LEAF;
         let mut done = 0usize;
@@ -288,7 +299,7 @@ impl StepContext for Recorder<'_> {
             let leaf_end = (leaf + 1) * LEAF;
             let here = ((leaf_end - (addr + done as u64)) as usize).min(bytes.len() - done);
             let at = addr + done as u64;
-            self.memory_leaves(at, here);
+            self.memory_leaves(at, here)?;
             self.m.write(at, &bytes[done..done + here])?;
             self.m.refresh_page(at);
             done += here;

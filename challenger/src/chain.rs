@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy::network::{EthereumWallet, TransactionBuilder};
@@ -136,7 +137,14 @@ pub struct Chain {
     pub address: Address,
     /// The RPC URL.
     pub rpc_url: String,
+    /// The nonce of this signer's next transaction, shared by clones; `None` until read from the
+    /// node, and again after a submission whose fate is unknown.
+    nonce: Arc<tokio::sync::Mutex<Option<u64>>>,
 }
+
+/// How long [`Chain::send`] waits for a receipt before it gives up with an error (and reads the
+/// nonce from the node again), so a transaction the node dropped cannot stall a party forever.
+pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(180);
 
 impl Chain {
     /// Connects to `rpc_url` signing with `private_key` (0x-hex) and checks the node answers.
@@ -145,7 +153,7 @@ impl Chain {
         let address = signer.address();
         let url = rpc_url.parse().with_context(|| format!("bad RPC URL {rpc_url:?}"))?;
         let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased();
-        let chain = Chain { provider, address, rpc_url: rpc_url.to_string() };
+        let chain = Chain { provider, address, rpc_url: rpc_url.to_string(), nonce: Arc::default() };
         chain.chain_id().await?;
         Ok(chain)
     }
@@ -156,9 +164,37 @@ impl Chain {
     }
 
     /// Sends `tx` and waits for its receipt; a reverted transaction is an error.
+    ///
+    /// Nonces are assigned here, one submission at a time per signer: a nonce is taken as used
+    /// only once the node accepted the transaction. After a failed submission (a garbled RPC
+    /// reply, a revert in gas estimation) or a missing receipt the next send reads the nonce from
+    /// the node again. A locally cached nonce that advanced on a failed submission would leave a
+    /// gap, and every later transaction would wait in the node's queue forever.
     pub async fn send(&self, tx: TransactionRequest, what: &str) -> Result<TransactionReceipt> {
-        let pending = self.provider.send_transaction(tx).await.map_err(|e| anyhow::anyhow!("{what}: {}", crate::revert_reason(&e)))?;
-        let receipt = pending.get_receipt().await.with_context(|| format!("{what}: no receipt"))?;
+        let pending = {
+            let mut next = self.nonce.lock().await;
+            let nonce = match *next {
+                Some(n) => n,
+                None => self.provider.get_transaction_count(self.address).pending().await.with_context(|| format!("{what}: reading the nonce"))?,
+            };
+            match self.provider.send_transaction(tx.with_nonce(nonce)).await {
+                Ok(p) => {
+                    *next = Some(nonce + 1);
+                    p
+                }
+                Err(e) => {
+                    *next = None;
+                    bail!("{what}: {}", crate::revert_reason(&e));
+                }
+            }
+        };
+        let receipt = match pending.with_timeout(Some(RECEIPT_TIMEOUT)).get_receipt().await {
+            Ok(r) => r,
+            Err(e) => {
+                *self.nonce.lock().await = None;
+                return Err(e).with_context(|| format!("{what}: no receipt"));
+            }
+        };
         if !receipt.status() {
             bail!("{what}: transaction {} reverted", receipt.transaction_hash);
         }

@@ -166,3 +166,67 @@ async fn nodes_survive_bad_rpc_replies_and_the_watchtower_still_wins() {
     assert_eq!(procs::http(&http, "GET", "/health", b"").0, 200);
     std::fs::remove_dir_all(&work).ok();
 }
+
+/// A submission that fails (garbled replies from the RPC, a transaction the node refuses in gas
+/// estimation) must not cost a nonce: the next transaction is mined at once. A nonce reserved
+/// locally on the failed attempt would leave a gap, and every later transaction of that signer
+/// would wait in the node's queue forever; that stalled a party mid-dispute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_submissions_do_not_stall_later_transactions() {
+    use alloy::network::TransactionBuilder;
+    use alloy::primitives::{Address, U256};
+    use alloy::providers::Provider;
+    use alloy::rpc::types::TransactionRequest;
+
+    let anvil = gavel_challenger::chain::Anvil::start(None, None).unwrap();
+    let upstream: SocketAddr = anvil.rpc_url.trim_start_matches("http://").parse().unwrap();
+    let proxy = Proxy::start(upstream).await;
+    let chain = Chain::connect(&format!("http://{}", proxy.addr), DEV_KEYS[1])
+        .await
+        .unwrap();
+    let to = Address::repeat_byte(0x42);
+    let pay = |wei: U256| TransactionRequest::default().with_to(to).with_value(wei);
+    let bounded = |f| tokio::time::timeout(Duration::from_secs(30), f);
+
+    bounded(chain.send(pay(U256::from(1)), "first payment"))
+        .await
+        .expect("the first payment is mined")
+        .unwrap();
+    // Garbage from the RPC for two attempts, then a payment larger than the balance.
+    proxy.set_bad(true);
+    for k in 0..2 {
+        let e = bounded(chain.send(pay(U256::from(1)), "payment in garbage"))
+            .await
+            .expect("a garbled reply is an error, not a hang")
+            .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("payment in garbage"),
+            "attempt {k}: {e:#}"
+        );
+    }
+    proxy.set_bad(false);
+    let e = bounded(chain.send(pay(U256::MAX), "overdraft"))
+        .await
+        .expect("a refused transaction is an error, not a hang")
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("overdraft"), "{e:#}");
+
+    let r = bounded(chain.send(pay(U256::from(2)), "second payment"))
+        .await
+        .expect("the payment after the failures is mined, not queued behind a nonce gap")
+        .unwrap();
+    assert!(r.status());
+    let direct = Chain::connect(&anvil.rpc_url, DEV_KEYS[0]).await.unwrap();
+    assert_eq!(
+        direct
+            .provider
+            .get_transaction_count(chain.address)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        direct.provider.get_balance(to).await.unwrap(),
+        U256::from(3)
+    );
+}

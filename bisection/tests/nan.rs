@@ -5,13 +5,13 @@
 //! `spec/floats.md`) give the same bits. Inputs include NaNs with payloads and both signs, and
 //! the invalid operations that make a NaN from ordinary numbers (∞·0, ∞−∞, 0/0, √−1).
 
+#[path = "support/machine.rs"]
+mod machine;
+
 use std::sync::Arc;
 
 use gavel_bisection::code::Program;
-use gavel_bisection::machine::Machine;
-use gavel_bisection::proof::{prove_step, BlobTrees};
-use gavel_bisection::state::Status;
-use gavel_bisection::verify::verify_step;
+use machine::{run_machine, slots, wat};
 use wasmtime::{Config, Engine, Instance, Module, Store, Val};
 
 /// Each function takes raw bits and returns raw bits, so NaN payloads cross the boundary intact.
@@ -111,44 +111,6 @@ fn f64_bits(x: u32) -> u64 {
         }
         x => f64::from(f32::from_bits(x)).to_bits(),
     }
-}
-
-fn wat(text: &str) -> Vec<u8> {
-    let buf = wast::parser::ParseBuffer::new(text).expect("lex");
-    let mut module = wast::parser::parse::<wast::Wat>(&buf).expect("parse");
-    module.encode().expect("encode")
-}
-
-/// Runs export `name` on the step machine, proving and verifying every step.
-fn run_machine(program: &Arc<Program>, name: &str, args: &[u64]) -> Vec<u64> {
-    let mut m = Machine::new(Arc::clone(program), vec![], 16);
-    let func = program.exports[name];
-    let results = program.function(func).expect("defined").results as usize;
-    m.invoke(func, args).expect("invoke");
-    let mut trees = BlobTrees::default();
-    loop {
-        let (_, ins) = m.next_instruction();
-        if ins.op == gavel_bisection::code::op::RETURN && m.frames.len() == 1 {
-            return m.values[m.values.len() - results..].to_vec();
-        }
-        let p = prove_step(&mut m, &mut trees).expect("prove");
-        assert_eq!(
-            verify_step(&p.root_before, &p.proof).expect("verify"),
-            p.root_after
-        );
-        assert_eq!(m.status, Status::Running, "{name}: machine stopped");
-    }
-}
-
-fn slots(vals: &[Val]) -> Vec<u64> {
-    vals.iter()
-        .flat_map(|x| match x {
-            Val::I32(x) => vec![*x as u32 as u64],
-            Val::I64(x) => vec![*x as u64],
-            Val::V128(x) => vec![x.as_u128() as u64, (x.as_u128() >> 64) as u64],
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect()
 }
 
 fn v4(l: [u32; 4]) -> Val {

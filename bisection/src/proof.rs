@@ -196,10 +196,7 @@ impl Recorder<'_> {
     /// reaches outside memory is an error here, before any leaf is indexed: the instruction
     /// semantics normally trap first, but a malformed program can reach this with any address.
     fn memory_leaves(&mut self, addr: u64, n: usize) -> Result<()> {
-        let end = addr.checked_add(n as u64).filter(|&e| n > 0 && e <= self.m.memory.len() as u64);
-        let Some(end) = end else {
-            return Err(MachineError::Internal("proof of an access outside memory"));
-        };
+        let end = self.access_end(addr, n)?;
         let first = addr / LEAF;
         let last = (end - 1) / LEAF;
         for leaf in first..=last {
@@ -211,6 +208,14 @@ impl Recorder<'_> {
             self.hashes(&path);
         }
         Ok(())
+    }
+
+    /// The end of the `n`-byte access at `addr`, or an error unless it is non-empty and inside
+    /// memory.
+    fn access_end(&self, addr: u64, n: usize) -> Result<u64> {
+        addr.checked_add(n as u64)
+            .filter(|&e| n > 0 && e <= self.m.memory.len() as u64)
+            .ok_or(MachineError::Internal("proof of an access outside memory"))
     }
 }
 
@@ -288,12 +293,9 @@ impl StepContext for Recorder<'_> {
     fn write(&mut self, addr: u64, bytes: &[u8]) -> Result<()> {
         // Leaves are written one at a time: the second leaf's path is taken after the first
         // leaf changed, which is what the verifier sees as it updates the root leaf by leaf.
-        let end = addr.checked_add(bytes.len() as u64);
-        if end.is_none_or(|e| bytes.is_empty() || e > self.m.memory.len() as u64) {
-            return Err(MachineError::Internal("proof of a write outside memory"));
-        }
+        let end = self.access_end(addr, bytes.len())?;
         let first = addr / LEAF;
-        let last = (addr + bytes.len() as u64 - 1) / LEAF;
+        let last = (end - 1) / LEAF;
         let mut done = 0usize;
         for leaf in first..=last {
             let leaf_end = (leaf + 1) * LEAF;

@@ -88,6 +88,45 @@ const WAT: &str = r#"
       (local.set 4 (i32.add (local.get 4) (i32.const 1)))
       (br_if $l (i32.lt_u (local.get 4) (local.get 2))))
     (f32x4.neg (local.get 3)))
+  ;; The same accumulator leaving the loop under other lanes: wasmtime holds a v128 local as
+  ;; i8x16, so the sum crosses bitcasts both ways in the loop; a view with other lanes (f64x2,
+  ;; i32x4) reads the f32 payloads and must see canonical ones.
+  (func (export "v_dot_loop_as_f64") (param v128 v128 i32) (result v128)
+    (local v128 i32)
+    (loop $l
+      (local.set 3 (f32x4.add (local.get 3) (f32x4.mul (local.get 0) (local.get 1))))
+      (local.set 4 (i32.add (local.get 4) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 4) (local.get 2))))
+    (f64x2.add (local.get 3) (v128.const f64x2 0 0)))
+  (func (export "v_dot_loop_as_i32") (param v128 v128 i32) (result v128)
+    (local v128 i32)
+    (loop $l
+      (local.set 3 (f32x4.add (local.get 3) (f32x4.mul (local.get 0) (local.get 1))))
+      (local.set 4 (i32.add (local.get 4) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 4) (local.get 2))))
+    (i32x4.add (local.get 3) (v128.const i32x4 0 0 0 0)))
+  ;; An f64x2 accumulator read as f32x4 lanes inside the loop (observed there), and an f32x4 sum
+  ;; stored on every iteration.
+  (func (export "v_d_loop_as_f32") (param v128 v128 i32) (result v128)
+    (local v128 i32 v128)
+    (loop $l
+      (local.set 3 (f64x2.add (local.get 3) (f64x2.mul (local.get 0) (local.get 1))))
+      (local.set 5 (f32x4.add (local.get 5) (local.get 3)))
+      (local.set 4 (i32.add (local.get 4) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 4) (local.get 2))))
+    (local.get 5))
+  (func (export "v_store_each") (param v128 v128 i32) (result v128)
+    (local v128 i32)
+    (loop $l
+      (local.set 3 (f32x4.add (local.get 3) (f32x4.mul (local.get 0) (local.get 1))))
+      (v128.store (i32.const 48) (local.get 3))
+      (local.set 4 (i32.add (local.get 4) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 4) (local.get 2))))
+    (v128.load (i32.const 48)))
+  ;; A sum through a v128 select and a block result.
+  (func (export "v_select_sum") (param v128 v128 i32) (result v128)
+    (block (result v128)
+      (select (f32x4.add (local.get 0) (local.get 1)) (v128.const i32x4 1 2 3 4) (local.get 2))))
 )
 "#;
 
@@ -183,6 +222,17 @@ fn nan_payloads_never_leak_and_the_step_machine_agrees() {
             }
             cases.push(("v_madd", vec![v4(a), v4(b), v4(lanes(k + m))]));
             cases.push(("v_dot_loop", vec![v4(a), v4(b), Val::I32(2)]));
+            for name in ["v_dot_loop_as_f64", "v_dot_loop_as_i32", "v_store_each", "v_select_sum"] {
+                cases.push((name, vec![v4(a), v4(b), Val::I32(2)]));
+            }
+            cases.push((
+                "v_d_loop_as_f32",
+                vec![
+                    v2([f64_bits(a[0]), f64_bits(a[1])]),
+                    v2([f64_bits(b[0]), f64_bits(b[1])]),
+                    Val::I32(2),
+                ],
+            ));
             cases.push((
                 "v_f64_min_neg",
                 vec![

@@ -4,23 +4,29 @@
 //!
 //! gavel: a result is canonicalized where its bits can be observed, not
 //! where it is made. Operands of arithmetic instructions and of `fcmp` are
-//! "blind" uses: any NaN operand gives a NaN result (whose own observed uses
-//! are canonicalized) or the same comparison, whatever its payload. Every
-//! other use (a store, a bitcast, a lane extract, `fneg`/`fabs`/`fcopysign`,
-//! a select, a call, a return) gets the canonical value, computed right
-//! before it. A block parameter all of whose uses are blind (or flow only
-//! into such parameters) needs no canonical input either, so the multiply-add
-//! of a loop-carried accumulator is not canonicalized in the loop, only where
-//! the accumulator leaves it. Every observed value has exactly the bits full
-//! canonicalization gives it. See `runner/vendor/README.md`.
+//! "blind" uses when read with the lanes the result was made with: any NaN
+//! operand gives a NaN result (whose own observed uses are canonicalized) or
+//! the same comparison, whatever its payload. A `bitcast` that keeps every
+//! byte in place (same lane count, or little-endian) is transparent: its
+//! result carries the same lanes and is followed to its own uses, so the
+//! `i8x16` round trip wasmtime makes of every `v128` value held in a local
+//! costs nothing. Every other use (a store, a reinterpretation with other
+//! lanes, a lane extract, `fneg`/`fabs`/`fcopysign`, a select, a call, a
+//! return) gets the canonical value, computed right before it. A block
+//! parameter all of whose uses are blind for a result's lanes (or flow only
+//! into such parameters) needs no canonical input either, so the
+//! multiply-add of a loop-carried accumulator is not canonicalized in the
+//! loop, only where the accumulator leaves it. Every observed value has
+//! exactly the bits full canonicalization gives it. See
+//! `runner/vendor/README.md`.
 
 use crate::cursor::{Cursor, FuncCursor};
 use crate::ir::condcodes::FloatCC;
 use crate::ir::immediates::{Ieee16, Ieee32, Ieee64, Ieee128};
-use crate::ir::types::{self};
-use crate::ir::{Block, BlockArg, Function, Inst, InstBuilder, InstructionData, Opcode, Value, ValueDef};
+use crate::ir::types::{self, Type};
+use crate::ir::{Block, BlockArg, Endianness, Function, Inst, InstBuilder, InstructionData, Opcode, Value, ValueDef};
 use alloc::vec::Vec;
-use cranelift_entity::EntitySet;
+use cranelift_entity::{EntitySet, SecondaryMap};
 use crate::opts::MemFlagsData;
 use crate::timing;
 
@@ -28,64 +34,88 @@ use crate::timing;
 pub fn do_nan_canonicalization(func: &mut Function, has_vector_support: bool) {
     let _tt = timing::canonicalize_nans();
     let plan = Plan::of(func);
+    // Blocks this pass adds to split a `brif` edge: they hold only canonical copies.
+    let mut added: EntitySet<Block> = EntitySet::new();
     let mut pos = FuncCursor::new(func);
-    while let Some(_block) = pos.next_block() {
+    while let Some(block) = pos.next_block() {
+        if added.contains(block) {
+            continue;
+        }
         while let Some(inst) = pos.next_inst() {
-            if is_blind(&pos.func, inst) {
-                if is_fp_arith(&mut pos, inst) {
-                    let result = pos.func.dfg.first_result(inst);
-                    if plan.at_def.contains(result) {
-                        add_nan_canon_seq(&mut pos, inst, has_vector_support);
-                    }
+            canonicalize_uses(&mut pos, inst, &plan, &mut added, has_vector_support);
+            if is_fp_arith(&mut pos, inst) {
+                let result = pos.func.dfg.first_result(inst);
+                if plan.at_def.contains(result) {
+                    add_nan_canon_seq(&mut pos, inst, has_vector_support);
                 }
-                continue;
             }
-            canonicalize_uses(&mut pos, inst, &plan, has_vector_support);
         }
     }
 }
 
+/// gavel: the lane type a value's NaNs are read with, one bit each, for
+/// `Plan::observed`.
+fn lanes_bit(ty: Type) -> u8 {
+    match ty {
+        types::F16 => 1,
+        types::F32 => 2,
+        types::F64 => 4,
+        types::F128 => 8,
+        types::F32X4 => 16,
+        types::F64X2 => 32,
+        _ => 64,
+    }
+}
+
+const ALL_LANES: u8 = 127;
+
 /// gavel: where each arithmetic result gets canonicalized.
 struct Plan {
-    /// Arithmetic results (the values stock Cranelift canonicalizes).
-    made: EntitySet<Value>,
-    /// Results canonicalized where they are made, as stock Cranelift does: those passed through
-    /// a `br_table` or an exception table, whose block calls may be shared.
+    /// Candidates for a canonical copy at an observing use: arithmetic results (the values stock
+    /// Cranelift canonicalizes), and transparent `bitcast`s of candidates. Each with the type of
+    /// the arithmetic result whose lanes it carries, and that result.
+    made: SecondaryMap<Value, Option<(Type, Value)>>,
+    /// Arithmetic results canonicalized where they are made, as stock Cranelift does: those
+    /// passed (themselves or through bitcasts) through a `br_table` or an exception table, whose
+    /// block calls may be shared.
     at_def: EntitySet<Value>,
-    /// Block parameters with a use that is not blind, directly or through other parameters.
-    observed_params: EntitySet<Value>,
+    /// Per value, the lane types (`lanes_bit`) under which some use, directly or through
+    /// transparent bitcasts and block parameters, can tell one NaN from another.
+    observed: SecondaryMap<Value, u8>,
 }
 
 impl Plan {
-    fn of(func: &mut Function) -> Plan {
-        let values = func.dfg.values().len();
-        let mut made = EntitySet::with_capacity(values);
+    fn of(func: &Function) -> Plan {
+        let dfg = &func.dfg;
+        let values = dfg.values().len();
+        let mut made = SecondaryMap::with_capacity(values);
         let mut at_def = EntitySet::with_capacity(values);
-        let mut observed_params = EntitySet::with_capacity(values);
-        // (argument, parameter it is passed to) for every jump and brif.
-        let mut edges: Vec<(Value, Value)> = Vec::new();
-        let mut pos = FuncCursor::new(func);
-        while let Some(_block) = pos.next_block() {
-            while let Some(inst) = pos.next_inst() {
-                if is_fp_arith(&mut pos, inst) {
-                    made.insert(pos.func.dfg.first_result(inst));
-                }
-            }
-        }
-        let func = pos.func;
+        let mut observed: SecondaryMap<Value, u8> = SecondaryMap::with_capacity(values);
+        // (value, the value it flows into unchanged): transparent bitcasts, and the arguments of
+        // every jump and brif with the parameters they are passed to.
+        let mut flows: Vec<(Value, Value)> = Vec::new();
+        let mut casts: Vec<Value> = Vec::new();
+        let mut shared_args: Vec<Value> = Vec::new();
         for block in func.layout.blocks() {
             for inst in func.layout.block_insts(block) {
-                if is_blind(func, inst) {
-                    continue;
+                let data = &dfg.insts[inst];
+                if is_fp_arith_data(data) {
+                    let r = dfg.first_result(inst);
+                    made[r] = Some((dfg.value_type(r), r));
                 }
-                let dfg = &func.dfg;
+                let cast = transparent_bitcast(func, inst);
+                let blind = is_blind(func, inst);
                 for &v in dfg.inst_args(inst) {
                     let v = dfg.resolve_aliases(v);
-                    if matches!(dfg.value_def(v), ValueDef::Param(..)) {
-                        observed_params.insert(v);
+                    if let Some(result) = cast {
+                        flows.push((v, result));
+                        casts.push(result);
+                    } else if blind {
+                        observed[v] |= ALL_LANES & !lanes_bit(dfg.value_type(v));
+                    } else {
+                        observed[v] = ALL_LANES;
                     }
                 }
-                let data = &dfg.insts[inst];
                 let shared = matches!(
                     data,
                     InstructionData::BranchTable { .. }
@@ -93,33 +123,39 @@ impl Plan {
                         | InstructionData::TryCallIndirect { .. }
                 );
                 for call in data.branch_destination(&dfg.jump_tables, &dfg.exception_tables) {
-                    let target = call.block(&dfg.value_lists);
-                    let params = dfg.block_params(target);
+                    let params = dfg.block_params(call.block(&dfg.value_lists));
                     for (i, arg) in call.args(&dfg.value_lists).enumerate() {
                         let BlockArg::Value(v) = arg else { continue };
                         let v = dfg.resolve_aliases(v);
-                        if shared {
-                            at_def.insert(v);
-                            if matches!(dfg.value_def(v), ValueDef::Param(..)) {
-                                observed_params.insert(v);
+                        match params.get(i) {
+                            Some(&p) if !shared => flows.push((v, p)),
+                            _ => {
+                                observed[v] = ALL_LANES;
+                                shared_args.push(v);
                             }
-                        } else if let Some(&p) = params.get(i) {
-                            edges.push((v, p));
                         }
                     }
                 }
             }
         }
-        // A parameter is observed if any parameter it is passed to is.
+        // Bitcasts of candidates are candidates (through the definitions: the layout need not
+        // put a definition before its uses).
+        for &v in &casts {
+            made[v] = origin(func, v);
+        }
+        for v in shared_args {
+            if let Some((_, root)) = made[v] {
+                at_def.insert(root);
+            }
+        }
+        // A value is observed under the lanes anything it flows into is observed under.
         let mut changed = true;
         while changed {
             changed = false;
-            for &(v, p) in &edges {
-                if observed_params.contains(p)
-                    && matches!(func.dfg.value_def(v), ValueDef::Param(..))
-                    && !observed_params.contains(v)
-                {
-                    observed_params.insert(v);
+            for &(from, to) in flows.iter().rev() {
+                let m = observed[from] | observed[to];
+                if m != observed[from] {
+                    observed[from] = m;
                     changed = true;
                 }
             }
@@ -127,14 +163,44 @@ impl Plan {
         Plan {
             made,
             at_def,
-            observed_params,
+            observed,
         }
     }
 
-    /// Whether `v` is an arithmetic result to be canonicalized at its observed uses.
-    fn at_use(&self, v: Value) -> bool {
-        self.made.contains(v) && !self.at_def.contains(v)
+    /// The lanes `v` carries if it is to be canonicalized at its observing uses.
+    fn at_use(&self, v: Value) -> Option<Type> {
+        match self.made[v] {
+            Some((lanes, root)) if !self.at_def.contains(root) => Some(lanes),
+            _ => None,
+        }
     }
+}
+
+/// The arithmetic result `v` is, or is a chain of transparent bitcasts of, with its type.
+fn origin(func: &Function, mut v: Value) -> Option<(Type, Value)> {
+    loop {
+        v = func.dfg.resolve_aliases(v);
+        let ValueDef::Result(inst, 0) = func.dfg.value_def(v) else { return None };
+        if is_fp_arith_data(&func.dfg.insts[inst]) {
+            return Some((func.dfg.value_type(v), v));
+        }
+        transparent_bitcast(func, inst)?;
+        v = func.dfg.inst_args(inst)[0];
+    }
+}
+
+/// The result of `inst` if it is a `bitcast` that keeps every byte in place: between types of
+/// the same lane count (each lane keeps its bits), or little-endian (the bytes are read as they
+/// are laid out in a little-endian register, which is what the canonical copy reads them back
+/// with).
+fn transparent_bitcast(func: &Function, inst: Inst) -> Option<Value> {
+    let InstructionData::LoadNoOffset { opcode: Opcode::Bitcast, flags, arg } = func.dfg.insts[inst] else {
+        return None;
+    };
+    let result = func.dfg.first_result(inst);
+    let same_lanes = func.dfg.value_type(arg).lane_count() == func.dfg.value_type(result).lane_count();
+    let little = func.dfg.mem_flags[flags].explicit_endianness() == Some(Endianness::Little);
+    (same_lanes || little).then_some(result)
 }
 
 /// Arithmetic instructions and `fcmp`: their results do not depend on a NaN
@@ -146,23 +212,38 @@ fn is_blind(func: &Function, inst: Inst) -> bool {
     }
 }
 
-/// Gives `inst` (not blind) canonical copies of the arithmetic results it
+/// Whether `inst` uses its operand `v`, which carries the lanes of an arithmetic result of type
+/// `lanes`, without looking at a NaN's payload.
+fn blind_use(func: &Function, inst: Inst, v: Value, lanes: Type) -> bool {
+    transparent_bitcast(func, inst).is_some()
+        || (is_blind(func, inst) && func.dfg.value_type(v) == lanes)
+}
+
+/// Gives `inst` canonical copies of the arithmetic results it
 /// observes: its own operands, and arguments it passes to observed block
 /// parameters. A `jump` gets them just before it; each edge of a `brif` that
 /// needs them goes through a new block that makes them, so the other edge (a
 /// loop's back edge, typically) does not pay for the exit's copies.
-fn canonicalize_uses(pos: &mut FuncCursor, inst: Inst, plan: &Plan, has_vector_support: bool) {
-    // Operands.
-    let mut wanted: Vec<Value> = Vec::new();
+fn canonicalize_uses(
+    pos: &mut FuncCursor,
+    inst: Inst,
+    plan: &Plan,
+    added: &mut EntitySet<Block>,
+    has_vector_support: bool,
+) {
+    // Operands, with the lanes each carries.
+    let mut wanted: Vec<(Value, Type)> = Vec::new();
     for &v in pos.func.dfg.inst_args(inst) {
         let v = pos.func.dfg.resolve_aliases(v);
-        if plan.at_use(v) && !wanted.contains(&v) {
-            wanted.push(v);
+        if let Some(lanes) = plan.at_use(v) {
+            if !blind_use(pos.func, inst, v, lanes) && !wanted.iter().any(|&(w, _)| w == v) {
+                wanted.push((v, lanes));
+            }
         }
     }
-    // Block arguments that feed observed parameters: per edge, the arguments and which of them
-    // need a canonical copy.
-    let mut edges: Vec<(Block, Vec<BlockArg>, Vec<bool>)> = Vec::new();
+    // Block arguments that feed parameters observed under their lanes: per edge, the arguments
+    // and the lanes of those that need a canonical copy.
+    let mut edges: Vec<(Block, Vec<BlockArg>, Vec<Option<Type>>)> = Vec::new();
     {
         let dfg = &pos.func.dfg;
         let data = &dfg.insts[inst];
@@ -175,13 +256,12 @@ fn canonicalize_uses(pos: &mut FuncCursor, inst: Inst, plan: &Plan, has_vector_s
                     .iter()
                     .enumerate()
                     .map(|(i, arg)| match *arg {
-                        BlockArg::Value(v) => {
-                            plan.at_use(dfg.resolve_aliases(v))
-                                && params
-                                    .get(i)
-                                    .map_or(true, |&p| plan.observed_params.contains(p))
-                        }
-                        _ => false,
+                        BlockArg::Value(v) => plan.at_use(dfg.resolve_aliases(v)).filter(|&lanes| {
+                            params
+                                .get(i)
+                                .map_or(true, |&p| plan.observed[p] & lanes_bit(lanes) != 0)
+                        }),
+                        _ => None,
                     })
                     .collect();
                 edges.push((target, args, need));
@@ -192,10 +272,10 @@ fn canonicalize_uses(pos: &mut FuncCursor, inst: Inst, plan: &Plan, has_vector_s
     if is_jump {
         for (_, args, need) in &edges {
             for (arg, &n) in args.iter().zip(need) {
-                if let (BlockArg::Value(v), true) = (*arg, n) {
+                if let (BlockArg::Value(v), Some(lanes)) = (*arg, n) {
                     let v = pos.func.dfg.resolve_aliases(v);
-                    if !wanted.contains(&v) {
-                        wanted.push(v);
+                    if !wanted.iter().any(|&(w, _)| w == v) {
+                        wanted.push((v, lanes));
                     }
                 }
             }
@@ -203,23 +283,29 @@ fn canonicalize_uses(pos: &mut FuncCursor, inst: Inst, plan: &Plan, has_vector_s
     }
     let canon: Vec<(Value, Value)> = wanted
         .iter()
-        .map(|&v| (v, canonical_copy(pos, v, has_vector_support)))
+        .map(|&(v, lanes)| (v, canonical_copy(pos, v, lanes, has_vector_support)))
         .collect();
     let lookup = |v: Value| canon.iter().find(|(from, _)| *from == v).map(|(_, to)| *to);
     if !canon.is_empty() {
-        let dfg = &mut pos.func.dfg;
-        let resolved: Vec<Value> = dfg
-            .inst_args(inst)
-            .iter()
-            .map(|&v| dfg.resolve_aliases(v))
-            .collect();
-        for (slot, v) in dfg.inst_args_mut(inst).iter_mut().zip(resolved) {
-            if let Some(c) = lookup(v) {
+        let observing: Vec<Option<Value>> = {
+            let func = &*pos.func;
+            func.dfg
+                .inst_args(inst)
+                .iter()
+                .map(|&v| func.dfg.resolve_aliases(v))
+                .map(|v| match plan.at_use(v) {
+                    Some(lanes) if !blind_use(func, inst, v, lanes) => lookup(v),
+                    _ => None,
+                })
+                .collect()
+        };
+        for (slot, c) in pos.func.dfg.inst_args_mut(inst).iter_mut().zip(observing) {
+            if let Some(c) = c {
                 *slot = c;
             }
         }
     }
-    if edges.iter().all(|(_, _, need)| !need.contains(&true)) {
+    if edges.iter().all(|(_, _, need)| need.iter().all(Option::is_none)) {
         return;
     }
     if is_jump {
@@ -227,8 +313,8 @@ fn canonicalize_uses(pos: &mut FuncCursor, inst: Inst, plan: &Plan, has_vector_s
             let (_, args, need) = &edges[0];
             args.iter()
                 .zip(need)
-                .map(|(arg, &n)| match (*arg, n) {
-                    (BlockArg::Value(v), true) => lookup(pos.func.dfg.resolve_aliases(v)),
+                .map(|(arg, n)| match (*arg, n) {
+                    (BlockArg::Value(v), Some(_)) => lookup(pos.func.dfg.resolve_aliases(v)),
                     _ => None,
                 })
                 .collect()
@@ -248,18 +334,19 @@ fn canonicalize_uses(pos: &mut FuncCursor, inst: Inst, plan: &Plan, has_vector_s
     let block = pos.current_block().expect("instruction in a block");
     let saved = pos.position();
     for (j, (target, args, need)) in edges.iter().enumerate() {
-        if !need.contains(&true) {
+        if need.iter().all(Option::is_none) {
             continue;
         }
         let split = pos.func.dfg.make_block();
+        added.insert(split);
         pos.func.layout.insert_block_after(split, block);
         pos.goto_bottom(split);
         let mut new_args: Vec<BlockArg> = Vec::with_capacity(args.len());
         for (arg, &n) in args.iter().zip(need) {
             match (*arg, n) {
-                (BlockArg::Value(v), true) => {
+                (BlockArg::Value(v), Some(lanes)) => {
                     let v = pos.func.dfg.resolve_aliases(v);
-                    new_args.push(BlockArg::Value(canonical_copy(pos, v, has_vector_support)));
+                    new_args.push(BlockArg::Value(canonical_copy(pos, v, lanes, has_vector_support)));
                 }
                 (other, _) => new_args.push(other),
             }
@@ -274,8 +361,27 @@ fn canonicalize_uses(pos: &mut FuncCursor, inst: Inst, plan: &Plan, has_vector_s
     pos.set_position(saved);
 }
 
-/// Inserts, before the cursor's instruction, the canonical copy of `val`.
-fn canonical_copy(pos: &mut FuncCursor, val: Value, has_vector_support: bool) -> Value {
+/// Inserts, before the cursor's instruction, the canonical copy of `val`, which carries the
+/// lanes of an arithmetic result of type `lanes` (through transparent bitcasts when its own type
+/// differs: the copy reads the lanes back through a little-endian bitcast and returns them the
+/// same way).
+fn canonical_copy(pos: &mut FuncCursor, val: Value, lanes: Type, has_vector_support: bool) -> Value {
+    let ty = pos.func.dfg.value_type(val);
+    if ty == lanes {
+        return canonical(pos, val, has_vector_support);
+    }
+    let flags = if ty.lane_count() == lanes.lane_count() {
+        MemFlagsData::new()
+    } else {
+        MemFlagsData::new().with_endianness(Endianness::Little)
+    };
+    let as_lanes = pos.ins().bitcast(lanes, flags, val);
+    let canon = canonical(pos, as_lanes, has_vector_support);
+    pos.ins().bitcast(ty, flags, canon)
+}
+
+/// Inserts, before the cursor's instruction, the canonical copy of the float value `val`.
+fn canonical(pos: &mut FuncCursor, val: Value, has_vector_support: bool) -> Value {
     let comparison = FloatCC::Unordered;
     let ty = pos.func.dfg.value_type(val);
     let vectorized_scalar = |pos: &mut FuncCursor, canon_nan: Value, vty: types::Type| {

@@ -287,20 +287,16 @@ fn canonicalize_uses(
         .collect();
     let lookup = |v: Value| canon.iter().find(|(from, _)| *from == v).map(|(_, to)| *to);
     if !canon.is_empty() {
-        let observing: Vec<Option<Value>> = {
-            let func = &*pos.func;
-            func.dfg
-                .inst_args(inst)
-                .iter()
-                .map(|&v| func.dfg.resolve_aliases(v))
-                .map(|v| match plan.at_use(v) {
-                    Some(lanes) if !blind_use(func, inst, v, lanes) => lookup(v),
-                    _ => None,
-                })
-                .collect()
-        };
-        for (slot, c) in pos.func.dfg.inst_args_mut(inst).iter_mut().zip(observing) {
-            if let Some(c) = c {
+        // `wanted` holds only this instruction's observing operands (a jump, whose block
+        // arguments it may also hold, has no operands), so a lookup is the whole decision.
+        let dfg = &mut pos.func.dfg;
+        let resolved: Vec<Value> = dfg
+            .inst_args(inst)
+            .iter()
+            .map(|&v| dfg.resolve_aliases(v))
+            .collect();
+        for (slot, v) in dfg.inst_args_mut(inst).iter_mut().zip(resolved) {
+            if let Some(c) = lookup(v) {
                 *slot = c;
             }
         }

@@ -249,39 +249,40 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
         let native = NativeModel::load(&model, &case.inputs)?;
         let native_load = t.elapsed().as_secs_f64() * 1e3;
         native.run()?;
-        let mut native_ms = Vec::new();
+        progress.set_message(format!("{name}: native tract, wasm guest, wasm guest + level-1 trace"));
+        let warm = guest_run(&rt, &model, &case, TraceMode::FinalRoot)?;
+        guest_run(&rt, &model, &case, TraceMode::Level1)?;
+        progress.inc(2);
+        // One native inference, one plain guest run and one traced guest run per iteration, so all
+        // three see the same phases of a shared machine's load; the ratios are medians of the
+        // per-iteration ratios.
+        let (mut native_ms, mut infer, mut load, mut plain_total, mut final_hash) = (vec![], vec![], vec![], vec![], vec![]);
+        let (mut traced_total, mut trace_hash, mut infer_ratio, mut trace_ratio) = (vec![], vec![], vec![], vec![]);
+        let mut steps = 0;
         for _ in 0..iters {
             let t = Instant::now();
             native.run()?;
-            native_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            let native_i = t.elapsed().as_secs_f64() * 1e3;
             progress.inc(1);
-        }
-        progress.set_message(format!("{name}: wasm guest"));
-        let warm = guest_run(&rt, &model, &case, TraceMode::FinalRoot)?;
-        progress.inc(1);
-        let (mut infer, mut load, mut plain_total, mut final_hash) = (vec![], vec![], vec![], vec![]);
-        for _ in 0..iters {
             let o = guest_run(&rt, &model, &case, TraceMode::FinalRoot)?;
             anyhow::ensure!(o.output_id == warm.output_id && o.state_root == warm.state_root, "{name}: guest runs disagree");
+            progress.inc(1);
+            let traced = guest_run(&rt, &model, &case, TraceMode::Level1)?;
+            anyhow::ensure!(traced.state_root == warm.state_root, "{name}: traced run disagrees with the plain run");
+            progress.inc(1);
+            native_ms.push(native_i);
             infer.push(o.timings.infer_ms);
             load.push(o.timings.load_ms);
             plain_total.push(o.timings.total_ms);
             final_hash.push(o.timings.hash_ms);
-            progress.inc(1);
+            traced_total.push(traced.timings.total_ms);
+            trace_hash.push(traced.timings.hash_ms);
+            infer_ratio.push(o.timings.infer_ms / native_i);
+            trace_ratio.push(traced.timings.total_ms / o.timings.total_ms);
+            steps = traced.steps;
         }
-        progress.set_message(format!("{name}: wasm guest + level-1 trace"));
-        let (mut traced_total, mut trace_hash) = (vec![], vec![]);
-        let mut steps = 0;
-        guest_run(&rt, &model, &case, TraceMode::Level1)?;
-        progress.inc(1);
-        for _ in 0..iters {
-            let o = guest_run(&rt, &model, &case, TraceMode::Level1)?;
-            anyhow::ensure!(o.state_root == warm.state_root, "{name}: traced run disagrees with the plain run");
-            traced_total.push(o.timings.total_ms);
-            trace_hash.push(o.timings.hash_ms);
-            steps = o.steps;
-            progress.inc(1);
-        }
+        let fastest = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+        let (native_min, guest_min) = (fastest(&native_ms), fastest(&infer));
         let native_infer = median(native_ms);
         let guest_infer = median(infer);
         let plain = median(plain_total);
@@ -293,13 +294,15 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
             "native_infer_ms": native_infer,
             "guest_load_ms": median(load),
             "guest_infer_ms": guest_infer,
-            "guest_over_native_infer": guest_infer / native_infer,
+            "guest_over_native_infer": median(infer_ratio),
+            "native_infer_min_ms": native_min,
+            "guest_infer_min_ms": guest_min,
             "plain_run_ms": plain,
             "plain_run_without_root_ms": plain_no_hash,
             "final_root_ms": median(final_hash),
             "traced_run_ms": traced,
             "trace_hash_ms": median(trace_hash),
-            "traced_over_plain": traced / plain,
+            "traced_over_plain": median(trace_ratio),
             "traced_over_plain_without_root": traced / plain_no_hash,
             "macro_steps": steps,
             "instructions": warm.instructions,
@@ -311,7 +314,7 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
         println!("{}", json!({ "iters": iters, "startup_ms": startup_ms, "compiled_module_cached": rt.from_cache, "cases": rows }));
         return Ok(());
     }
-    println!("runtime startup (engine + compiled guest, cached: {}): {startup_ms:.0} ms; median of {iters} runs\n", rt.from_cache);
+    println!("runtime startup (engine + compiled guest, cached: {}): {startup_ms:.0} ms; median of {iters} interleaved iterations (native, plain, traced); ratios are medians of per-iteration ratios\n", rt.from_cache);
     println!("| model | native infer ms | guest infer ms | guest/native | guest load ms | plain run ms | final root ms | traced run ms | traced/plain | steps | fuel | memory MiB |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {

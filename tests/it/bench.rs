@@ -13,7 +13,17 @@ fn bench_reports_native_guest_and_traced_runs() {
     let v = json(&["bench", "--case", "silero_vad", "--iters", "1", "--json"]);
     let case = &v["cases"][0];
     assert_eq!(case["case"], "silero_vad");
-    for key in ["native_infer_ms", "guest_infer_ms", "plain_run_ms", "traced_run_ms", "final_root_ms"] {
+    for key in [
+        "native_infer_ms",
+        "guest_infer_ms",
+        "native_infer_min_ms",
+        "guest_infer_min_ms",
+        "guest_over_native_infer",
+        "plain_run_ms",
+        "traced_run_ms",
+        "traced_over_plain",
+        "final_root_ms",
+    ] {
         assert!(case[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {case}");
     }
     assert_eq!(case["macro_steps"].as_u64(), Some(18));

@@ -170,6 +170,9 @@ enum GuestCommand {
 }
 
 fn main() -> ExitCode {
+    // Before any thread or large allocation: freed heap memory stays in the process
+    // (`gavel_runner::heap`).
+    gavel_runner::heap::keep_freed_memory();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));

@@ -10,6 +10,7 @@ pub mod config;
 #[cfg(target_os = "linux")]
 pub mod dirty;
 pub mod error;
+pub mod heap;
 pub mod machine;
 pub mod module;
 pub mod native;

@@ -48,5 +48,9 @@ pub fn deterministic_engine() -> Result<wasmtime::Engine> {
         .memory_may_move(false)
         .memory_init_cow(false)
         .cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // Memories keep their pages from one machine to the next (`pool.rs`): same layout, zeroed
+    // on reuse, without the kernel faulting and zeroing every page again.
+    #[cfg(unix)]
+    c.with_host_memory(std::sync::Arc::new(crate::pool::MemoryPool::default()));
     wasmtime::Engine::new(&c).map_err(|e| RunnerError::Engine(format!("{e:#}")))
 }

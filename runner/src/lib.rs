@@ -14,6 +14,8 @@ pub mod heap;
 pub mod machine;
 pub mod module;
 pub mod native;
+#[cfg(unix)]
+mod pool;
 pub mod prove;
 pub mod run;
 pub mod tensor_io;

@@ -195,6 +195,15 @@ pub struct Machine {
     dirty_pages: Vec<usize>,
 }
 
+impl Drop for Machine {
+    fn drop(&mut self) {
+        // The write-protect registration goes before the memory does: a finished memory goes
+        // back to the pool (`pool.rs`), and the next machine registers the same range.
+        #[cfg(target_os = "linux")]
+        self.tracker.take();
+    }
+}
+
 /// Copies of the memory pages one macro-step wrote.
 pub struct PageDelta {
     /// Memory size after the step.

@@ -4,8 +4,7 @@
 //! across that check computes exact results, running out of fuel traps as `OutOfFuel` at the same
 //! point every time, and the store stays usable after the trap.
 
-use gavel_runner::config::deterministic_engine;
-use wasmtime::{Instance, Module, Store, Trap, TypedFunc};
+use wasmtime::{Instance, Store, Trap, TypedFunc};
 
 /// Four f32x4 accumulators carried around a loop; returns a + b + c + d from one lane each.
 /// With n iterations: a = n, b = 2n, c = n(n+1)/2, d = -n (exact in f32 for n = 1000).
@@ -24,12 +23,7 @@ const LOOP: &str = r#"(module
       (f32.add (f32x4.extract_lane 2 (local.get $c)) (f32x4.extract_lane 3 (local.get $d))))))"#;
 
 fn setup() -> (Store<()>, TypedFunc<i32, f32>) {
-    let bytes = wast::parser::parse::<wast::Wat>(&wast::parser::ParseBuffer::new(LOOP).expect("lex"))
-        .expect("parse")
-        .encode()
-        .expect("encode");
-    let engine = deterministic_engine().expect("engine");
-    let module = Module::new(&engine, &bytes).expect("compile");
+    let (engine, module) = crate::compile(LOOP);
     let mut store = Store::new(&engine, ());
     store.set_fuel(0).expect("fuel is on");
     let instance = Instance::new(&mut store, &module, &[]).expect("instantiate");

@@ -1,0 +1,15 @@
+//! The deterministic wasmtime configuration on small hand-written modules: fuel metering and the
+//! pooled guest memories.
+
+mod fuel;
+mod memory;
+
+pub(crate) fn compile(wat: &str) -> (wasmtime::Engine, wasmtime::Module) {
+    let bytes = wast::parser::parse::<wast::Wat>(&wast::parser::ParseBuffer::new(wat).expect("lex"))
+        .expect("parse")
+        .encode()
+        .expect("encode");
+    let engine = gavel_runner::config::deterministic_engine().expect("engine");
+    let module = wasmtime::Module::new(&engine, &bytes).expect("compile");
+    (engine, module)
+}

@@ -69,6 +69,8 @@ impl Region {
         // SAFETY: `[0, dirty)` was just made readable and writable, and no one else uses the
         // region while it is being reset.
         let bytes = unsafe { std::slice::from_raw_parts_mut(self.base as *mut u8, dirty) };
+        // Only pages that hold something are written: writing a page the last guest never
+        // touched would fault it in, the cost the pool exists to avoid.
         for page in bytes.chunks_mut(PAGE) {
             if page.iter().any(|&b| b != 0) {
                 page.fill(0);

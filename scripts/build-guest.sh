@@ -18,9 +18,10 @@ mkdir -p "$stage"
 exec 9>"$stage.lock"
 flock 9
 
-# The guest is built with simd128 for tract-linalg's wasm kernels, and with LLVM's loop and SLP
-# vectorizers off, so the only v128 code is those kernels plus LLVM's 16-byte copies (spec/simd.md;
-# every opcode is checked against spec/opcodes.txt by `gavel guest finalize`). rustfft's `wasm_simd`
+# The guest is built with simd128, so tract-linalg's wasm kernels are compiled in and LLVM's loop
+# and SLP vectorizers vectorize the rest (element-wise ops, casts, packing); the step machine proves
+# every fixed-width SIMD instruction (spec/simd.md; every opcode is checked against
+# spec/opcodes.txt by `gavel guest finalize`). rustfft's `wasm_simd`
 # feature (forced on by tract-core) would add its own SIMD FFT kernels, with shuffles and lane ops
 # the step machine does not prove and the models do not need at speed; so the guest builds against
 # a copy of the pinned rustfft 6.4.1 source whose wasm_simd cfg can never be true (rustfft then
@@ -56,7 +57,7 @@ for d in guest codec; do
   stage_tree "$repo/runner/$d" "$stage/runner/$d"
 done
 
-export RUSTFLAGS="--cfg getrandom_backend=\"unsupported\" -C target-feature=+simd128 -C no-vectorize-loops -C no-vectorize-slp --remap-path-prefix=$stage=/gavel --remap-path-prefix=$cargo_home=/cargo"
+export RUSTFLAGS="--cfg getrandom_backend=\"unsupported\" -C target-feature=+simd128 --remap-path-prefix=$stage=/gavel --remap-path-prefix=$cargo_home=/cargo"
 export CARGO_TARGET_DIR="$stage/target/wasm"
 echo "building the guest (tract-onnx -> wasm32-unknown-unknown, release, lto)..." >&2
 (cd "$stage/runner/guest" && cargo build --release ${GAVEL_GUEST_LOCKED---locked} --target wasm32-unknown-unknown)

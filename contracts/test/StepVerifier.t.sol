@@ -31,7 +31,7 @@ contract StepVerifierTest is StepVectors {
 
     /// @notice Every vector of the silero run (the first execution of each of its opcodes, …).
     function testDiff_sileroVectors() public {
-        assertEq(replay(SILERO, 0), 307);
+        assertEq(replay(SILERO, 0), 329);
     }
 
     /// @notice Proofs sampled from the WebAssembly spec test suite (one executed step in 211),

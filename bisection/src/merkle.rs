@@ -334,7 +334,7 @@ impl MemoryTree {
 
     /// Like [`MemoryTree::update`], but trusts that only the 4 KiB pages listed in `dirty` (and
     /// pages added by growth) can differ from the shadow copy, e.g. as reported by
-    /// the runner's kernel dirty-page tracker.
+    /// the runner's dirty-page map.
     pub fn update_pages(&mut self, memory: &[u8], dirty: &[usize]) -> Hash32 {
         let old_pages = self.shadow.len() / PAGE;
         let mut mask = vec![false; memory.len() / PAGE];

@@ -19,7 +19,7 @@ pub const MAX_WASM_STACK: usize = 1 << 20;
 pub const MEMORY_RESERVATION: usize = 1 << 32;
 
 /// A short, stable description of the configuration, part of the compiled-module cache key.
-pub const CONFIG_ID: &str = "gavel-det-v6:nan-canon-where-observed-through-bitcasts,no-threads,no-relaxed-simd,simd,fuel-preserve-all,stack1m,reserve4g,nocow,speed";
+pub const CONFIG_ID: &str = "gavel-det-v7:dirty-map,nan-canon-where-observed-through-bitcasts,no-threads,no-relaxed-simd,simd,fuel-preserve-all,stack1m,reserve4g,nocow,speed";
 
 /// Builds the deterministic engine.
 ///
@@ -42,15 +42,25 @@ pub fn deterministic_engine() -> Result<wasmtime::Engine> {
         .consume_fuel(true)
         .max_wasm_stack(MAX_WASM_STACK)
         // One fixed 4 GiB anonymous reservation per memory: the base never moves and the memory
-        // is plain private anonymous memory, which kernel dirty tracking (`dirty.rs`) needs.
+        // has the dirty-page map right below its base (`pool.rs`, `dirty.rs`).
         .memory_reservation(MEMORY_RESERVATION as u64)
         .memory_guard_size(32 << 20)
         .memory_may_move(false)
         .memory_init_cow(false)
         .cranelift_opt_level(wasmtime::OptLevel::Speed);
     // Memories keep their pages from one machine to the next (`pool.rs`): same layout, zeroed
-    // on reuse, without the kernel faulting and zeroing every page again.
+    // on reuse, without the kernel faulting and zeroing every page again. Each has the
+    // dirty-page map in front of it, which the compiled code marks after every write
+    // (`dirty.rs`): the two go together, since marks land just below the memory's base.
     #[cfg(unix)]
-    c.with_host_memory(std::sync::Arc::new(crate::pool::MemoryPool::default()));
+    {
+        c.with_host_memory(std::sync::Arc::new(crate::pool::MemoryPool::default()));
+        // SAFETY: a setting of the vendored wasmtime-internal-cranelift (`runner/vendor`), which
+        // makes stores also write the dirty-page map the pool maps below every memory.
+        #[allow(unsafe_code)]
+        unsafe {
+            c.cranelift_flag_set("gavel_dirty_map", "true");
+        }
+    }
     wasmtime::Engine::new(&c).map_err(|e| RunnerError::Engine(format!("{e:#}")))
 }

@@ -1,189 +1,108 @@
-//! Kernel dirty-page tracking for guest memory (Linux userfaultfd write-protect, async mode, read
-//! with `PAGEMAP_SCAN`), so the memory tree rehashes only pages written since the last root
-//! instead of comparing all of memory with a shadow copy after every macro-step.
+//! Which pages of guest memory a macro-step wrote, so the memory tree rehashes only those instead
+//! of comparing all of memory with a shadow copy after every step.
 //!
-//! The guest's memory is one fixed reservation (`config.rs`: 4 GiB, never moves). It is
-//! registered with a userfaultfd in write-protect mode with `UFFD_FEATURE_WP_ASYNC`: the kernel
-//! resolves write faults itself and clears the page's write-protect bit, with no signal and no
-//! handler thread. `PAGEMAP_SCAN` with `PM_SCAN_WP_MATCHING` then returns the written pages and
-//! write-protects them again in one atomic call. Needs Linux 6.7+; [`DirtyTracker::new`] fails
-//! cleanly elsewhere and the caller falls back to shadow comparison. Tests check the tracker
-//! against the shadow comparison at every macro-step of real models.
+//! The compiled guest records its own writes. The deterministic engine compiles with the vendored
+//! Cranelift's `gavel_dirty_map` setting (`runner/vendor/README.md`): after every store the
+//! machine code sets the byte of the 4 KiB page it wrote (and, for a store wider than one byte,
+//! of the next page too, since it may cross into it) in a map of [`MAP_BYTES`] placed
+//! immediately below the memory's base; after `memory.copy`, `memory.fill` and `memory.init`,
+//! the byte of every page of the destination. The memory pool (`pool.rs`) maps those bytes
+//! read-write in front of every guest memory and zeroes them when a memory is reused. The host's
+//! own writes into guest memory (the blob oracle) are marked with [`mark`]. Between steps
+//! [`DirtyMap::take`] collects the marked pages and clears their bytes.
+//!
+//! This replaces kernel write tracking (userfaultfd write-protect read with `PAGEMAP_SCAN`),
+//! which took a page fault on the first write to every page in every step: about 1 us each on
+//! the project's VM, 130 ms of all-MiniLM-L6-v2's 124,674 (`docs/benchmarks.md`). Marking is
+//! conservative: a marked page that holds the same bytes as before costs a comparison with the
+//! shadow copy, never a wrong root. Tests check the tracked roots against the shadow comparison
+//! at every macro-step of real models, and the marks of every kind of write
+//! (`runner/tests/engine/marks.rs`).
 #![allow(unsafe_code)]
 
-use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
+/// Bytes of the map: one per 4 KiB page of the 4 GiB wasm32 address space, plus a page for the
+/// next-page mark of a store into the last page. The vendored Cranelift emits the same constant
+/// (`GAVEL_DIRTY_MAP_BYTES`).
+pub const MAP_BYTES: usize = (1 << 20) + 4096;
 const PAGE: usize = 4096;
+/// Pages of the largest memory.
+const MAX_PAGES: usize = 1 << 20;
 
-// <linux/userfaultfd.h>
-const UFFD_API: u64 = 0xAA;
-const UFFD_USER_MODE_ONLY: libc::c_int = 1;
-const UFFD_FEATURE_WP_ASYNC: u64 = 1 << 15;
-const UFFDIO_REGISTER_MODE_WP: u64 = 1 << 1;
-const UFFDIO_WRITEPROTECT_MODE_WP: u64 = 1 << 0;
-const UFFDIO_API: libc::c_ulong = 0xC018_AA3F;
-const UFFDIO_REGISTER: libc::c_ulong = 0xC020_AA00;
-const UFFDIO_WRITEPROTECT: libc::c_ulong = 0xC018_AA06;
-// <linux/fs.h>
-const PAGEMAP_SCAN: libc::c_ulong = 0xC060_6610;
-const PM_SCAN_WP_MATCHING: u64 = 1 << 0;
-const PM_SCAN_CHECK_WPASYNC: u64 = 1 << 1;
-const PAGE_IS_WRITTEN: u64 = 1 << 1;
-
-#[repr(C)]
-struct UffdioApi {
-    api: u64,
-    features: u64,
-    ioctls: u64,
+/// The dirty-page map of one guest memory of the deterministic engine.
+pub struct DirtyMap {
+    base: usize,
 }
 
-#[repr(C)]
-struct UffdioRange {
-    start: u64,
-    len: u64,
-}
-
-#[repr(C)]
-struct UffdioRegister {
-    range: UffdioRange,
-    mode: u64,
-    ioctls: u64,
-}
-
-#[repr(C)]
-struct UffdioWriteprotect {
-    range: UffdioRange,
-    mode: u64,
-}
-
-#[repr(C)]
-struct PmScanArg {
-    size: u64,
-    flags: u64,
-    start: u64,
-    end: u64,
-    walk_end: u64,
-    vec: u64,
-    vec_len: u64,
-    max_pages: u64,
-    category_inverted: u64,
-    category_mask: u64,
-    category_anyof_mask: u64,
-    return_mask: u64,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct PageRegion {
-    start: u64,
-    end: u64,
-    categories: u64,
-}
-
-fn os_err(what: &str) -> String {
-    format!("{what}: {}", std::io::Error::last_os_error())
-}
-
-/// Tracks writes to `[start, start + len)` of this process's address space.
-pub struct DirtyTracker {
-    uffd: OwnedFd,
-    pagemap: File,
-    start: usize,
-    len: usize,
-    regions: Vec<PageRegion>,
-}
-
-// Only the accessible prefix of the reservation is write-protected and scanned: write-protecting
-// all 4 GiB would populate page tables for a million pages and make every scan walk them. Pages
-// that growth makes accessible are not protected; when first written they appear as present and
-// writable, which PAGEMAP_SCAN reports as written, and the scan then protects them.
-
-impl DirtyTracker {
-    /// Registers the range (page aligned, inside one anonymous private mapping that stays mapped
-    /// as long as the tracker lives) and write-protects its first `accessible` bytes: the first
-    /// scan reports pages written after this call.
-    pub fn new(start: usize, len: usize, accessible: usize) -> Result<DirtyTracker, String> {
-        if !start.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) || len == 0 {
-            return Err("dirty tracking needs a page-aligned range".into());
-        }
-        // SAFETY: plain syscall with integer flags; a negative result is an error.
-        let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC | libc::O_NONBLOCK | UFFD_USER_MODE_ONLY) };
-        if fd < 0 {
-            return Err(os_err("userfaultfd"));
-        }
-        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-        let uffd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        let mut api = UffdioApi { api: UFFD_API, features: UFFD_FEATURE_WP_ASYNC, ioctls: 0 };
-        // SAFETY: UFFDIO_API reads and writes exactly one `UffdioApi`.
-        if unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_API, &mut api) } != 0 {
-            return Err(os_err("UFFDIO_API (async write-protect)"));
-        }
-        let mut reg = UffdioRegister { range: UffdioRange { start: start as u64, len: len as u64 }, mode: UFFDIO_REGISTER_MODE_WP, ioctls: 0 };
-        // SAFETY: UFFDIO_REGISTER reads and writes one `UffdioRegister`; registering only changes
-        // how the kernel handles write faults in the range (resolved by the kernel: WP_ASYNC).
-        if unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_REGISTER, &mut reg) } != 0 {
-            return Err(os_err("UFFDIO_REGISTER"));
-        }
-        let pagemap = File::open("/proc/self/pagemap").map_err(|e| format!("/proc/self/pagemap: {e}"))?;
-        let mut t = DirtyTracker { uffd, pagemap, start, len, regions: vec![PageRegion::default(); 1024] };
-        t.protect(accessible)?;
-        // Probe PAGEMAP_SCAN once so an old kernel is detected here, not mid-run.
-        t.take(accessible, &mut Vec::new())?;
-        Ok(t)
+impl DirtyMap {
+    /// The map of the memory whose base is `base` (`wasmtime::Memory::data_ptr`), if it is a
+    /// live memory of the deterministic engine; `None` for any other memory.
+    pub fn of(base: *mut u8) -> Option<DirtyMap> {
+        let base = base as usize;
+        crate::pool::with_live(base, |live| live.then_some(DirtyMap { base }))
     }
 
-    fn protect(&mut self, accessible: usize) -> Result<(), String> {
-        if accessible == 0 || accessible > self.len || !accessible.is_multiple_of(PAGE) {
-            return Err(format!("cannot protect {accessible} bytes of a {} byte range", self.len));
-        }
-        let mut wp = UffdioWriteprotect {
-            range: UffdioRange { start: self.start as u64, len: accessible as u64 },
-            mode: UFFDIO_WRITEPROTECT_MODE_WP,
-        };
-        // SAFETY: UFFDIO_WRITEPROTECT reads one `UffdioWriteprotect` for a registered range.
-        if unsafe { libc::ioctl(self.uffd.as_raw_fd(), UFFDIO_WRITEPROTECT, &mut wp) } != 0 {
-            return Err(os_err("UFFDIO_WRITEPROTECT"));
-        }
-        Ok(())
+    /// Clears the marks of the first `accessible` bytes of memory.
+    pub fn clear(&mut self, accessible: usize) {
+        let n = accessible.div_ceil(PAGE).min(MAX_PAGES);
+        crate::pool::with_live(self.base, |live| {
+            if live {
+                // SAFETY: the memory is alive (and stays so under the registry's lock), so the
+                // map's `MAP_BYTES >= n` bytes below its base are mapped read-write (`pool.rs`);
+                // nothing else writes them while the guest is not running.
+                unsafe { std::ptr::write_bytes((self.base - MAP_BYTES) as *mut u8, 0, n) };
+            }
+        });
     }
 
-    /// Appends to `pages` the indices (offset / 4096 from the range start) of the pages among the
-    /// first `accessible` bytes written since the last call, and write-protects them again.
-    pub fn take(&mut self, accessible: usize, pages: &mut Vec<usize>) -> Result<(), String> {
-        let end = (self.start + accessible.min(self.len)) as u64;
-        let mut cursor = self.start as u64;
-        while cursor < end {
-            let mut arg = PmScanArg {
-                size: std::mem::size_of::<PmScanArg>() as u64,
-                flags: PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-                start: cursor,
-                end,
-                walk_end: 0,
-                vec: self.regions.as_mut_ptr() as u64,
-                vec_len: self.regions.len() as u64,
-                max_pages: 0,
-                category_inverted: 0,
-                category_mask: PAGE_IS_WRITTEN,
-                category_anyof_mask: 0,
-                return_mask: PAGE_IS_WRITTEN,
-            };
-            // SAFETY: PAGEMAP_SCAN reads `arg` and writes at most `vec_len` `PageRegion`s into
-            // `self.regions`, which outlives the call.
-            let n = unsafe { libc::ioctl(self.pagemap.as_raw_fd(), PAGEMAP_SCAN, &mut arg) };
-            if n < 0 {
-                return Err(os_err("PAGEMAP_SCAN"));
+    /// Appends the pages below `accessible` marked since the last call (ascending) to `pages`,
+    /// and clears their marks. Nothing if the memory is gone.
+    pub fn take(&mut self, accessible: usize, pages: &mut Vec<usize>) {
+        let n = accessible.div_ceil(PAGE).min(MAX_PAGES);
+        crate::pool::with_live(self.base, |live| {
+            if !live {
+                return;
             }
-            for r in &self.regions[..n as usize] {
-                let first = (r.start as usize - self.start) / PAGE;
-                let last = (r.end as usize - self.start).div_ceil(PAGE);
-                pages.extend(first..last);
+            let map = (self.base - MAP_BYTES) as *mut u8;
+            let words = n / 8;
+            for w in 0..words {
+                // SAFETY: as in `clear`; word `w` lies inside the map (`8 * words <= n`), and the
+                // map starts page aligned.
+                let v = unsafe { (map as *mut u64).add(w).read() };
+                if v == 0 {
+                    continue;
+                }
+                // SAFETY: as above.
+                unsafe { (map as *mut u64).add(w).write(0) };
+                pages.extend((0..8).filter(|b| (v >> (8 * b)) & 0xff != 0).map(|b| 8 * w + b));
             }
-            if arg.walk_end <= cursor {
-                return Err("PAGEMAP_SCAN made no progress".into());
+            for p in 8 * words..n {
+                // SAFETY: as in `clear`; byte `p < n` lies inside the map.
+                unsafe {
+                    if map.add(p).read() != 0 {
+                        map.add(p).write(0);
+                        pages.push(p);
+                    }
+                }
             }
-            cursor = arg.walk_end;
-        }
-        Ok(())
+        });
     }
+}
+
+/// Marks the pages of `[start, start + len)` of the memory whose base is `base`, for a write by
+/// the host. Nothing if it is not a live memory of the deterministic engine.
+pub fn mark(base: *mut u8, start: usize, len: usize) {
+    if len == 0 {
+        return;
+    }
+    let last = start.saturating_add(len - 1) / PAGE;
+    let base = base as usize;
+    crate::pool::with_live(base, |live| {
+        if !live {
+            return;
+        }
+        for p in start / PAGE..=last.min(MAX_PAGES - 1) {
+            // SAFETY: as in `DirtyMap::clear`; `p < MAX_PAGES <= MAP_BYTES`.
+            unsafe { ((base - MAP_BYTES) as *mut u8).add(p).write(1) };
+        }
+    });
 }

@@ -7,7 +7,7 @@
 
 pub mod cases;
 pub mod config;
-#[cfg(target_os = "linux")]
+#[cfg(unix)]
 pub mod dirty;
 pub mod error;
 pub mod heap;

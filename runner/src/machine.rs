@@ -79,7 +79,12 @@ fn blob_read(mut caller: Caller<'_, Host>, blob: i32, offset: i64, dst: i32, len
     };
     let Some(src) = off.checked_add(n).and_then(|end| data.get(off..end)) else { return -1 };
     match memory.write(&mut caller, dst, src) {
-        Ok(()) => len,
+        Ok(()) => {
+            // For write tracking (`Machine::track_writes`).
+            #[cfg(unix)]
+            crate::dirty::mark(memory.data_ptr(&caller), dst, n);
+            len
+        }
         Err(_) => -1,
     }
 }
@@ -190,18 +195,9 @@ pub struct Machine {
     fuel_used: u64,
     tree: MemoryTree,
     memory_limit_mib: u64,
-    #[cfg(target_os = "linux")]
-    tracker: Option<crate::dirty::DirtyTracker>,
+    #[cfg(unix)]
+    tracker: Option<crate::dirty::DirtyMap>,
     dirty_pages: Vec<usize>,
-}
-
-impl Drop for Machine {
-    fn drop(&mut self) {
-        // The write-protect registration goes before the memory does: a finished memory goes
-        // back to the pool (`pool.rs`), and the next machine registers the same range.
-        #[cfg(target_os = "linux")]
-        self.tracker.take();
-    }
 }
 
 /// Copies of the memory pages one macro-step wrote.
@@ -365,40 +361,34 @@ impl Machine {
         Ok(out)
     }
 
-    /// Switches root computation from comparing all of memory with the shadow copy to asking the
-    /// kernel which pages were written (`dirty.rs`). Returns whether kernel tracking is active;
-    /// if the kernel cannot track writes, roots stay correct through the shadow comparison.
+    /// Switches root computation from comparing all of memory with the shadow copy to reading
+    /// which pages the guest marked as written (`dirty.rs`). Returns whether write tracking is
+    /// active (on every unix host, where the memory pool gives every memory its dirty-page
+    /// map; elsewhere roots stay correct through the shadow comparison).
     pub fn track_writes(&mut self) -> bool {
-        #[cfg(target_os = "linux")]
+        #[cfg(unix)]
         {
-            if self.tracker.is_some() {
-                return true;
+            if self.tracker.is_none() {
+                let Some(mut map) = crate::dirty::DirtyMap::of(self.memory.data_ptr(&self.store)) else {
+                    return false;
+                };
+                // Bring the shadow up to date first: the map reports writes from now on.
+                self.tree.update(self.memory.data(&self.store));
+                map.clear(self.memory_bytes());
+                self.tracker = Some(map);
             }
-            // Bring the shadow up to date first: the tracker reports writes from now on.
-            self.tree.update(self.memory.data(&self.store));
-            let base = self.memory.data_ptr(&self.store) as usize;
-            let accessible = self.memory_bytes();
-            match crate::dirty::DirtyTracker::new(base, crate::config::MEMORY_RESERVATION, accessible) {
-                Ok(t) => {
-                    self.tracker = Some(t);
-                    true
-                }
-                Err(e) => {
-                    tracing::info!("kernel dirty-page tracking unavailable ({e}); comparing memory with a shadow copy");
-                    false
-                }
-            }
+            true
         }
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(unix))]
         false
     }
 
     fn memory_root(&mut self) -> Result<Hash32> {
-        #[cfg(target_os = "linux")]
+        #[cfg(unix)]
         if let Some(tracker) = self.tracker.as_mut() {
             self.dirty_pages.clear();
             let accessible = self.memory.data_size(&self.store);
-            tracker.take(accessible, &mut self.dirty_pages).map_err(RunnerError::Engine)?;
+            tracker.take(accessible, &mut self.dirty_pages);
             return Ok(self.tree.update_pages(self.memory.data(&self.store), &self.dirty_pages));
         }
         Ok(self.tree.update(self.memory.data(&self.store)))
@@ -427,17 +417,17 @@ impl Machine {
         })
     }
 
-    /// With kernel write tracking on ([`Machine::track_writes`]), copies of the pages written
+    /// With write tracking on ([`Machine::track_writes`]), copies of the pages written
     /// since the last call, so the memory root can be computed on another thread while the guest
     /// runs on ([`MemoryTree::apply_pages`] on the tree from [`Machine::take_tree`]). `None`
     /// without tracking. The copies go into `buffer` (cleared first): reusing buffers avoids a
     /// page fault per copied page.
     pub fn take_page_delta(&mut self, buffer: Vec<u8>) -> Result<Option<PageDelta>> {
-        #[cfg(target_os = "linux")]
+        #[cfg(unix)]
         if let Some(tracker) = self.tracker.as_mut() {
             let mut indices = Vec::new();
             let memory = self.memory.data(&self.store);
-            tracker.take(memory.len(), &mut indices).map_err(RunnerError::Engine)?;
+            tracker.take(memory.len(), &mut indices);
             let mut data = buffer;
             data.clear();
             data.reserve(indices.len() * 4096);

@@ -9,10 +9,13 @@
 //! need. The reset runs when the memory is taken, inside the next run's instantiation time.
 //!
 //! The layout is the one [`crate::config`] asks for and [`crate::dirty`] relies on: one private
-//! anonymous mapping of the reservation plus the guard, readable and writable up to the memory's
-//! size, inaccessible after it, never moved.
+//! anonymous mapping of the dirty-page map ([`crate::dirty::MAP_BYTES`], readable and writable,
+//! zeroed on reuse like the memory), then the reservation plus the guard, readable and writable up
+//! to the memory's size, inaccessible after it; the memory's base (just past the map) never
+//! moves.
 #![allow(unsafe_code)]
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
@@ -23,7 +26,24 @@ const KEEP_REGIONS: usize = 4;
 /// A memory that reached more than this is unmapped when it finishes instead of kept.
 const KEEP_BYTES: usize = 1 << 30;
 
-/// One reservation: `len` bytes at `base`, accessible (and possibly non-zero) below `dirty`.
+const MAP: usize = crate::dirty::MAP_BYTES;
+
+/// Bases of the pool's memories that are alive (handed to wasmtime and not dropped yet): what
+/// lets [`crate::dirty`] check that a memory has a dirty-page map before touching it.
+static LIVE: Mutex<BTreeSet<usize>> = Mutex::new(BTreeSet::new());
+
+/// Whether `base` is the base of a live pooled memory, so [`crate::dirty::MAP_BYTES`] below it
+/// are its readable and writable dirty-page map. Runs `f` under the registry's lock, so the
+/// memory cannot be dropped meanwhile.
+pub(crate) fn with_live<R>(base: usize, f: impl FnOnce(bool) -> R) -> R {
+    match LIVE.lock() {
+        Ok(live) => f(live.contains(&base)),
+        Err(_) => f(false),
+    }
+}
+
+/// One reservation: `len` bytes at `base`, accessible (and possibly non-zero) below `dirty`,
+/// after the dirty-page map's `MAP` bytes.
 struct Region {
     base: usize,
     len: usize,
@@ -36,7 +56,7 @@ impl Region {
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                len,
+                MAP + len,
                 libc::PROT_NONE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
                 -1,
@@ -46,7 +66,13 @@ impl Region {
         if p == libc::MAP_FAILED {
             return Err(format!("cannot reserve {len} bytes for guest memory: {}", std::io::Error::last_os_error()));
         }
-        Ok(Region { base: p as usize, len, dirty: 0 })
+        // Dropping `region` on an error below unmaps it.
+        let region = Region { base: p as usize + MAP, len, dirty: 0 };
+        // SAFETY: the map's bytes are the start of the mapping just made.
+        if unsafe { libc::mprotect(p, MAP, libc::PROT_READ | libc::PROT_WRITE) } != 0 {
+            return Err(format!("mprotect of the dirty-page map: {}", std::io::Error::last_os_error()));
+        }
+        Ok(region)
     }
 
     /// Makes `[from, to)` readable and writable (`access`) or inaccessible.
@@ -69,9 +95,11 @@ impl Region {
         // SAFETY: `[0, dirty)` was just made readable and writable, and no one else uses the
         // region while it is being reset.
         let bytes = unsafe { std::slice::from_raw_parts_mut(self.base as *mut u8, dirty) };
+        // SAFETY: the map's bytes below the base are readable and writable (`map`).
+        let map = unsafe { std::slice::from_raw_parts_mut((self.base - MAP) as *mut u8, MAP) };
         // Only pages that hold something are written: writing a page the last guest never
         // touched would fault it in, the cost the pool exists to avoid.
-        for page in bytes.chunks_mut(PAGE) {
+        for page in bytes.chunks_mut(PAGE).chain(map.chunks_mut(PAGE)) {
             if page.iter().any(|&b| b != 0) {
                 page.fill(0);
             }
@@ -85,7 +113,7 @@ impl Region {
 impl Drop for Region {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly this region's mapping, which nothing uses any more.
-        unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
+        unsafe { libc::munmap((self.base - MAP) as *mut libc::c_void, MAP + self.len) };
     }
 }
 
@@ -96,7 +124,8 @@ pub(crate) struct MemoryPool {
 }
 
 // SAFETY: every memory is a private mapping of its own of the reservation plus the guard Wasmtime
-// asks for, zero filled, inaccessible past its size and never moved (see `PooledMemory`).
+// asks for, zero filled, inaccessible past its size and never moved (see `PooledMemory`); the
+// dirty-page map in front of it belongs to the same mapping.
 unsafe impl MemoryCreator for MemoryPool {
     fn new_memory(
         &self,
@@ -121,6 +150,7 @@ unsafe impl MemoryCreator for MemoryPool {
             None => Region::map(len)?,
         };
         region.reset(minimum)?;
+        LIVE.lock().map_err(|_| "guest memory registry poisoned".to_string())?.insert(region.base);
         Ok(Box::new(PooledMemory { free: self.free.clone(), region: Some(region), size: minimum, capacity }))
     }
 }
@@ -162,6 +192,9 @@ unsafe impl LinearMemory for PooledMemory {
 impl Drop for PooledMemory {
     fn drop(&mut self) {
         let Some(region) = self.region.take() else { return };
+        if let Ok(mut live) = LIVE.lock() {
+            live.remove(&region.base);
+        }
         if region.dirty > KEEP_BYTES {
             return;
         }

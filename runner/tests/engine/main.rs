@@ -1,7 +1,9 @@
-//! The deterministic wasmtime configuration on small hand-written modules: fuel metering and the
-//! pooled guest memories.
+//! The deterministic wasmtime configuration on small hand-written modules: fuel metering, the
+//! pooled guest memories and the dirty-page marks of the compiled code.
 
 mod fuel;
+#[cfg(unix)]
+mod marks;
 mod memory;
 
 pub(crate) fn compile(wat: &str) -> (wasmtime::Engine, wasmtime::Module) {

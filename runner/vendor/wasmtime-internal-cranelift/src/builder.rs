@@ -23,6 +23,7 @@ struct Builder {
     cache_store: Option<Arc<dyn CacheStore>>,
     clif_dir: Option<path::PathBuf>,
     wmemcheck: bool,
+    gavel_dirty_map: bool,
 }
 
 #[derive(Clone, Default)]
@@ -46,6 +47,7 @@ pub fn builder(triple: Option<Triple>) -> Result<Box<dyn CompilerBuilder>> {
         cache_store: None,
         clif_dir: None,
         wmemcheck: false,
+        gavel_dirty_map: false,
         emit_debug_checks: false,
     };
 
@@ -96,6 +98,11 @@ impl CompilerBuilder for Builder {
             "wasmtime_debug_checks" => {
                 self.emit_debug_checks = true;
             }
+            // gavel: mark the pages every store writes in a byte map below the memory's base
+            // (`GAVEL_DIRTY_MAP_BYTES`); only for memories whose creator maps that region.
+            "gavel_dirty_map" => {
+                self.gavel_dirty_map = value.parse()?;
+            }
             _ => {
                 self.inner.set(name, value)?;
             }
@@ -129,6 +136,7 @@ impl CompilerBuilder for Builder {
             self.linkopts.clone(),
             self.clif_dir.clone(),
             self.wmemcheck,
+            self.gavel_dirty_map,
         )))
     }
 

@@ -88,6 +88,8 @@ pub struct Compiler {
     cache_store: Option<Arc<dyn CacheStore>>,
     clif_dir: Option<path::PathBuf>,
     pub(crate) wmemcheck: bool,
+    /// gavel: see [`crate::GAVEL_DIRTY_MAP_BYTES`].
+    pub(crate) gavel_dirty_map: bool,
 }
 
 impl Drop for Compiler {
@@ -127,6 +129,7 @@ impl Compiler {
         linkopts: LinkOptions,
         clif_dir: Option<path::PathBuf>,
         wmemcheck: bool,
+        gavel_dirty_map: bool,
     ) -> Compiler {
         let _ = wmemcheck;
         Compiler {
@@ -138,6 +141,7 @@ impl Compiler {
             cache_store,
             clif_dir,
             wmemcheck,
+            gavel_dirty_map,
         }
     }
 

@@ -374,6 +374,134 @@ impl<'module_environment> FuncEnvironment<'module_environment> {
         self.isa.pointer_type()
     }
 
+    /// gavel: whether stores mark their pages in the dirty map ([`crate::GAVEL_DIRTY_MAP_BYTES`]).
+    pub(crate) fn gavel_dirty_map(&self) -> bool {
+        self.compiler.gavel_dirty_map
+    }
+
+    /// gavel: the address of the dirty-map byte of the page holding memory byte `index + offset`
+    /// (`index` a 32-bit wasm address), as `(base, page)` where the byte is at
+    /// `base + page - GAVEL_DIRTY_MAP_BYTES`.
+    fn gavel_map_page(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        memory: MemoryIndex,
+        index: ir::Value,
+        offset: u64,
+    ) -> (ir::Value, ir::Value) {
+        let pointer_type = self.pointer_type();
+        let heap = self.get_or_create_heap(builder.func, memory);
+        let heap = self.heaps()[heap].clone();
+        let vmctx = self.vmctx_val(&mut builder.cursor());
+        let base = heap.base.emit(&mut builder.cursor(), vmctx);
+        let wide = if builder.func.dfg.value_type(index) == pointer_type {
+            index
+        } else {
+            builder.ins().uextend(pointer_type, index)
+        };
+        let at = if offset == 0 {
+            wide
+        } else {
+            builder.ins().iadd_imm_s(wide, offset.cast_signed())
+        };
+        (base, builder.ins().ushr_imm_u(at, 12))
+    }
+
+    fn gavel_mark(&mut self, builder: &mut FunctionBuilder, base: ir::Value, page: ir::Value) {
+        let at = builder.ins().iadd(base, page);
+        let one = builder.ins().iconst(I8, 1);
+        let offset = -i32::try_from(crate::GAVEL_DIRTY_MAP_BYTES).unwrap();
+        builder.ins().istore8(ir::MemFlagsData::trusted(), one, at, offset);
+    }
+
+    /// gavel: marks the pages of the `size` bytes a store wrote at native address `addr` (the
+    /// store's own address computation). Called after the store, so a store that traps marks
+    /// nothing. A store of more than one byte marks its page and the next one with one 16-bit
+    /// store (it may cross into the next page; an unwritten page that is marked only costs the
+    /// host a comparison): `map[addr >> 12 - base >> 12]`, written as `(addr >> 12) + k` with
+    /// `k = base - MAP - (base >> 12)` the same for every store of the function.
+    pub(crate) fn gavel_mark_store(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        memory: MemoryIndex,
+        addr: ir::Value,
+        size: u8,
+    ) {
+        let heap = self.get_or_create_heap(builder.func, memory);
+        let heap = self.heaps()[heap].clone();
+        let vmctx = self.vmctx_val(&mut builder.cursor());
+        let base = heap.base.emit(&mut builder.cursor(), vmctx);
+        let base_page = builder.ins().ushr_imm_u(base, 12);
+        let k = builder.ins().isub(base, base_page);
+        let page = builder.ins().ushr_imm_u(addr, 12);
+        let at = builder.ins().iadd(page, k);
+        let offset = -i32::try_from(crate::GAVEL_DIRTY_MAP_BYTES).unwrap();
+        let flags = ir::MemFlagsData::trusted();
+        if size > 1 {
+            let ones = builder.ins().iconst(I16, 0x0101);
+            builder.ins().store(flags, ones, at, offset);
+        } else {
+            let one = builder.ins().iconst(I8, 1);
+            builder.ins().store(flags, one, at, offset);
+        }
+    }
+
+    /// gavel: marks every page of `[dst, dst + len)` after a bulk write (nothing when `len` is 0):
+    ///
+    /// ```text
+    ///     brif len == 0, done, loop(first)
+    /// loop(p):
+    ///     map[p] = 1; p' = p + 1
+    ///     brif p' > last, done, loop(p')
+    /// done:
+    /// ```
+    fn gavel_mark_range(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        memory: MemoryIndex,
+        dst: ir::Value,
+        len: ir::Value,
+    ) {
+        if !self.gavel_dirty_map() {
+            return;
+        }
+        let pointer_type = self.pointer_type();
+        let (base, first) = self.gavel_map_page(builder, memory, dst, 0);
+        let wide_dst = if builder.func.dfg.value_type(dst) == pointer_type {
+            dst
+        } else {
+            builder.ins().uextend(pointer_type, dst)
+        };
+        let wide_len = if builder.func.dfg.value_type(len) == pointer_type {
+            len
+        } else {
+            builder.ins().uextend(pointer_type, len)
+        };
+        let end = builder.ins().iadd(wide_dst, wide_len);
+        let last_byte = builder.ins().iadd_imm_s(end, -1);
+        let last = builder.ins().ushr_imm_u(last_byte, 12);
+
+        let current_block = builder.current_block().unwrap();
+        let loop_block = builder.create_block();
+        let done_block = builder.create_block();
+        builder.ensure_inserted_block();
+        builder.insert_block_after(loop_block, current_block);
+        builder.insert_block_after(done_block, loop_block);
+        let empty = builder.ins().icmp_imm_s(IntCC::Equal, wide_len, 0);
+        builder.ins().brif(empty, done_block, &[], loop_block, &[first.into()]);
+
+        builder.switch_to_block(loop_block);
+        let page = builder.append_block_param(loop_block, pointer_type);
+        self.gavel_mark(builder, base, page);
+        let next = builder.ins().iadd_imm_s(page, 1);
+        let past = builder.ins().icmp(IntCC::UnsignedGreaterThan, next, last);
+        builder.ins().brif(past, done_block, &[], loop_block, &[next.into()]);
+
+        builder.switch_to_block(done_block);
+        builder.seal_block(loop_block);
+        builder.seal_block(done_block);
+    }
+
     pub(crate) fn memory_alias_region(
         &mut self,
         func: &mut Function,
@@ -3682,7 +3810,9 @@ impl FuncEnvironment<'_> {
     ) -> WasmResult<()> {
         let cost = self.tunables.operator_cost.variable().memory_copy_per_byte;
         self.pre_translate_bulk_op(builder, len, cost)?;
-        self.translate_entity_copy(builder, dst_index, src_index, dst, src, len)
+        self.translate_entity_copy(builder, dst_index, src_index, dst, src, len)?;
+        self.gavel_mark_range(builder, dst_index, dst, len);
+        Ok(())
     }
 
     /// Perform a raw bulk-memory-like libcall.
@@ -4010,7 +4140,9 @@ impl FuncEnvironment<'_> {
     ) -> WasmResult<()> {
         let cost = self.tunables.operator_cost.variable().memory_fill_per_byte;
         self.pre_translate_bulk_op(builder, len, cost)?;
-        self.translate_entity_fill(builder, memory_index, dst, val, len)
+        self.translate_entity_fill(builder, memory_index, dst, val, len)?;
+        self.gavel_mark_range(builder, memory_index, dst, len);
+        Ok(())
     }
 
     pub fn translate_memory_init(
@@ -4035,7 +4167,9 @@ impl FuncEnvironment<'_> {
             dst,
             src,
             len,
-        )
+        )?;
+        self.gavel_mark_range(builder, memory_index, dst, len);
+        Ok(())
     }
 
     pub fn translate_data_drop(&mut self, mut pos: FuncCursor, seg_index: u32) -> WasmResult<()> {

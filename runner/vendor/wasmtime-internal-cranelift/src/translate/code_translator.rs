@@ -3871,6 +3871,10 @@ fn translate_store(
     builder
         .ins()
         .Store(opcode, val_ty, flags, Offset32::new(0), val, base);
+    if environ.gavel_dirty_map() {
+        let memory = MemoryIndex::from_u32(memarg.memory);
+        environ.gavel_mark_store(builder, memory, base, mem_op_size);
+    }
     Ok(())
 }
 

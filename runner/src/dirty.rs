@@ -2,11 +2,11 @@
 //! of comparing all of memory with a shadow copy after every step.
 //!
 //! The compiled guest records its own writes. The deterministic engine compiles with the vendored
-//! Cranelift's `gavel_dirty_map` setting (`runner/vendor/README.md`): after every store the
-//! machine code sets the byte of the 4 KiB page it wrote (and, for a store wider than one byte,
-//! of the next page too, since it may cross into it) in a map of [`MAP_BYTES`] placed
-//! immediately below the memory's base; after `memory.copy`, `memory.fill` and `memory.init`,
-//! the byte of every page of the destination. The memory pool (`pool.rs`) maps those bytes
+//! Cranelift's `gavel_dirty_map` setting (`runner/vendor/README.md`): after a store the machine
+//! code sets the bytes of the 4 KiB page it wrote and of the next page (it may cross into it) in
+//! a map of [`MAP_BYTES`] placed immediately below the memory's base, one 16-bit store, which
+//! later stores from the same address in the same block share when it covers them; after
+//! `memory.copy`, `memory.fill` and `memory.init`, the byte of every page of the destination. The memory pool (`pool.rs`) maps those bytes
 //! read-write in front of every guest memory and zeroes them when a memory is reused. The host's
 //! own writes into guest memory (the blob oracle) are marked with [`mark`]. Between steps
 //! [`DirtyMap::take`] collects the marked pages and clears their bytes.

@@ -1,8 +1,8 @@
 //! The compiled code marks every page it writes in the memory's dirty-page map
 //! (`runner/src/dirty.rs`): each store width, the v128 lane stores, `memory.fill`, `memory.copy`
 //! and `memory.init`, at addresses that cross page boundaries. Every changed page is marked, and
-//! nothing outside the written bytes' pages (plus the next page, for a store wider than a byte)
-//! is; a trapping store and an empty bulk operation mark nothing.
+//! nothing outside the written bytes' pages (plus the next page, for a store) is; a trapping
+//! store and an empty bulk operation mark nothing.
 
 use std::collections::BTreeSet;
 
@@ -32,6 +32,12 @@ const MARKS: &str = r#"(module
   (func (export "fill") (param i32 i32) (memory.fill (local.get 0) (i32.const 255) (local.get 1)))
   (func (export "copy") (param i32 i32) (memory.copy (local.get 0) (i32.const 65536) (local.get 1)))
   (func (export "init") (param i32 i32) (memory.init $seg (local.get 0) (i32.const 0) (local.get 1)))
+  (func (export "seq") (param i32)
+    (i32.store8 (local.get 0) (i32.const -1))
+    (i32.store8 offset=4000 (local.get 0) (i32.const -1))
+    (i32.store offset=4094 (local.get 0) (i32.const -1))
+    (i64.store offset=2 (local.get 0) (i64.const -1))
+    (v128.store offset=8180 (local.get 0) (v128.const i64x2 -1 -1)))
   (func (export "loop") (param $at i32) (param $n i32)
     (loop $l
       (i32.store (local.get $at) (i32.const -1))
@@ -111,7 +117,7 @@ fn every_store_width_marks_the_pages_it_writes() {
             let (first, last) = ((at + offset) / PAGE, (at + offset + width - 1) / PAGE);
             assert_eq!(changed, pages(first, last), "{f} at {at}: the test's own expectation");
             assert!(marked.is_superset(&changed), "{f} at {at}: changed {changed:?}, marked {marked:?}");
-            let allowed = if width > 1 { pages(first, last + 1) } else { pages(first, last) };
+            let allowed = pages(first, last + 1);
             assert!(marked.is_subset(&allowed), "{f} at {at}: marked {marked:?} beyond {allowed:?}");
         }
     }
@@ -158,6 +164,21 @@ fn bulk_operations_mark_every_page_of_their_destination() {
     let size = g.mem.data_size(&g.store);
     let (_, marked, trapped) = g.call("fill", &[(size - 4) as i32, 8]);
     assert!(trapped && marked.is_empty());
+}
+
+/// Stores from one address value in one block share marks where one mark's two pages cover
+/// them (`gavel_mark_store`); every page they change is still marked.
+#[test]
+fn a_sequence_of_stores_from_one_address_marks_every_page_it_changes() {
+    let mut g = Guest::new();
+    for at in [0, 100, PAGE - 1, PAGE - 2, 2 * PAGE - 4000, 2 * PAGE - 4094, 3 * PAGE - 4097, 3 * PAGE - 8180, 4 * PAGE - 8190] {
+        let (changed, marked, trapped) = g.call("seq", &[at as i32]);
+        assert!(!trapped, "seq at {at} trapped");
+        let (first, last) = (at / PAGE, (at + 8180 + 15) / PAGE);
+        assert!(!changed.is_empty());
+        assert!(marked.is_superset(&changed), "seq at {at}: changed {changed:?}, marked {marked:?}");
+        assert!(marked.is_subset(&pages(first, last + 1)), "seq at {at}: marked {marked:?}");
+    }
 }
 
 #[test]

@@ -272,6 +272,10 @@ pub struct FuncEnvironment<'module_environment> {
 
     /// Cached alias regions for alias analysis.
     pub(crate) alias_regions: AliasRegions<VMOffsets<u8>>,
+
+    /// gavel: the dirty-page marks made so far in the block being translated, as
+    /// `(wasm index value, static offset)` of the store that made each ([`Self::gavel_mark_store`]).
+    gavel_marks: (Option<Block>, Vec<(ir::Value, u64)>),
 }
 
 impl<'module_environment> FuncEnvironment<'module_environment> {
@@ -342,6 +346,7 @@ impl<'module_environment> FuncEnvironment<'module_environment> {
             func_body_offset,
 
             alias_regions: AliasRegions::new(offsets),
+            gavel_marks: (None, Vec::new()),
         }
     }
 
@@ -414,19 +419,37 @@ impl<'module_environment> FuncEnvironment<'module_environment> {
         builder.ins().istore8(ir::MemFlagsData::trusted(), one, at, offset);
     }
 
-    /// gavel: marks the pages of the `size` bytes a store wrote at native address `addr` (the
-    /// store's own address computation). Called after the store, so a store that traps marks
-    /// nothing. A store of more than one byte marks its page and the next one with one 16-bit
-    /// store (it may cross into the next page; an unwritten page that is marked only costs the
-    /// host a comparison): `map[addr >> 12 - base >> 12]`, written as `(addr >> 12) + k` with
-    /// `k = base - MAP - (base >> 12)` the same for every store of the function.
+    /// gavel: marks the pages of the `size` bytes a store wrote at wasm address `index + offset`,
+    /// native address `addr` (the store's own address computation). Called after the store, so
+    /// a store that traps marks nothing. The mark is one 16-bit store that sets the bytes of the
+    /// store's page and of the next one (the store may cross into it; an unwritten page that is
+    /// marked only costs the host a comparison): `map[(addr >> 12) - (base >> 12)]`, written as
+    /// `(addr >> 12) + k - MAP` with `k = base - (base >> 12)` the same for every store of the
+    /// function.
+    ///
+    /// Those two pages hold every byte from `index + offset` to `index + offset + 4095`, so a
+    /// later store in the same block with the same index value whose bytes lie in that window
+    /// needs no mark of its own: the marks stay set until the host reads them, which it does only
+    /// between macro-steps (after the guest's call returns), and within a block a later store
+    /// runs only after the earlier one did.
     pub(crate) fn gavel_mark_store(
         &mut self,
         builder: &mut FunctionBuilder,
         memory: MemoryIndex,
+        index: ir::Value,
+        offset: u64,
         addr: ir::Value,
         size: u8,
     ) {
+        let block = builder.current_block();
+        if self.gavel_marks.0 != block {
+            self.gavel_marks = (block, Vec::new());
+        }
+        let end = offset + u64::from(size);
+        if self.gavel_marks.1.iter().any(|&(v, o)| v == index && o <= offset && end <= o + 4096) {
+            return;
+        }
+        self.gavel_marks.1.push((index, offset));
         let heap = self.get_or_create_heap(builder.func, memory);
         let heap = self.heaps()[heap].clone();
         let vmctx = self.vmctx_val(&mut builder.cursor());
@@ -435,15 +458,9 @@ impl<'module_environment> FuncEnvironment<'module_environment> {
         let k = builder.ins().isub(base, base_page);
         let page = builder.ins().ushr_imm_u(addr, 12);
         let at = builder.ins().iadd(page, k);
-        let offset = -i32::try_from(crate::GAVEL_DIRTY_MAP_BYTES).unwrap();
-        let flags = ir::MemFlagsData::trusted();
-        if size > 1 {
-            let ones = builder.ins().iconst(I16, 0x0101);
-            builder.ins().store(flags, ones, at, offset);
-        } else {
-            let one = builder.ins().iconst(I8, 1);
-            builder.ins().store(flags, one, at, offset);
-        }
+        let map_offset = -i32::try_from(crate::GAVEL_DIRTY_MAP_BYTES).unwrap();
+        let ones = builder.ins().iconst(I16, 0x0101);
+        builder.ins().store(ir::MemFlagsData::trusted(), ones, at, map_offset);
     }
 
     /// gavel: marks every page of `[dst, dst + len)` after a bulk write (nothing when `len` is 0):

@@ -64,10 +64,10 @@ pub const MAX_BR_TABLE_TARGETS: u32 = 65520;
 
 /// gavel: size of the dirty-page map that code compiled with the `gavel_dirty_map` setting
 /// writes: one byte per 4 KiB page of a 32-bit linear memory (2^32 / 2^12 bytes) plus one page,
-/// placed immediately below the memory's base. After every store the compiled code sets to 1
-/// the byte of the page it wrote and, for stores wider than a byte, of the next page too (the
-/// extra page keeps that inside the map); after `memory.copy`, `memory.fill` and `memory.init`
-/// the byte of every page of the destination range. The host reads and clears the map between
+/// placed immediately below the memory's base. After a store the compiled code sets to 1 the
+/// bytes of the page it wrote and of the next page (the extra page keeps that inside the map);
+/// after `memory.copy`, `memory.fill` and `memory.init` the byte of every page of the
+/// destination range. The host reads and clears the map between
 /// steps. The memory creator must map these bytes read-write; an access that traps marks nothing.
 pub const GAVEL_DIRTY_MAP_BYTES: u32 = (1 << 20) + 4096;
 

@@ -20,10 +20,10 @@
 //! (`runner/tests/engine/marks.rs`).
 #![allow(unsafe_code)]
 
-/// Bytes of the map: one per 4 KiB page of the 4 GiB wasm32 address space, plus a page for the
-/// next-page mark of a store into the last page. The vendored Cranelift emits the same constant
-/// (`GAVEL_DIRTY_MAP_BYTES`).
-pub const MAP_BYTES: usize = (1 << 20) + 4096;
+/// Bytes of the map: one per 4 KiB page of the 4 GiB wasm32 address space, plus room for the
+/// next-page mark of a store into the last page (64 KiB, so the memory's base after the map
+/// stays aligned on hosts with larger pages). The constant the compiled code uses.
+pub const MAP_BYTES: usize = wasmtime_internal_cranelift::GAVEL_DIRTY_MAP_BYTES as usize;
 const PAGE: usize = 4096;
 /// Pages of the largest memory.
 const MAX_PAGES: usize = 1 << 20;
@@ -55,12 +55,15 @@ impl DirtyMap {
     }
 
     /// Appends the pages below `accessible` marked since the last call (ascending) to `pages`,
-    /// and clears their marks. Nothing if the memory is gone.
-    pub fn take(&mut self, accessible: usize, pages: &mut Vec<usize>) {
+    /// and clears their marks. Returns false, with nothing appended, if the memory is not a live
+    /// memory of the deterministic engine any more: then the marks say nothing, and the caller
+    /// must compare all of memory.
+    #[must_use]
+    pub fn take(&mut self, accessible: usize, pages: &mut Vec<usize>) -> bool {
         let n = accessible.div_ceil(PAGE).min(MAX_PAGES);
         crate::pool::with_live(self.base, |live| {
             if !live {
-                return;
+                return false;
             }
             let map = (self.base - MAP_BYTES) as *mut u8;
             let words = n / 8;
@@ -84,7 +87,8 @@ impl DirtyMap {
                     }
                 }
             }
-        });
+            true
+        })
     }
 }
 
@@ -101,7 +105,7 @@ pub fn mark(base: *mut u8, start: usize, len: usize) {
             return;
         }
         for p in start / PAGE..=last.min(MAX_PAGES - 1) {
-            // SAFETY: as in `DirtyMap::clear`; `p < MAX_PAGES <= MAP_BYTES`.
+            // SAFETY: as in `DirtyMap::clear`; `p < MAX_PAGES < MAP_BYTES`.
             unsafe { ((base - MAP_BYTES) as *mut u8).add(p).write(1) };
         }
     });

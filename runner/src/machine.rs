@@ -162,7 +162,7 @@ impl Runtime {
             fuel_used: 0,
             tree: MemoryTree::new(),
             memory_limit_mib: options.memory_limit_mib,
-            #[cfg(target_os = "linux")]
+            #[cfg(unix)]
             tracker: None,
             dirty_pages: Vec::new(),
         })
@@ -388,8 +388,9 @@ impl Machine {
         if let Some(tracker) = self.tracker.as_mut() {
             self.dirty_pages.clear();
             let accessible = self.memory.data_size(&self.store);
-            tracker.take(accessible, &mut self.dirty_pages);
-            return Ok(self.tree.update_pages(self.memory.data(&self.store), &self.dirty_pages));
+            if tracker.take(accessible, &mut self.dirty_pages) {
+                return Ok(self.tree.update_pages(self.memory.data(&self.store), &self.dirty_pages));
+            }
         }
         Ok(self.tree.update(self.memory.data(&self.store)))
     }
@@ -427,7 +428,9 @@ impl Machine {
         if let Some(tracker) = self.tracker.as_mut() {
             let mut indices = Vec::new();
             let memory = self.memory.data(&self.store);
-            tracker.take(memory.len(), &mut indices);
+            if !tracker.take(memory.len(), &mut indices) {
+                return Err(RunnerError::Engine("write tracking lost the guest memory's dirty-page map".into()));
+            }
             let mut data = buffer;
             data.clear();
             data.reserve(indices.len() * 4096);

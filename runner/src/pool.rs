@@ -36,10 +36,10 @@ static LIVE: Mutex<BTreeSet<usize>> = Mutex::new(BTreeSet::new());
 /// are its readable and writable dirty-page map. Runs `f` under the registry's lock, so the
 /// memory cannot be dropped meanwhile.
 pub(crate) fn with_live<R>(base: usize, f: impl FnOnce(bool) -> R) -> R {
-    match LIVE.lock() {
-        Ok(live) => f(live.contains(&base)),
-        Err(_) => f(false),
-    }
+    // The set stays consistent whatever panicked while holding the lock (each update is one
+    // insert or remove), so a poisoned lock is recovered.
+    let live = LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    f(live.contains(&base))
 }
 
 /// One reservation: `len` bytes at `base`, accessible (and possibly non-zero) below `dirty`,
@@ -150,7 +150,7 @@ unsafe impl MemoryCreator for MemoryPool {
             None => Region::map(len)?,
         };
         region.reset(minimum)?;
-        LIVE.lock().map_err(|_| "guest memory registry poisoned".to_string())?.insert(region.base);
+        LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(region.base);
         Ok(Box::new(PooledMemory { free: self.free.clone(), region: Some(region), size: minimum, capacity }))
     }
 }
@@ -192,9 +192,7 @@ unsafe impl LinearMemory for PooledMemory {
 impl Drop for PooledMemory {
     fn drop(&mut self) {
         let Some(region) = self.region.take() else { return };
-        if let Ok(mut live) = LIVE.lock() {
-            live.remove(&region.base);
-        }
+        LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&region.base);
         if region.dirty > KEEP_BYTES {
             return;
         }

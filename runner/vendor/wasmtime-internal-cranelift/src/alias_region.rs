@@ -115,6 +115,10 @@ enum AliasRegionKey {
     /// A GC heap access.
     GcHeap,
 
+    /// gavel: the dirty-page map below a linear memory (`crate::GAVEL_DIRTY_MAP_BYTES`), which no
+    /// wasm access can reach.
+    GavelDirtyMap,
+
     /// A stack slot access.
     Stack {
         /// The stack slot being accessed.
@@ -191,6 +195,7 @@ impl AliasRegionKey {
     const VM_GLOBAL_DEFINITION_KIND: u32 = Self::new_kind(0b100001);
     const VM_TAG_DEFINITION_KIND: u32 = Self::new_kind(0b100010);
     const VM_LAZY_THREAD_KIND: u32 = Self::new_kind(0b100011);
+    const GAVEL_DIRTY_MAP_KIND: u32 = Self::new_kind(0b100100);
 
     /// Encode this key into a raw `u32` suitable for use as an
     /// `AliasRegionData::user_id`.
@@ -261,6 +266,7 @@ impl AliasRegionKey {
                     | index.as_u32()
             }
             AliasRegionKey::GcHeap => Self::GC_HEAP_KIND,
+            AliasRegionKey::GavelDirtyMap => Self::GAVEL_DIRTY_MAP_KIND,
             AliasRegionKey::Stack { slot } => {
                 debug_assert_eq!(slot.as_u32() & Self::KIND_MASK, 0);
                 Self::STACK_KIND | (slot.as_u32() & Self::OFFSET_MASK)
@@ -289,6 +295,7 @@ impl fmt::Debug for AliasRegionKey {
                 write!(f, "DefinedGlobal({module:?}, {index:?})")
             }
             AliasRegionKey::GcHeap => write!(f, "GcHeap"),
+            AliasRegionKey::GavelDirtyMap => write!(f, "GavelDirtyMap"),
             AliasRegionKey::Stack { slot } => write!(f, "Stack({slot:?})"),
             AliasRegionKey::UnsafeIntrinsicMemory => write!(f, "UnsafeIntrinsicMemory"),
             AliasRegionKey::ElementSegment => write!(f, "ElementSegment"),
@@ -720,6 +727,11 @@ where
     /// Get the alias region for accesses into the GC heap.
     pub fn gc_heap_region(&mut self, func: &mut ir::Function) -> ir::AliasRegion {
         self.region(func, AliasRegionKey::GcHeap)
+    }
+
+    /// gavel: the alias region of the dirty-page map's marks.
+    pub fn gavel_dirty_map_region(&mut self, func: &mut ir::Function) -> ir::AliasRegion {
+        self.region(func, AliasRegionKey::GavelDirtyMap)
     }
 
     /// Get the alias region for an imported or exported memory access (shared

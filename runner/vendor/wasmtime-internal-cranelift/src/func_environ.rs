@@ -273,9 +273,9 @@ pub struct FuncEnvironment<'module_environment> {
     /// Cached alias regions for alias analysis.
     pub(crate) alias_regions: AliasRegions<VMOffsets<u8>>,
 
-    /// gavel: the dirty-page marks made so far in the block being translated, as
-    /// `(wasm index value, static offset)` of the store that made each ([`Self::gavel_mark_store`]).
-    gavel_marks: (Option<Block>, Vec<(ir::Value, u64)>),
+    /// gavel: the dirty-page marks made so far in the block being translated: the static offsets
+    /// of the stores that made them, by memory and wasm index value ([`Self::gavel_mark_store`]).
+    gavel_marks: (Option<Block>, std::collections::HashMap<(MemoryIndex, ir::Value), Vec<u64>>),
 }
 
 impl<'module_environment> FuncEnvironment<'module_environment> {
@@ -346,7 +346,7 @@ impl<'module_environment> FuncEnvironment<'module_environment> {
             func_body_offset,
 
             alias_regions: AliasRegions::new(offsets),
-            gavel_marks: (None, Vec::new()),
+            gavel_marks: (None, std::collections::HashMap::new()),
         }
     }
 
@@ -412,11 +412,19 @@ impl<'module_environment> FuncEnvironment<'module_environment> {
         (base, builder.ins().ushr_imm_u(at, 12))
     }
 
+    /// gavel: the flags of a mark: it cannot trap (the map is mapped), may be unaligned, and
+    /// aliases nothing but other marks.
+    fn gavel_mark_flags(&mut self, builder: &mut FunctionBuilder) -> ir::MemFlagsData {
+        let region = self.alias_regions.gavel_dirty_map_region(builder.func);
+        ir::MemFlagsData::new().with_notrap().with_alias_region(Some(region))
+    }
+
     fn gavel_mark(&mut self, builder: &mut FunctionBuilder, base: ir::Value, page: ir::Value) {
         let at = builder.ins().iadd(base, page);
         let one = builder.ins().iconst(I8, 1);
         let offset = -i32::try_from(crate::GAVEL_DIRTY_MAP_BYTES).unwrap();
-        builder.ins().istore8(ir::MemFlagsData::trusted(), one, at, offset);
+        let flags = self.gavel_mark_flags(builder);
+        builder.ins().istore8(flags, one, at, offset);
     }
 
     /// gavel: marks the pages of the `size` bytes a store wrote at wasm address `index + offset`,
@@ -443,13 +451,14 @@ impl<'module_environment> FuncEnvironment<'module_environment> {
     ) {
         let block = builder.current_block();
         if self.gavel_marks.0 != block {
-            self.gavel_marks = (block, Vec::new());
+            self.gavel_marks = (block, std::collections::HashMap::new());
         }
         let end = offset + u64::from(size);
-        if self.gavel_marks.1.iter().any(|&(v, o)| v == index && o <= offset && end <= o + 4096) {
+        let made = self.gavel_marks.1.entry((memory, index)).or_default();
+        if made.iter().any(|&o| o <= offset && end <= o + 4096) {
             return;
         }
-        self.gavel_marks.1.push((index, offset));
+        made.push(offset);
         let heap = self.get_or_create_heap(builder.func, memory);
         let heap = self.heaps()[heap].clone();
         let vmctx = self.vmctx_val(&mut builder.cursor());
@@ -460,7 +469,8 @@ impl<'module_environment> FuncEnvironment<'module_environment> {
         let at = builder.ins().iadd(page, k);
         let map_offset = -i32::try_from(crate::GAVEL_DIRTY_MAP_BYTES).unwrap();
         let ones = builder.ins().iconst(I16, 0x0101);
-        builder.ins().store(ir::MemFlagsData::trusted(), ones, at, map_offset);
+        let flags = self.gavel_mark_flags(builder);
+        builder.ins().store(flags, ones, at, map_offset);
     }
 
     /// gavel: marks every page of `[dst, dst + len)` after a bulk write (nothing when `len` is 0):

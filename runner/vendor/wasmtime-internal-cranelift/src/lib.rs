@@ -63,13 +63,14 @@ use self::compiler::Compiler;
 pub const MAX_BR_TABLE_TARGETS: u32 = 65520;
 
 /// gavel: size of the dirty-page map that code compiled with the `gavel_dirty_map` setting
-/// writes: one byte per 4 KiB page of a 32-bit linear memory (2^32 / 2^12 bytes) plus one page,
+/// writes: one byte per 4 KiB page of a 32-bit linear memory (2^32 / 2^12 bytes) plus a page,
 /// placed immediately below the memory's base. After a store the compiled code sets to 1 the
 /// bytes of the page it wrote and of the next page (the extra page keeps that inside the map);
 /// after `memory.copy`, `memory.fill` and `memory.init` the byte of every page of the
 /// destination range. The host reads and clears the map between
 /// steps. The memory creator must map these bytes read-write; an access that traps marks nothing.
-pub const GAVEL_DIRTY_MAP_BYTES: u32 = (1 << 20) + 4096;
+/// The extra page is 64 KiB so the memory's base stays aligned on hosts with 16 or 64 KiB pages.
+pub const GAVEL_DIRTY_MAP_BYTES: u32 = (1 << 20) + 65536;
 
 const TRAP_INTERNAL_ASSERT: TrapCode = TrapCode::unwrap_user(1);
 const TRAP_GC_HEAP_CORRUPT: TrapCode = TrapCode::unwrap_user(2);

@@ -434,7 +434,6 @@ impl Machine {
             let mut data = buffer;
             data.clear();
             data.reserve(indices.len() * 4096);
-            indices.retain(|&p| p * 4096 < memory.len());
             for &p in &indices {
                 data.extend_from_slice(&memory[p * 4096..(p + 1) * 4096]);
             }

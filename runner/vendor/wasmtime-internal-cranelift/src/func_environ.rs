@@ -278,6 +278,9 @@ pub struct FuncEnvironment<'module_environment> {
     gavel_marks: (Option<Block>, std::collections::HashMap<(MemoryIndex, ir::Value), Vec<u64>>),
 }
 
+/// gavel: where a mark is written relative to `base + page`: the map ends at the memory's base.
+const GAVEL_MAP_OFFSET: i32 = -(crate::GAVEL_DIRTY_MAP_BYTES as i32);
+
 impl<'module_environment> FuncEnvironment<'module_environment> {
     pub fn new(
         compiler: &'module_environment Compiler,
@@ -380,36 +383,22 @@ impl<'module_environment> FuncEnvironment<'module_environment> {
     }
 
     /// gavel: whether stores mark their pages in the dirty map ([`crate::GAVEL_DIRTY_MAP_BYTES`]).
-    pub(crate) fn gavel_dirty_map(&self) -> bool {
+    fn gavel_dirty_map(&self) -> bool {
         self.compiler.gavel_dirty_map
     }
 
-    /// gavel: the address of the dirty-map byte of the page holding memory byte `index + offset`
-    /// (`index` a 32-bit wasm address), as `(base, page)` where the byte is at
-    /// `base + page - GAVEL_DIRTY_MAP_BYTES`.
-    fn gavel_map_page(
+    /// gavel: the base of `memory` (the same load chain its accesses use, so it is shared with
+    /// theirs) and its index type. The map's byte for page `p` is at
+    /// `base + p + GAVEL_MAP_OFFSET`.
+    fn gavel_heap_base(
         &mut self,
         builder: &mut FunctionBuilder,
         memory: MemoryIndex,
-        index: ir::Value,
-        offset: u64,
-    ) -> (ir::Value, ir::Value) {
-        let pointer_type = self.pointer_type();
+    ) -> (ir::Value, IndexType) {
         let heap = self.get_or_create_heap(builder.func, memory);
         let heap = self.heaps()[heap].clone();
         let vmctx = self.vmctx_val(&mut builder.cursor());
-        let base = heap.base.emit(&mut builder.cursor(), vmctx);
-        let wide = if builder.func.dfg.value_type(index) == pointer_type {
-            index
-        } else {
-            builder.ins().uextend(pointer_type, index)
-        };
-        let at = if offset == 0 {
-            wide
-        } else {
-            builder.ins().iadd_imm_s(wide, offset.cast_signed())
-        };
-        (base, builder.ins().ushr_imm_u(at, 12))
+        (heap.base.emit(&mut builder.cursor(), vmctx), heap.memory.idx_type)
     }
 
     /// gavel: the flags of a mark: it cannot trap (the map is mapped), may be unaligned, and
@@ -419,13 +408,6 @@ impl<'module_environment> FuncEnvironment<'module_environment> {
         ir::MemFlagsData::new().with_notrap().with_alias_region(Some(region))
     }
 
-    fn gavel_mark(&mut self, builder: &mut FunctionBuilder, base: ir::Value, page: ir::Value) {
-        let at = builder.ins().iadd(base, page);
-        let one = builder.ins().iconst(I8, 1);
-        let offset = -i32::try_from(crate::GAVEL_DIRTY_MAP_BYTES).unwrap();
-        let flags = self.gavel_mark_flags(builder);
-        builder.ins().istore8(flags, one, at, offset);
-    }
 
     /// gavel: marks the pages of the `size` bytes a store wrote at wasm address `index + offset`,
     /// native address `addr` (the store's own address computation). Called after the store, so
@@ -449,6 +431,9 @@ impl<'module_environment> FuncEnvironment<'module_environment> {
         addr: ir::Value,
         size: u8,
     ) {
+        if !self.gavel_dirty_map() {
+            return;
+        }
         let block = builder.current_block();
         if self.gavel_marks.0 != block {
             self.gavel_marks = (block, std::collections::HashMap::new());
@@ -459,18 +444,14 @@ impl<'module_environment> FuncEnvironment<'module_environment> {
             return;
         }
         made.push(offset);
-        let heap = self.get_or_create_heap(builder.func, memory);
-        let heap = self.heaps()[heap].clone();
-        let vmctx = self.vmctx_val(&mut builder.cursor());
-        let base = heap.base.emit(&mut builder.cursor(), vmctx);
+        let (base, _) = self.gavel_heap_base(builder, memory);
         let base_page = builder.ins().ushr_imm_u(base, 12);
         let k = builder.ins().isub(base, base_page);
         let page = builder.ins().ushr_imm_u(addr, 12);
         let at = builder.ins().iadd(page, k);
-        let map_offset = -i32::try_from(crate::GAVEL_DIRTY_MAP_BYTES).unwrap();
         let ones = builder.ins().iconst(I16, 0x0101);
         let flags = self.gavel_mark_flags(builder);
-        builder.ins().store(flags, ones, at, map_offset);
+        builder.ins().store(flags, ones, at, GAVEL_MAP_OFFSET);
     }
 
     /// gavel: marks every page of `[dst, dst + len)` after a bulk write (nothing when `len` is 0):
@@ -493,17 +474,11 @@ impl<'module_environment> FuncEnvironment<'module_environment> {
             return;
         }
         let pointer_type = self.pointer_type();
-        let (base, first) = self.gavel_map_page(builder, memory, dst, 0);
-        let wide_dst = if builder.func.dfg.value_type(dst) == pointer_type {
-            dst
-        } else {
-            builder.ins().uextend(pointer_type, dst)
-        };
-        let wide_len = if builder.func.dfg.value_type(len) == pointer_type {
-            len
-        } else {
-            builder.ins().uextend(pointer_type, len)
-        };
+        let (base, index_type) = self.gavel_heap_base(builder, memory);
+        // The bulk operation succeeded, so `[dst, dst + len)` lies inside the memory.
+        let wide_dst = self.unchecked_cast_wasm_addr_to_native_addr(&mut builder.cursor(), dst, index_type);
+        let wide_len = self.unchecked_cast_wasm_addr_to_native_addr(&mut builder.cursor(), len, index_type);
+        let first = builder.ins().ushr_imm_u(wide_dst, 12);
         let end = builder.ins().iadd(wide_dst, wide_len);
         let last_byte = builder.ins().iadd_imm_s(end, -1);
         let last = builder.ins().ushr_imm_u(last_byte, 12);
@@ -519,7 +494,10 @@ impl<'module_environment> FuncEnvironment<'module_environment> {
 
         builder.switch_to_block(loop_block);
         let page = builder.append_block_param(loop_block, pointer_type);
-        self.gavel_mark(builder, base, page);
+        let at = builder.ins().iadd(base, page);
+        let one = builder.ins().iconst(I8, 1);
+        let flags = self.gavel_mark_flags(builder);
+        builder.ins().istore8(flags, one, at, GAVEL_MAP_OFFSET);
         let next = builder.ins().iadd_imm_s(page, 1);
         let past = builder.ins().icmp(IntCC::UnsignedGreaterThan, next, last);
         builder.ins().brif(past, done_block, &[], loop_block, &[next.into()]);

@@ -3871,10 +3871,8 @@ fn translate_store(
     builder
         .ins()
         .Store(opcode, val_ty, flags, Offset32::new(0), val, base);
-    if environ.gavel_dirty_map() {
-        let memory = MemoryIndex::from_u32(memarg.memory);
-        environ.gavel_mark_store(builder, memory, wasm_index, memarg.offset, base, mem_op_size);
-    }
+    let memory = MemoryIndex::from_u32(memarg.memory);
+    environ.gavel_mark_store(builder, memory, wasm_index, memarg.offset, base, mem_op_size);
     Ok(())
 }
 

@@ -170,8 +170,15 @@ abstract contract TreePlayer is Test {
         }
     }
 
-    function trueRoot(bytes32 inputRoot, uint8 level, uint64 m, uint64 pos) internal returns (bytes32) {
-        return toy.rootOf(trueState(inputRoot, level, m, pos));
+    mapping(bytes32 => bytes32) internal rootCache;
+
+    function trueRoot(bytes32 inputRoot, uint8 level, uint64 m, uint64 pos) internal returns (bytes32 r) {
+        bytes32 key = keccak256(abi.encode(inputRoot, level, m, pos));
+        r = rootCache[key];
+        if (r == bytes32(0)) {
+            r = toy.rootOf(trueState(inputRoot, level, m, pos));
+            rootCache[key] = r;
+        }
     }
 
     function fake(bytes32 root) internal pure returns (bytes32) {
@@ -404,10 +411,10 @@ abstract contract TreePlayer is Test {
             uint64 id = nodesOf[rootId][i];
             Mirror storage x = mirror[id];
             if (x.output || liarAnswered[who][id] || block.timestamp > tree.getNode(id).deadline) continue;
+            liarAnswered[who][id] = true;
             (Action action,,,) = honestResponse(id);
             if (action != Action.None) continue; // a false node: the liar leaves it alone
             if (x.roots[0] != trueRoot(inputRoot, x.at.level, x.at.macroStep, x.at.start)) continue;
-            liarAnswered[who][id] = true;
             uint256 parts = x.roots.length - 1;
             uint256 h = uint256(keccak256(abi.encode(seed, id)));
             // forge-lint: disable-next-line(unsafe-typecast)

@@ -181,3 +181,31 @@ contract PickyVerifier is IStepVerifier, IStateBinding {
         return toy.verifyOutput(finalRoot, outputRoot, proof);
     }
 }
+
+/// @notice A server contract that commits and posts many claims at once (attack 2's loop).
+contract ClaimSpammer {
+    Court internal immutable court;
+
+    constructor(Court court_) {
+        court = court_;
+    }
+
+    function commitAll(bytes32[] calldata commitments) external {
+        for (uint256 i = 0; i < commitments.length; i++) {
+            court.commitClaim(commitments[i]);
+        }
+    }
+
+    function postAll(Court.ClaimData[] calldata data, bytes32[] calldata salts, uint96 bond)
+        external
+        payable
+        returns (uint64[] memory ids)
+    {
+        ids = new uint64[](data.length);
+        for (uint256 i = 0; i < data.length; i++) {
+            ids[i] = court.postClaim{value: bond}(data[i], salts[i]);
+        }
+    }
+
+    receive() external payable {}
+}

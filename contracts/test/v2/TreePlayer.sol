@@ -61,7 +61,15 @@ abstract contract TreePlayer is Test {
     mapping(bytes32 => ToyStepVerifier.ToyState[]) internal runs;
     /// Gas the honest side spent in the calls made through `honestAct` and `resolveAll`.
     uint256 internal honestGas;
+    /// The same plus, per transaction, the 21,000 intrinsic gas and EIP-2028 calldata gas.
+    uint256 internal honestTxGas;
+    uint256 internal honestTxs;
+    uint256 internal lastStepGas;
+    uint256 internal lastStepTxGas;
     uint256 internal honestCounters;
+    /// When set, gas metering is paused except around the honest side's calls (so that a large
+    /// measured game fits in one test's gas limit).
+    bool internal meterOnlyHonest;
     uint256 internal honestSteps;
 
     function _deploy(uint8 k_, uint8 maxDepth, uint64 clockTime, uint64 clockExtension) internal {
@@ -343,37 +351,80 @@ abstract contract TreePlayer is Test {
 
     /// The honest party `who` plays every response the claim `rootId` needs right now; returns the
     /// number of transactions it sent.
+    /// Nodes the honest strategy has answered or needs not answer (by anyone: responses are the
+    /// same whoever plays them).
+    mapping(uint64 => bool) internal honestHandled;
+
     function honestAct(address who, uint64 rootId) internal returns (uint256 acted) {
         for (uint256 i = 0; i < nodesOf[rootId].length; i++) {
             uint64 id = nodesOf[rootId][i];
+            if (honestHandled[id]) continue;
             if (tree.statusOf(id) != ClaimTree.Status.Unresolved || block.timestamp > tree.getNode(id).deadline) {
                 continue;
             }
-            (Action action, uint8 part, bytes32[] memory roots, bytes memory proof) = honestResponse(id);
-            if (action == Action.None || _done(id, action, part, roots)) continue;
-            acted++;
-            uint256 g = gasleft();
-            if (action == Action.Counter) {
-                vm.deal(who, who.balance + COUNTER_BOND);
-                vm.prank(who);
-                tree.counter{value: COUNTER_BOND}(id, mirror[id].at, mirror[id].roots, part, roots);
-                honestCounters++;
-            } else if (action == Action.Step) {
-                vm.prank(who);
-                tree.step(id, mirror[id].at, mirror[id].roots, part, proof);
-                honestSteps++;
-            } else if (action == Action.ProveOutput) {
-                Court.ClaimData storage data = claimOf[mirror[id].root];
-                vm.prank(who);
-                tree.proveOutput(id, data.finalStateRoot, data.outputRoot, proof);
-            } else {
-                vm.deal(who, who.balance + COUNTER_BOND);
-                vm.prank(who);
-                court.challengeOutput{value: COUNTER_BOND}(id, claimOf[id]);
-                honestCounters++;
-            }
-            honestGas += g - gasleft();
-            _sync();
+            // One external call per node: memory is released between them.
+            if (this.harnessActOn(who, id)) acted++;
+        }
+    }
+
+    /// The honest response to node `id`, played by `who` (external only so that the harness's
+    /// memory is released between nodes; not a test).
+    function harnessActOn(address who, uint64 id) external returns (bool) {
+        require(msg.sender == address(this), "harness only");
+        (Action action, uint8 part, bytes32[] memory roots, bytes memory proof) = honestResponse(id);
+        honestHandled[id] = true;
+        if (action == Action.None || _done(id, action, part, roots)) return false;
+        if (meterOnlyHonest) vm.resumeGasMetering();
+        uint256 g = gasleft();
+        if (action == Action.Counter) {
+            vm.deal(who, who.balance + COUNTER_BOND);
+            vm.prank(who);
+            tree.counter{value: COUNTER_BOND}(id, mirror[id].at, mirror[id].roots, part, roots);
+            honestCounters++;
+        } else if (action == Action.Step) {
+            vm.prank(who);
+            tree.step(id, mirror[id].at, mirror[id].roots, part, proof);
+            honestSteps++;
+        } else if (action == Action.ProveOutput) {
+            Court.ClaimData storage data = claimOf[mirror[id].root];
+            vm.prank(who);
+            tree.proveOutput(id, data.finalStateRoot, data.outputRoot, proof);
+        } else {
+            vm.deal(who, who.balance + COUNTER_BOND);
+            vm.prank(who);
+            court.challengeOutput{value: COUNTER_BOND}(id, claimOf[id]);
+            honestCounters++;
+        }
+        g -= gasleft();
+        if (meterOnlyHonest) vm.pauseGasMetering();
+        honestGas += g;
+        uint256 txGas = g + 21_000 + calldataGas(_honestCalldata(id, action, part, roots, proof));
+        honestTxGas += txGas;
+        honestTxs++;
+        if (action == Action.Step) (lastStepGas, lastStepTxGas) = (g, txGas);
+        _sync();
+        return true;
+    }
+
+    function _honestCalldata(uint64 id, Action action, uint8 part, bytes32[] memory roots, bytes memory proof)
+        internal
+        view
+        returns (bytes memory)
+    {
+        Mirror storage x = mirror[id];
+        if (action == Action.Counter) return abi.encodeCall(tree.counter, (id, x.at, x.roots, part, roots));
+        if (action == Action.Step) return abi.encodeCall(tree.step, (id, x.at, x.roots, part, proof));
+        Court.ClaimData storage data = claimOf[x.root];
+        if (action == Action.ProveOutput) {
+            return abi.encodeCall(tree.proveOutput, (id, data.finalStateRoot, data.outputRoot, proof));
+        }
+        return abi.encodeCall(court.challengeOutput, (id, data));
+    }
+
+    /// EIP-2028 calldata gas: 4 per zero byte, 16 per non-zero byte.
+    function calldataGas(bytes memory data) internal pure returns (uint256 gas) {
+        for (uint256 i = 0; i < data.length; i++) {
+            gas += data[i] == 0 ? 4 : 16;
         }
     }
 
@@ -444,9 +495,14 @@ abstract contract TreePlayer is Test {
         uint64[] storage ids = nodesOf[rootId];
         for (uint256 i = ids.length; i > 0; i--) {
             if (tree.statusOf(ids[i - 1]) != ClaimTree.Status.Unresolved) continue;
+            if (meterOnlyHonest) vm.resumeGasMetering();
             uint256 g = gasleft();
             tree.resolveNode(ids[i - 1], type(uint256).max);
-            honestGas += g - gasleft();
+            g -= gasleft();
+            if (meterOnlyHonest) vm.pauseGasMetering();
+            honestGas += g;
+            honestTxGas += g + 21_000 + calldataGas(abi.encodeCall(tree.resolveNode, (ids[i - 1], type(uint256).max)));
+            honestTxs++;
         }
     }
 

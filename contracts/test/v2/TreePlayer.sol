@@ -64,6 +64,8 @@ abstract contract TreePlayer is Test {
     /// The same plus, per transaction, the 21,000 intrinsic gas and EIP-2028 calldata gas.
     uint256 internal honestTxGas;
     uint256 internal honestTxs;
+    /// Wei sent to the tree through this harness (claims and counters).
+    uint256 internal deposited;
     uint256 internal lastStepGas;
     uint256 internal lastStepTxGas;
     uint256 internal honestCounters;
@@ -277,6 +279,7 @@ abstract contract TreePlayer is Test {
         vm.deal(who, who.balance + CLAIM_BOND);
         vm.prank(who);
         claimId = court.postClaim{value: CLAIM_BOND}(data, salt);
+        deposited += CLAIM_BOND;
         _sync();
     }
 
@@ -284,6 +287,7 @@ abstract contract TreePlayer is Test {
         vm.deal(who, who.balance + COUNTER_BOND);
         vm.prank(who);
         id = tree.counter{value: COUNTER_BOND}(parentId, mirror[parentId].at, mirror[parentId].roots, part, roots);
+        deposited += COUNTER_BOND;
         _sync();
     }
 
@@ -381,6 +385,7 @@ abstract contract TreePlayer is Test {
             vm.prank(who);
             tree.counter{value: COUNTER_BOND}(id, mirror[id].at, mirror[id].roots, part, roots);
             honestCounters++;
+            deposited += COUNTER_BOND;
         } else if (action == Action.Step) {
             vm.prank(who);
             tree.step(id, mirror[id].at, mirror[id].roots, part, proof);
@@ -394,6 +399,7 @@ abstract contract TreePlayer is Test {
             vm.prank(who);
             court.challengeOutput{value: COUNTER_BOND}(id, claimOf[id]);
             honestCounters++;
+            deposited += COUNTER_BOND;
         }
         g -= gasleft();
         if (meterOnlyHonest) vm.pauseGasMetering();

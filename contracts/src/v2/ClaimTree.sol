@@ -74,6 +74,10 @@ contract ClaimTree {
         uint8 best;
         /// Unresolved, Countered or Stood.
         Status status;
+        /// 1 + the lowest part of an unresolved counter passed over in the current walk (0: none).
+        uint8 pendingPart;
+        /// That unresolved counter.
+        uint48 pendingChild;
     }
 
     /// @notice A node's resolution outcome.
@@ -396,12 +400,17 @@ contract ClaimTree {
 
     // ------------------------------------------------------------------ resolution
 
-    /// @notice Resolves node `id` once it can no longer be countered and all its counters are
-    ///         resolved, examining at most `maxChildren` counters per call (call again to go on).
-    ///         Countered if a counter stood, a step succeeded or (output challenge) the output
-    ///         was proven: REWARD_BPS of its bond to the counter at the lowest part (the oldest
-    ///         one there), the rest to `escrow`. Otherwise it stood: its bond back to its poster.
-    ///         Anyone may call it.
+    /// @notice Resolves node `id` once it can no longer be countered and every counter of it that
+    ///         can change the outcome is resolved, examining at most `maxChildren` counters per
+    ///         call (call again to go on). Countered if a counter stood, a step succeeded or
+    ///         (output challenge) the output was proven: REWARD_BPS of its bond to the counter at
+    ///         the lowest part (the oldest one there), the rest to `escrow`. Otherwise it stood:
+    ///         its bond back to its poster. Anyone may call it.
+    /// @dev Unresolved counters at parts above the lowest standing counter or step are passed
+    ///      over: they cannot change the outcome or the reward, and may be dangling nodes nobody
+    ///      is paid to resolve (spec/game-v2.md, "Resolution and bonds"). If the walk ends with an
+    ///      unresolved counter at or below that part, a walk begun in this call reverts
+    ///      (`ChildUnresolved`); one begun in an earlier call starts over and returns false.
     /// @param id The node.
     /// @param maxChildren Counters to examine in this call.
     /// @return done True once the node is resolved.
@@ -412,22 +421,30 @@ contract ClaimTree {
         if (r.status != Status.Unresolved) revert AlreadyResolved(id);
         if (block.timestamp <= x.deadline) revert NotYetResolvable(id, x.deadline);
         uint48 cursor = r.cursor;
+        bool fresh = cursor == r.lastChild;
         uint8 best = r.best;
         uint48 bestChild = r.bestChild;
+        uint8 pendingPart = r.pendingPart;
+        uint48 pendingChild = r.pendingChild;
         for (uint256 i = 0; i < maxChildren && cursor != 0; i++) {
             Status s = resolutions[cursor].status;
-            if (s == Status.Unresolved) revert ChildUnresolved(cursor);
             Node storage c = nodes[cursor];
-            // Newest to oldest: `<=` leaves the oldest standing counter at the lowest part.
-            if (s == Status.Stood && (best == 0 || c.part + 1 <= best)) {
-                best = c.part + 1;
-                bestChild = cursor;
+            uint8 p = c.part + 1;
+            if (s == Status.Unresolved) {
+                if (pendingPart == 0 || p < pendingPart) (pendingPart, pendingChild) = (p, cursor);
+            } else if (s == Status.Stood && (best == 0 || p <= best)) {
+                // Newest to oldest: `<=` leaves the oldest standing counter at the lowest part.
+                (best, bestChild) = (p, cursor);
             }
             cursor = c.prevSibling;
         }
-        r.cursor = cursor;
-        r.best = best;
-        r.bestChild = bestChild;
+        (r.best, r.bestChild) = (best, bestChild);
+        if (cursor == 0 && pendingPart != 0 && (best == 0 || pendingPart <= best)) {
+            // A counter that could stand at or below the lowest part is unresolved.
+            if (fresh) revert ChildUnresolved(pendingChild);
+            (cursor, pendingPart, pendingChild) = (r.lastChild, 0, 0);
+        }
+        (r.cursor, r.pendingPart, r.pendingChild) = (cursor, pendingPart, pendingChild);
         if (cursor != 0) return false;
         Stake storage stake = stakes[id];
         uint256 bond = stake.bond;

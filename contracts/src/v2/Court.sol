@@ -70,7 +70,7 @@ contract Court {
     }
 
     /// @notice Model parameters out of range (no verifier code, zero bond, bond below a
-    ///         counter's, window zero or above the clock).
+    ///         counter's, window below the clock extension or above the clock).
     error BadModel();
     /// @notice The verifier rejects the code root (its initialStateRoot reverts).
     error UnknownCode(bytes32 codeRoot);
@@ -187,7 +187,7 @@ contract Court {
     /// @param verifier The contract implementing IStepVerifier and IStateBinding for this guest.
     /// @param claimBond Wei a claimant bonds per claim (at least the tree's counter bond).
     /// @param challengeWindow Seconds after a claim during which it can be countered
-    ///        (at most the tree's clockTime).
+    ///        (at least the tree's clockExtension, at most its clockTime).
     /// @return modelId The new model's id.
     function registerModel(
         bytes32 codeRoot,
@@ -197,8 +197,8 @@ contract Court {
         uint32 challengeWindow
     ) external returns (uint64 modelId) {
         if (
-            verifier.code.length == 0 || claimBond < tree.counterBond() || challengeWindow == 0
-                || challengeWindow > tree.clockTime()
+            verifier.code.length == 0 || claimBond < tree.counterBond()
+                || challengeWindow < tree.clockExtension() || challengeWindow > tree.clockTime()
         ) revert BadModel();
         // A code root the verifier rejects would make every claim on the model unpostable, and
         // every request on it a payment that only expiry returns.
@@ -227,6 +227,8 @@ contract Court {
     {
         if (models[modelId].verifier == address(0)) revert UnknownModel(modelId);
         if (callbackGasLimit > MAX_CALLBACK_GAS) revert CallbackGasTooHigh(callbackGasLimit);
+        // INVARIANT: the stored payment is exactly msg.value (no silent uint96 truncation).
+        if (msg.value > type(uint96).max) revert WrongValue(type(uint96).max, msg.value);
         requestId = ++requestCount;
         uint40 expiry = uint40(block.timestamp + requestTimeout);
         requests[requestId] = Request({

@@ -85,9 +85,14 @@ fn word(b: &[u8]) -> Hash32 {
     w
 }
 
-/// Whether `proof` shows that `final_root` is a finished run (status done, at a boundary) whose
-/// output id leaf holds `output_root`. A malformed proof is an error; a well-formed proof of a
-/// different state or output is `Ok(false)`.
+/// The output root of a claim that the run ended failed or trapped: the output id leaf of such a
+/// state still holds zero, because the guest writes it only in its `finish` step.
+pub const FAILED_OUTPUT: Hash32 = [0; 32];
+
+/// Whether `proof` shows that `final_root` is a boundary state whose output id leaf holds
+/// `output_root` and whose outcome the root states: a finished run (status done) with an output
+/// root other than [`FAILED_OUTPUT`], or a failed or trapped run with [`FAILED_OUTPUT`]. A
+/// malformed proof is an error; a well-formed proof of a different state or output is `Ok(false)`.
 pub fn verify_output(final_root: &Hash32, output_root: &Hash32, output_id_address: u32, proof: &[u8]) -> Result<bool> {
     if proof.len() != OUTPUT_PROOF_LEN {
         return Err(MachineError::Proof(format!("output proof of {} bytes; want {OUTPUT_PROOF_LEN}", proof.len())));
@@ -112,7 +117,8 @@ pub fn verify_output(final_root: &Hash32, output_root: &Hash32, output_id_addres
         memory,
         context: IDLE_CONTEXT,
     };
-    Ok(status == Status::Done
+    let outcome = if *output_root == FAILED_OUTPUT { matches!(status, Status::Failed | Status::Trapped) } else { status == Status::Done };
+    Ok(outcome
         && u64::from(output_id_address) + 32 <= u64::from(header.memory_pages) * 65536
         && header.root() == *final_root)
 }
@@ -128,5 +134,47 @@ mod hex_word {
         let s = String::deserialize(d)?;
         let b = hex::decode(s.trim_start_matches("0x")).map_err(serde::de::Error::custom)?;
         b.try_into().map_err(|_| serde::de::Error::custom("want 32 bytes"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A boundary state with `leaf` at the output id and status `status`, and its output proof.
+    fn state(status: Status, leaf: Hash32, address: u32) -> (Hash32, Vec<u8>) {
+        let path: Vec<Hash32> = (0..(ARITY - 1) * MEMORY_DEPTH).map(|i| [i as u8 + 1; 32]).collect();
+        let header = MachineHeader {
+            status,
+            macro_step: 305,
+            memory_pages: 17,
+            memory_limit_pages: 32768,
+            code: [7; 32],
+            blobs: [8; 32],
+            globals: [9; 32],
+            memory: root_from_proof(&leaf, (address / 32) as usize, &path),
+            context: IDLE_CONTEXT,
+        };
+        (header.root(), output_proof(&header, &path))
+    }
+
+    #[test]
+    fn failed_and_trapped_runs_prove_the_failed_outcome_only() {
+        let (address, output) = (0x1000, [0x5a; 32]);
+        for status in [Status::Failed, Status::Trapped] {
+            let (root, proof) = state(status, FAILED_OUTPUT, address);
+            assert!(verify_output(&root, &FAILED_OUTPUT, address, &proof).unwrap());
+            assert!(!verify_output(&root, &output, address, &proof).unwrap());
+            // A leaf that is not zero cannot stand for "no output".
+            let (root, proof) = state(status, output, address);
+            assert!(!verify_output(&root, &FAILED_OUTPUT, address, &proof).unwrap());
+            assert!(!verify_output(&root, &output, address, &proof).unwrap());
+        }
+        for status in [Status::Running, Status::Done] {
+            let (root, proof) = state(status, FAILED_OUTPUT, address);
+            assert!(!verify_output(&root, &FAILED_OUTPUT, address, &proof).unwrap());
+        }
+        let (root, proof) = state(Status::Done, output, address);
+        assert!(verify_output(&root, &output, address, &proof).unwrap());
     }
 }

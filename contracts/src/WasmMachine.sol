@@ -40,6 +40,9 @@ contract WasmMachine is IStepVerifier, IStateBinding {
     /// @notice The genesis output id address is not a multiple of 32 (not one memory leaf).
     error MisalignedOutputId(uint32 outputIdAddress);
 
+    /// @notice The output root of a claim that the run ended failed or trapped (no output):
+    ///         `spec/proofs.md`, "Binding".
+    bytes32 public constant FAILED_OUTPUT = bytes32(0);
     /// @notice Bytes of an output proof: `status u8 ‖ macro_step u64 ‖ memory_pages u32 ‖
     ///         memory_limit_pages u32 ‖ code ‖ blobs ‖ globals ‖ 42 memory siblings`.
     uint256 public constant OUTPUT_PROOF_BYTES = HEADER_BYTES + 96 * MEMORY_DEPTH;
@@ -131,16 +134,23 @@ contract WasmMachine is IStepVerifier, IStateBinding {
     /// @dev `verify_output`. The proof is the final state's header without its memory root,
     ///      then the memory path of the output id leaf (`OUTPUT_PROOF_BYTES`; another length
     ///      reverts `BadOutputProof`). The memory root is folded from `outputRoot` at leaf
-    ///      `outputIdAddress / 32`; true iff the status is done, the leaf lies inside the state's
-    ///      memory, and the header with that memory root and an idle context hashes to
-    ///      `finalStateRoot`. A status byte above 3 is no valid state: false.
+    ///      `outputIdAddress / 32`; true iff the leaf lies inside the state's memory, the header
+    ///      with that memory root and an idle context hashes to `finalStateRoot`, and either the
+    ///      status is done and `outputRoot` is not `FAILED_OUTPUT`, or the status is failed or
+    ///      trapped and `outputRoot` is `FAILED_OUTPUT` (the guest writes the output id only when
+    ///      it finishes, so a run that ended otherwise still holds zero there). A status byte
+    ///      above 3 is no valid state: false.
     function verifyOutput(bytes32 finalStateRoot, bytes32 outputRoot, bytes calldata proof)
         external
         view
         returns (bool)
     {
         if (proof.length != OUTPUT_PROOF_BYTES) revert BadOutputProof(proof.length);
-        if (uint8(proof[0]) != Status.DONE) return false;
+        uint8 status = uint8(proof[0]);
+        bool outcome = outputRoot == FAILED_OUTPUT
+            ? (status == Status.FAILED || status == Status.TRAPPED)
+            : status == Status.DONE;
+        if (!outcome) return false;
         uint256 pages = uint32(bytes4(proof[9:13]));
         if (uint256(outputIdAddress) + 32 > pages * PAGE) return false;
         bytes32 memRoot = MerkleProof.foldAt(proof, HEADER_BYTES, outputRoot, outputIdAddress / 32, MEMORY_DEPTH);

@@ -118,6 +118,30 @@ contract WasmMachineTest is StepVectors {
         }
     }
 
+    /// @notice A run that ended failed or trapped has the outcome `FAILED_OUTPUT` (its output id
+    ///         leaf was never written): provable for those two statuses only, and never with
+    ///         another output root or a leaf that is not zero.
+    function test_verifyOutput_failedOrTrappedRun_provesFailedOutput() public view {
+        bytes32 none = machine.FAILED_OUTPUT();
+        assertEq(none, bytes32(0));
+        for (uint8 s = 2; s <= 3; s++) {
+            (bytes32 r, bytes memory proof) = finalState(s, 17, OUTPUT_AT, none);
+            assertTrue(machine.verifyOutput(r, none, proof));
+            assertFalse(machine.verifyOutput(r, OUTPUT, proof));
+            // A failed state whose leaf holds something else cannot claim the failed outcome.
+            (r, proof) = finalState(s, 17, OUTPUT_AT, OUTPUT);
+            assertFalse(machine.verifyOutput(r, none, proof));
+            assertFalse(machine.verifyOutput(r, OUTPUT, proof));
+        }
+        // Running and finished states never prove the failed outcome, even with a zero leaf.
+        for (uint8 s = 0; s <= 1; s++) {
+            (bytes32 r, bytes memory proof) = finalState(s, 17, OUTPUT_AT, none);
+            assertFalse(machine.verifyOutput(r, none, proof));
+        }
+        (bytes32 r4, bytes memory proof4) = finalState(4, 17, OUTPUT_AT, none);
+        assertFalse(machine.verifyOutput(r4, none, proof4));
+    }
+
     /// @notice The output id leaf must lie inside the state's memory (`address + 32 ≤ pages · 64 KiB`).
     function test_verifyOutput_leafPastMemory_false() public {
         (bytes32 r, bytes memory proof) = finalState(1, 16, OUTPUT_AT, OUTPUT);

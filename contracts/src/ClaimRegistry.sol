@@ -110,6 +110,10 @@ contract ClaimRegistry is IDisputeRegistry {
     error InsufficientCallbackGas(uint256 needed, uint256 left);
     /// @notice Nothing to withdraw, or the transfer failed.
     error WithdrawFailed();
+    /// @notice The verifier does not accept this code root (its `initialStateRoot` reverts).
+    error VerifierRejectsCode(address verifier, bytes32 codeRoot);
+    /// @notice A callback gas limit above `MAX_CALLBACK_GAS`.
+    error CallbackGasTooHigh(uint32 callbackGasLimit, uint32 max);
 
     /// @notice A model was registered.
     event ModelRegistered(
@@ -155,6 +159,10 @@ contract ClaimRegistry is IDisputeRegistry {
     uint64 public constant MAX_MACRO_STEPS = 2 ** 40;
     /// @notice Most disputes on one claim (bounds what a claimant must defend in parallel).
     uint16 public constant MAX_DISPUTES_PER_CLAIM = 64;
+    /// @notice Largest callback gas limit a request may ask for: with `finalize`'s own cost and
+    ///         the 1/64 EIP-150 reserve it fits a 30 M block many times over, so no consumer can
+    ///         make `finalize` impossible.
+    uint32 public constant MAX_CALLBACK_GAS = 2_000_000;
 
     /// @notice The dispute game this registry created.
     DisputeGame public immutable game;
@@ -201,6 +209,13 @@ contract ClaimRegistry is IDisputeRegistry {
         uint32 challengeWindow
     ) external returns (uint64 modelId) {
         if (verifier == address(0) || claimBond == 0 || challengeBond == 0 || challengeWindow == 0) revert BadModel();
+        // INVARIANT: every registered model's claims can be disputed: the verifier computes a
+        // genesis root for its code (otherwise every execution dispute on it would revert).
+        // A low-level call, so that an account without code or a malformed reply is a rejection
+        // too rather than an undecodable revert.
+        (bool ok, bytes memory ret) =
+            verifier.staticcall(abi.encodeCall(IStateBinding.initialStateRoot, (codeRoot, modelRoot, bytes32(0))));
+        if (!ok || ret.length != 32 || verifier.code.length == 0) revert VerifierRejectsCode(verifier, codeRoot);
         modelId = ++modelCount;
         models[modelId] = Model(codeRoot, modelRoot, verifier, claimBond, challengeBond, challengeWindow, true);
         emit ModelRegistered(modelId, codeRoot, modelRoot, verifier, claimBond, challengeBond, challengeWindow);
@@ -213,7 +228,8 @@ contract ClaimRegistry is IDisputeRegistry {
     /// @param modelId The model.
     /// @param inputRoot The input's blob id.
     /// @param input Optional inline input bytes (for data availability; may be empty).
-    /// @param callbackGasLimit Gas for the consumer's `onComputeResult`.
+    /// @param callbackGasLimit Gas for the consumer's `onComputeResult` (at most
+    ///        `MAX_CALLBACK_GAS`).
     /// @return requestId The new request's id.
     function requestCompute(uint64 modelId, bytes32 inputRoot, bytes calldata input, uint32 callbackGasLimit)
         external
@@ -221,6 +237,7 @@ contract ClaimRegistry is IDisputeRegistry {
         returns (uint64 requestId)
     {
         if (!models[modelId].exists) revert UnknownModel(modelId);
+        if (callbackGasLimit > MAX_CALLBACK_GAS) revert CallbackGasTooHigh(callbackGasLimit, MAX_CALLBACK_GAS);
         requestId = ++requestCount;
         requests[requestId] = Request({
             consumer: msg.sender,

@@ -4,6 +4,20 @@ pragma solidity ^0.8.28;
 import {GamePlayer} from "./GamePlayer.sol";
 import {ClaimRegistry} from "../src/ClaimRegistry.sol";
 import {DisputeGame} from "../src/DisputeGame.sol";
+import {IStepVerifier} from "../src/IStepVerifier.sol";
+import {WasmMachine} from "../src/WasmMachine.sol";
+
+/// @notice A consumer whose callback burns every unit of gas it is given.
+contract GasBurner {
+    uint256 public spins;
+
+    /// @notice Never returns: loops until its gas runs out.
+    function onComputeResult(uint64, uint64, bytes32) external {
+        while (true) {
+            spins++;
+        }
+    }
+}
 
 /// @notice The consumer flow, bonds, and the gas targets of issue 5.
 contract ClaimRegistryTest is GamePlayer {
@@ -86,6 +100,52 @@ contract ClaimRegistryTest is GamePlayer {
         vm.warp(block.timestamp + WINDOW + 1);
         vm.expectPartialRevert(ClaimRegistry.InsufficientCallbackGas.selector);
         registry.finalize{gas: 90_000}(claimId, data);
+    }
+
+    /// @notice Attack (issue 19, 3): a request with a callback gas limit no block can carry would
+    ///         make `finalize` revert forever and lock the answering server's bond. The limit is
+    ///         capped at request time, and a consumer that burns all of it cannot block finality.
+    function test_requestCompute_callbackGasAboveCap_reverts() public {
+        uint32 cap = registry.MAX_CALLBACK_GAS();
+        bytes32 inputRoot = inputFor(N, 1);
+        vm.expectRevert(abi.encodeWithSelector(ClaimRegistry.CallbackGasTooHigh.selector, type(uint32).max, cap));
+        registry.requestCompute(modelId, inputRoot, "", type(uint32).max);
+        vm.expectRevert(abi.encodeWithSelector(ClaimRegistry.CallbackGasTooHigh.selector, cap + 1, cap));
+        registry.requestCompute(modelId, inputRoot, "", cap + 1);
+        // At the cap, from a consumer that burns all of it: finalize fits well inside a block.
+        GasBurner burner = new GasBurner();
+        vm.prank(address(burner));
+        uint64 requestId = registry.requestCompute(modelId, inputRoot, "", cap);
+        ClaimRegistry.ClaimData memory data = claimData(honest(), N, d2, 1, requestId);
+        uint64 claimId = post(server, data);
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.expectEmit(address(registry));
+        emit ClaimRegistry.CallbackResult(requestId, false);
+        registry.finalize{gas: 3_000_000}(claimId, data);
+        assertEq(uint8(claimStatus(claimId)), uint8(ClaimRegistry.ClaimStatus.Final));
+        assertEq(registry.credit(server), CLAIM_BOND);
+    }
+
+    /// @notice Attack (issue 19, 5): a model registered with a code root its verifier rejects
+    ///         would make every execution dispute on it revert. Registration checks it.
+    function test_registerModel_codeRootTheVerifierRejects_reverts() public {
+        WasmMachine.Genesis memory g = WasmMachine.Genesis({
+            code: keccak256("the pinned guest"),
+            memoryPages: 17,
+            memoryLimitPages: 32768,
+            globals: keccak256("globals"),
+            memoryRoot: keccak256("memory"),
+            outputIdAddress: 0x1000
+        });
+        WasmMachine machine = new WasmMachine(IStepVerifier(address(toy)), g);
+        bytes32 other = keccak256("another guest");
+        vm.expectRevert(abi.encodeWithSelector(ClaimRegistry.VerifierRejectsCode.selector, address(machine), other));
+        registry.registerModel(other, MODEL_ROOT, address(machine), CLAIM_BOND, CHALLENGE_BOND, WINDOW);
+        // A verifier that is no contract at all is rejected the same way.
+        vm.expectRevert(abi.encodeWithSelector(ClaimRegistry.VerifierRejectsCode.selector, address(0xbeef), g.code));
+        registry.registerModel(g.code, MODEL_ROOT, address(0xbeef), CLAIM_BOND, CHALLENGE_BOND, WINDOW);
+        uint64 id = registry.registerModel(g.code, MODEL_ROOT, address(machine), CLAIM_BOND, CHALLENGE_BOND, WINDOW);
+        assertEq(id, modelId + 1);
     }
 
     function test_cancelRequest_refundsPayment() public {

@@ -214,6 +214,9 @@ fn dispatch(command: Command) -> Result<()> {
             let mut outcome = run_command(&args, TraceMode::FinalRoot)?;
             if args.exact_steps {
                 let steps = open_steps(&args)?;
+                if let Some(d) = &steps.index.divergence {
+                    bail!("the engines disagree at macro-step {}: {}", d.macro_step, d.reason);
+                }
                 let fast = gavel_runner::state::hex32(&outcome.state_root);
                 if steps.index.final_root != fast {
                     bail!("the step machine ends at {} but wasmtime at {fast}: the engines disagree", steps.index.final_root);

@@ -31,6 +31,7 @@ pub const CONFIG_ID: &str = "gavel-det-v7:dirty-map-3,nan-canon-where-observed-t
 /// - Fuel metering on: an instruction count for every run.
 /// - Memory is bounded per store by [`crate::machine::MachineOptions::memory_limit_mib`].
 pub fn deterministic_engine() -> Result<wasmtime::Engine> {
+    check_host()?;
     let mut c = wasmtime::Config::new();
     c.cranelift_nan_canonicalization(true)
         .wasm_simd(true)
@@ -63,4 +64,26 @@ pub fn deterministic_engine() -> Result<wasmtime::Engine> {
         }
     }
     wasmtime::Engine::new(&c).map_err(|e| RunnerError::Engine(format!("{e:#}")))
+}
+
+/// Refuses hosts the determinism contract does not cover (`spec/machine.md`, "Hosts"): the
+/// configuration above was checked bit for bit against the step machine on x86-64 with SSE4.1
+/// (what Cranelift's SIMD lowering needs) and on 64-bit ARM; elsewhere the node must not
+/// pretend its runs are the chain's.
+pub fn check_host() -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("sse4.1") {
+            return Ok(());
+        }
+        Err(RunnerError::Engine("this x86-64 CPU lacks SSE4.1, which the deterministic configuration needs (spec/machine.md, \"Hosts\")".into()))
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        Ok(())
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        Err(RunnerError::Engine(format!("{} hosts are outside the determinism contract (spec/machine.md, \"Hosts\")", std::env::consts::ARCH)))
+    }
 }

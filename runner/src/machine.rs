@@ -43,15 +43,38 @@ struct Host {
 struct Limiter {
     max_bytes: usize,
     denied: bool,
+    /// The host failed a `memory.grow` the memory limit allows. WebAssembly would let it return
+    /// -1, but the step machine (and the chain) grows, so the run must stop here, visibly: it is
+    /// a host error, never a guest outcome.
+    host_failure: Option<String>,
+    /// Fault injection for tests (`GAVEL_FAULT_HOST_GROW=N`): the host fails the N-th
+    /// `memory.grow` of the run.
+    fail_grow_at: Option<u32>,
+    grows: u32,
 }
 
+/// Environment variable that makes the host fail the N-th `memory.grow` of every run: how the
+/// tests force wasmtime to diverge from the step machine (`spec/machine.md`).
+pub const FAULT_HOST_GROW_ENV: &str = "GAVEL_FAULT_HOST_GROW";
+
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let ok = desired <= self.max_bytes;
         if !ok {
             self.denied = true;
+        } else if current > 0 {
+            self.grows += 1;
+            if self.fail_grow_at == Some(self.grows) {
+                let msg = format!("the host failed to grow guest memory from {current} to {desired} bytes (injected by {FAULT_HOST_GROW_ENV})");
+                self.host_failure = Some(msg.clone());
+                return Err(wasmtime::Error::msg(msg));
+            }
         }
         Ok(ok)
+    }
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.host_failure = Some(format!("the host failed to grow guest memory within the limit: {error:#}"));
+        Err(error)
     }
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 1 << 20)
@@ -116,7 +139,8 @@ impl Runtime {
             )));
         }
         let blob_roots: Vec<BlobCommitment> = blobs.iter().map(|b| BlobCommitment::of(b)).collect();
-        let limiter = Limiter { max_bytes: (options.memory_limit_mib as usize) << 20, denied: false };
+        let fail_grow_at = std::env::var(FAULT_HOST_GROW_ENV).ok().and_then(|v| v.parse().ok());
+        let limiter = Limiter { max_bytes: (options.memory_limit_mib as usize) << 20, denied: false, host_failure: None, fail_grow_at, grows: 0 };
         let mut store = Store::new(&self.engine, Host { blobs, limiter });
         store.limiter(|h| &mut h.limiter);
         store.set_fuel(u64::MAX).map_err(engine_err)?;
@@ -271,6 +295,9 @@ impl Machine {
             Ok(code) => code,
             Err(trap) => {
                 self.status = Status::Trapped;
+                if let Some(failure) = self.store.data().limiter.host_failure.clone() {
+                    return Err(RunnerError::Engine(failure));
+                }
                 if self.store.data().limiter.denied {
                     return Err(RunnerError::MemoryLimit { limit_mib: self.memory_limit_mib, step: index });
                 }
@@ -470,10 +497,11 @@ impl Machine {
     }
 
     /// The output proof of the final state (`gavel_bisection::binding::output_proof`): binds the
-    /// state root to the output id leaf ([`Machine::output_root`] checks that leaf).
+    /// state root to the output id leaf ([`Machine::output_root`] checks that leaf). A failed or
+    /// trapped machine has one too: it proves the outcome `FAILED_OUTPUT` (`spec/proofs.md`).
     pub fn output_proof(&mut self) -> Result<Vec<u8>> {
-        if self.status != Status::Done {
-            return Err(RunnerError::Output(format!("the machine is {:?}, not done", self.status)));
+        if self.status == Status::Running {
+            return Err(RunnerError::Output("the machine is still running".into()));
         }
         let header = self.header()?;
         let address = self.output_id_address()?;

@@ -26,7 +26,8 @@ pub const SNAPSHOT_STRIDE: u64 = 1 << 24;
 /// What a macro-step was (from the fast path's labels).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Label {
-    /// `load`, `bind`, `node`, `finish` (or `failed`).
+    /// `load`, `bind`, `node`, `finish` (or `failed`; `unlabelled` after a divergence, when
+    /// only the step machine ran).
     pub kind: String,
     /// ONNX node name or phase.
     pub name: String,
@@ -51,6 +52,19 @@ pub struct StepIndex {
     pub final_root: String,
     /// Snapshot records: (global step, byte offset) in the store next to the index.
     pub snapshots: Vec<(u64, u64)>,
+    /// Where wasmtime stopped agreeing with the step machine, if it did: from there on the
+    /// index is the step machine's alone (the chain enforces its semantics).
+    #[serde(default)]
+    pub divergence: Option<Divergence>,
+}
+
+/// wasmtime disagreed with the step machine, or failed where the step machine did not.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Divergence {
+    /// The macro-step after which (or in which) it happened.
+    pub macro_step: u64,
+    /// What happened.
+    pub reason: String,
 }
 
 impl StepIndex {
@@ -113,8 +127,10 @@ pub struct RunSteps {
 
 impl RunSteps {
     /// Loads the cached index and snapshot store of this run, or builds them: wasmtime and the
-    /// interpreter run side by side, their roots are compared after every macro-step (an error
-    /// if they ever differ), the interpreter is snapshotted every [`SNAPSHOT_STRIDE`] steps.
+    /// interpreter run side by side, their roots are compared after every macro-step (where
+    /// they first differ, or wasmtime fails, the interpreter goes on alone and
+    /// [`StepIndex::divergence`] says where and why), the interpreter is snapshotted every
+    /// [`SNAPSHOT_STRIDE`] steps.
     /// `progress` sees (macro-steps, instructions) after each macro-step.
     pub fn open(
         runtime: &Runtime,
@@ -153,24 +169,48 @@ impl RunSteps {
         {
             return Ok(open(idx));
         }
-        let mut fast = runtime.machine(blobs.to_vec(), options)?;
-        fast.track_writes();
-        if fast.state_root()? != genesis {
-            return Err(engine("the step machine and wasmtime disagree before the first macro-step"));
-        }
+        // wasmtime runs alongside for the labels and as a cross-check. If it ever disagrees
+        // with the step machine or fails where the step machine does not (a host error, a
+        // native stack limit the interpreter does not have), the step machine goes on alone:
+        // its semantics are what the chain enforces, so the index stays true, only slower to
+        // build. The divergence is recorded in the index and logged loudly.
+        let mut divergence = None;
+        let mut fast = match runtime.machine(blobs.to_vec(), options).and_then(|mut f| {
+            f.track_writes();
+            f.state_root().map(|r| (f, r))
+        }) {
+            Ok((f, r)) if r == genesis => Some(f),
+            Ok((_, r)) => {
+                divergence = Some(Divergence { macro_step: 0, reason: format!("genesis root {} vs the step machine's {}", hex32(&r), hex32(&genesis)) });
+                None
+            }
+            Err(e) => {
+                divergence = Some(Divergence { macro_step: 0, reason: format!("wasmtime failed: {e}") });
+                None
+            }
+        };
         let tmp_store = store.with_extension(format!("snap.tmp{}", std::process::id()));
         let mut writer = SnapshotWriter::create(&tmp_store).map_err(engine)?;
         writer.record(&mut m, 0).map_err(engine)?;
         let (mut per, mut labels, mut roots) = (Vec::new(), Vec::new(), Vec::new());
         let (mut global, mut next_snapshot) = (0u64, SNAPSHOT_STRIDE);
+        let unlabelled = || Label { kind: "unlabelled".into(), name: String::new(), op: String::new(), onnx_op: String::new() };
         while m.status == Status::Running {
             let i = per.len() as u64;
-            let label = match fast.step() {
-                Ok(s) => Label { kind: s.kind, name: s.name, op: s.op, onnx_op: s.onnx_op },
-                Err(RunnerError::Guest { message, .. }) | Err(RunnerError::Trap { reason: message, .. }) => {
-                    Label { kind: "failed".into(), name: message, op: String::new(), onnx_op: String::new() }
+            let failed = |name: String| Label { kind: "failed".into(), name, op: String::new(), onnx_op: String::new() };
+            let label = match fast.as_mut().map(|f| f.step()) {
+                None => unlabelled(),
+                Some(Ok(s)) => Label { kind: s.kind, name: s.name, op: s.op, onnx_op: s.onnx_op },
+                // A failed or trapped guest (including one denied memory past the limit, where
+                // `memory.grow` returned -1 to both engines) is an ordinary end of the run: the
+                // step machine agrees on it, and a claim about it can be checked and disputed.
+                Some(Err(RunnerError::Guest { message, .. })) | Some(Err(RunnerError::Trap { reason: message, .. })) => failed(message),
+                Some(Err(e @ RunnerError::MemoryLimit { .. })) => failed(e.to_string()),
+                Some(Err(e)) => {
+                    divergence = Some(Divergence { macro_step: i, reason: format!("wasmtime failed: {e}") });
+                    fast = None;
+                    unlabelled()
                 }
-                Err(e) => return Err(e),
             };
             let start = global;
             loop {
@@ -184,15 +224,26 @@ impl RunSteps {
                     break;
                 }
             }
-            let (slow_root, fast_root) = (m.state_root(), fast.state_root()?);
-            if slow_root != fast_root {
-                return Err(engine(format!(
-                    "the step machine and wasmtime disagree after macro-step {i} ({} {}): {} vs {}",
-                    label.kind,
-                    label.name,
-                    hex32(&slow_root),
-                    hex32(&fast_root)
-                )));
+            let slow_root = m.state_root();
+            if let Some(f) = fast.as_mut() {
+                let reason = match f.state_root() {
+                    Ok(r) if r == slow_root => None,
+                    Ok(r) => Some(format!(
+                        "after macro-step {i} ({} {}) wasmtime's root is {}, the step machine's {}",
+                        label.kind,
+                        label.name,
+                        hex32(&r),
+                        hex32(&slow_root)
+                    )),
+                    Err(e) => Some(format!("wasmtime's root after macro-step {i}: {e}")),
+                };
+                if reason.is_some() {
+                    divergence = reason.map(|reason| Divergence { macro_step: i, reason });
+                    fast = None;
+                }
+            }
+            if let Some(d) = divergence.as_ref().filter(|d| d.macro_step == i) {
+                tracing::error!(macro_step = i, reason = %d.reason, "wasmtime and the step machine diverge; the step machine goes on alone");
             }
             per.push(global - start);
             labels.push(label);
@@ -207,6 +258,7 @@ impl RunSteps {
             final_root: hex32(&m.state_root()),
             roots,
             snapshots: records.iter().map(|r| (r.step, r.offset)).collect(),
+            divergence,
         };
         std::fs::rename(&tmp_store, &store).map_err(|e| engine(format!("{}: {e}", store.display())))?;
         let tmp = index_path.with_extension(format!("json.tmp{}", std::process::id()));

@@ -402,3 +402,34 @@ pub fn verify_trace(trace: &Trace) -> Result<()> {
     }
     Ok(())
 }
+
+/// Where a run of the raw blobs ends: a failed or trapped run included, since that end is a
+/// machine state a claim can state (`FAILED_OUTPUT`, `spec/proofs.md`).
+#[derive(Clone, Debug)]
+pub struct RunEnd {
+    /// Status of the final state.
+    pub status: Status,
+    /// Its state root.
+    pub state_root: Hash32,
+    /// Macro-steps run.
+    pub steps: u64,
+    /// Its output proof (`gavel_bisection::binding::verify_output`).
+    pub output_proof: Vec<u8>,
+    /// Why the run failed, if it did (the guest's message or the trap).
+    pub failure: Option<String>,
+}
+
+/// Runs `model` on raw `input` bytes (not necessarily a valid tensor set) to its end, whatever it
+/// is. Errors only for a broken host (engine, module, or an input the host cannot instantiate).
+pub fn run_to_end(runtime: &Runtime, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>, options: &MachineOptions) -> Result<RunEnd> {
+    let mut machine = runtime.machine(vec![model, input], options)?;
+    let mut failure = None;
+    while machine.status() == Status::Running {
+        match machine.step() {
+            Ok(_) => {}
+            Err(e @ (RunnerError::Guest { .. } | RunnerError::Trap { .. } | RunnerError::MemoryLimit { .. })) => failure = Some(e.to_string()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(RunEnd { status: machine.status(), state_root: machine.state_root()?, steps: machine.steps(), output_proof: machine.output_proof()?, failure })
+}

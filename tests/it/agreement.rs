@@ -111,6 +111,7 @@ fn side_by_side(name: &str, samples: u64) {
     let t = Instant::now();
     let steps = RunSteps::open_in(&dir, runtime(), &blobs, &MachineOptions::default(), &mut |_, _| {}).unwrap();
     let index = &steps.index;
+    assert_eq!(index.divergence, None, "{name}: the engines must agree at every boundary");
     eprintln!("{name}: {} macro-steps, {} steps, both engines agreed at every boundary ({:.1} s)", index.per_macro_step.len(), index.total(), t.elapsed().as_secs_f64());
     // From wasmtime's state at boundary i, the interpreter reaches wasmtime's root i+1.
     let program = runtime().guest.program().unwrap();

@@ -84,7 +84,7 @@ impl ClaimFields {
 pub struct MoveRecord {
     /// `claimant` or `challenger`.
     pub mover: String,
-    /// `open`, `dissect`, `step`, `timeout` or `cancel`.
+    /// `open`, `open_output`, `dissect`, `step`, `timeout` or `cancel`.
     pub kind: String,
     /// Level of the dissected segment (1 macro-steps, 2 instructions).
     pub level: u8,
@@ -217,6 +217,20 @@ where
     Ok((id, rec))
 }
 
+/// Opens an output dispute on a claim whose final root is ours but whose output is not what that
+/// state proves (`IStateBinding.verifyOutput`): the claimant must prove the output within its
+/// clock or lose. Returns the dispute id and the transaction.
+pub async fn challenge_output(chain: &Chain, d: &Deployment, claim_id: u64, data: &IClaimRegistry::ClaimData) -> Result<(u64, MoveRecord)> {
+    let model = d.model(data.modelId).with_context(|| format!("model {} is not in the deployment", data.modelId))?;
+    let registry = IClaimRegistry::new(d.registry, &chain.provider);
+    let tx = registry.challengeOutput(claim_id, data.clone()).value(U256::from(model.challenge_bond)).into_transaction_request();
+    let receipt = chain.send(tx, &format!("challenging the output of claim {claim_id}")).await?;
+    let id = event_in::<IClaimRegistry::ClaimChallenged>(&receipt)
+        .map(|e| e.disputeId)
+        .context("no ClaimChallenged event")?;
+    Ok((id, MoveRecord::of("challenger", "open_output", (0, 0, 0, 0), &receipt)))
+}
+
 /// Plays `side` of dispute `dispute_id` until it ends: moves when it is our turn, claims a
 /// timeout when the opponent's clock runs out, waits otherwise. `on_move` sees each of our
 /// transactions as it lands.
@@ -265,7 +279,9 @@ where
             moves.push(rec);
             continue;
         }
-        if disp.kind != 0 {
+        // In an output dispute only the claimant moves (`defend_output`); the challenger waits
+        // for the proof or for the claimant's clock to run out.
+        if disp.kind != 0 && side == Side::Claimant {
             bail!("dispute {dispute_id} is an output dispute; use defend_output");
         }
         if disp.turn == side_u8(side) {

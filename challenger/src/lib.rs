@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod chain;
 pub mod contracts;
+pub mod fast_trace;
 pub mod net;
 pub mod store;
 pub mod trace;

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use gavel_bisection::binding::FAILED_OUTPUT;
 use gavel_bisection::code::op_name;
 use gavel_bisection::game::{TraceProvider, LEVEL_MACRO};
 use gavel_bisection::machine::Machine as StepMachine;
@@ -15,6 +16,33 @@ use gavel_bisection::proof::{prove_step_bounded, BlobTrees};
 use gavel_bisection::state::{hex32, Status};
 use gavel_runner::machine::{MachineOptions, Runtime};
 use gavel_runner::prove::{Label, RunSteps, SNAPSHOT_STRIDE};
+
+/// What a claim is judged against: a party's level-1 roots and the outcome its final state
+/// proves.
+pub trait RunView {
+    /// The level-1 root at `n` (the final root past the end: a halted state is a fixed point).
+    fn level1_root(&self, n: u64) -> Hash32;
+    /// What the state at level-1 position `n` proves as its output (`None`: still running).
+    fn output_at(&self, n: u64) -> Option<Hash32>;
+}
+
+impl RunView for RunTrace {
+    fn level1_root(&self, n: u64) -> Hash32 {
+        RunTrace::level1_root(self, n)
+    }
+    fn output_at(&self, n: u64) -> Option<Hash32> {
+        RunTrace::output_at(self, n)
+    }
+}
+
+impl RunView for crate::fast_trace::FastTrace {
+    fn level1_root(&self, n: u64) -> Hash32 {
+        crate::fast_trace::FastTrace::level1_root(self, n)
+    }
+    fn output_at(&self, n: u64) -> Option<Hash32> {
+        crate::fast_trace::FastTrace::output_at(self, n)
+    }
+}
 
 /// Where and how a faulty party corrupts its run.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -88,12 +116,15 @@ impl RunTrace {
             level1.push(crate::chain::parse_word(r)?);
         }
         let counts = steps.index.per_macro_step.clone();
+        // A run that fails or traps is an outcome like any other: its final state is a machine
+        // state, and its claim states `FAILED_OUTPUT` (`spec/proofs.md`, "Binding").
         let end = steps.machine_at(steps.index.total())?;
-        if end.status != Status::Done {
-            bail!("the run ended {:?}, not done: nothing to claim", end.status);
-        }
         let output_id_address = runtime.genesis(options)?.output_id_address;
-        let output_root = read_leaf(&end, output_id_address)?;
+        let output_root = match end.status {
+            Status::Done => read_leaf(&end, output_id_address)?,
+            Status::Failed | Status::Trapped => FAILED_OUTPUT,
+            Status::Running => bail!("the run stopped while still running (an incomplete step index)"),
+        };
         Ok(RunTrace {
             steps,
             level1,
@@ -203,6 +234,31 @@ impl RunTrace {
         }
     }
 
+    /// The run's outcome as this party sees it: the output blob id, or `FAILED_OUTPUT` for a
+    /// run that failed or trapped.
+    pub fn output_root(&self) -> Hash32 {
+        self.output_root
+    }
+
+    /// This party's level-1 root at position `n` (a halted state is a fixed point, so positions
+    /// past the end are the final root).
+    pub fn level1_root(&self, n: u64) -> Hash32 {
+        let last = self.level1.len() - 1;
+        self.level1[usize::try_from(n).unwrap_or(usize::MAX).min(last)]
+    }
+
+    /// What the state at level-1 position `n` proves as its output (`IStateBinding.verifyOutput`):
+    /// the run's outcome if the run has ended by `n`, nothing for a running state.
+    pub fn output_at(&self, n: u64) -> Option<Hash32> {
+        (n >= self.counts.len() as u64).then_some(self.output_root)
+    }
+
+    /// Where wasmtime and the step machine parted on this run, if they did (the trace is then
+    /// the step machine's alone, which is what the chain enforces).
+    pub fn divergence(&self) -> Option<&gavel_runner::prove::Divergence> {
+        self.steps.index.divergence.as_ref()
+    }
+
     /// The fault, if this is a faulty party.
     pub fn fault(&self) -> Option<&Fault> {
         self.fault.as_ref()
@@ -233,7 +289,14 @@ impl RunTrace {
     /// The machine at `position` of macro-step `m` (positions past the end: the boundary after
     /// it), as this party sees it.
     fn machine(&mut self, m: u64, position: u64) -> Result<StepMachine> {
-        let count = *self.counts.get(m as usize).with_context(|| format!("no macro-step {m} in this run"))?;
+        let Some(&count) = self.counts.get(m as usize) else {
+            // Past the end of the run: the final, halted state, a fixed point of every later
+            // macro-step (a claim with more macro-steps than the run can be dissected there).
+            if self.fault.is_some() {
+                bail!("a faulty party keeps no level-2 trace after its fault (macro-step {m})");
+            }
+            return Ok(self.steps.machine_at(self.steps.index.total())?);
+        };
         let p = position.min(count);
         if let Some(f) = &self.fault {
             if m > f.macro_step {
@@ -285,7 +348,10 @@ impl TraceProvider for RunTrace {
             let i = (position as usize).min(self.level1.len() - 1);
             return Ok(self.level1[i]);
         }
-        let count = *self.counts.get(macro_step as usize).with_context(|| format!("no macro-step {macro_step}"))?;
+        let Some(&count) = self.counts.get(macro_step as usize) else {
+            // Past the end of the run: the halted final state at every position.
+            return Ok(*self.level1.last().context("empty trace")?);
+        };
         if position >= count {
             return Ok(self.level1[macro_step as usize + 1]);
         }

@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use gavel_bisection::game::Side;
 use gavel_bisection::state::{hex32, BlobCommitment};
 use gavel_p2p::{BlobId, Fetched, Node, PeerId};
-use gavel_runner::machine::Runtime;
+use gavel_runner::machine::{MachineOptions, Runtime};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
@@ -26,7 +26,8 @@ use crate::chain::{parse_word, Chain, Deployment};
 use crate::contracts::{claim_status, IClaimRegistry};
 use crate::net::{self, P2pOptions};
 use crate::store::Store;
-use crate::trace::RunTrace;
+use crate::fast_trace::{FastTrace, FullSlot};
+use crate::trace::{RunTrace, RunView};
 use crate::emit;
 
 /// A claim's model and input bytes.
@@ -57,21 +58,73 @@ pub struct ClaimRecord {
     #[serde(flatten)]
     pub claim: ClaimFields,
     /// `new`, `unverifiable` (model or input unknown; retried), `agrees`, `disputed`, `won`,
-    /// `lost`, `cancelled`.
+    /// `lost`, `cancelled`, `missed` (found wrong after its window or after another dispute
+    /// settled it).
     pub verdict: String,
     /// Our dispute on it.
     pub dispute_id: Option<u64>,
+    /// What our run says is wrong with it (`execution` or `output`), once disputed.
+    #[serde(default)]
+    pub fault: Option<String>,
+    /// The last error while working on this claim (the claim is retried; other claims go on).
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// The end of its challenge window (chain time), when known: claims are worked
+    /// earliest-deadline-first.
+    #[serde(default)]
+    pub deadline: Option<u64>,
 }
 
 impl ClaimRecord {
     fn of(id: u64, d: &IClaimRegistry::ClaimData) -> ClaimRecord {
-        ClaimRecord { claim_id: id, claim: ClaimFields::of(d), verdict: "new".into(), dispute_id: None }
+        ClaimRecord::new(id, ClaimFields::of(d))
+    }
+
+    fn new(id: u64, claim: ClaimFields) -> ClaimRecord {
+        ClaimRecord { claim_id: id, claim, verdict: "new".into(), dispute_id: None, fault: None, last_error: None, deadline: None }
     }
 
     /// The claim as the contracts take it.
     pub fn data(&self) -> Result<IClaimRegistry::ClaimData> {
         self.claim.data()
     }
+}
+
+/// How a claim compares with our own run of its model on its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Judgement {
+    /// The claim is true: its final root is our root at its macro-step count, and that state
+    /// proves its output (or its `FAILED_OUTPUT`).
+    Agrees,
+    /// The claimed final root is not our root at the claimed macro-step count: the bisection
+    /// game refutes it.
+    Execution,
+    /// The claimed final root is ours, but that state does not prove the claimed output (another
+    /// output, a failed run claimed as done or the reverse, or a state that is still running):
+    /// the claimant cannot answer an output dispute.
+    Output,
+}
+
+impl Judgement {
+    fn name(self) -> &'static str {
+        match self {
+            Judgement::Agrees => "agrees",
+            Judgement::Execution => "execution",
+            Judgement::Output => "output",
+        }
+    }
+}
+
+/// Judges `claim` against our trace of its run. A level-2 depth smaller than a macro-step
+/// needs is not judged on its own: if the claim's roots and output are all true the claim is
+/// harmless, and if any is false the game descends into it (`spec/game.md`).
+pub fn judge(trace: &impl RunView, claim: &ClaimFields) -> Result<Judgement> {
+    let final_root = parse_word(&claim.final_root)?;
+    if trace.level1_root(claim.macro_steps) != final_root {
+        return Ok(Judgement::Execution);
+    }
+    let output = parse_word(&claim.output_root)?;
+    Ok(if trace.output_at(claim.macro_steps) == Some(output) { Judgement::Agrees } else { Judgement::Output })
 }
 
 /// Blob fetches in flight, and when a failed one may be retried.
@@ -84,6 +137,10 @@ struct Fetches {
 /// How long a failed fetch waits before it is tried again.
 const FETCH_RETRY: Duration = Duration::from_secs(2);
 
+/// How long a claim whose work failed waits before it is tried again (doubled per consecutive
+/// failure, up to 64 times).
+const CLAIM_RETRY: Duration = Duration::from_millis(500);
+
 /// The watchtower.
 pub struct Watchtower {
     cfg: WatchConfig,
@@ -95,6 +152,14 @@ pub struct Watchtower {
     /// Peers that announced a claim: asked first for its blobs.
     hints: HashMap<u64, PeerId>,
     fetches: Fetches,
+    /// Claims whose last attempt failed: consecutive failures and when to try again.
+    backoff: HashMap<u64, (u32, Instant)>,
+    /// Full step-machine indexes built at once in the background (each takes a core).
+    confirmations: Arc<tokio::sync::Semaphore>,
+    /// How long judging a claim took lately (a moving average): what a deadline must leave.
+    judge_time: Duration,
+    /// Claims already reported as at risk of missing their window.
+    at_risk: std::collections::HashSet<u64>,
 }
 
 impl Watchtower {
@@ -108,7 +173,7 @@ impl Watchtower {
             Some(opts) => Some(net::start(opts, &cfg.deployment, &cfg.state_dir, store.clone()).await?),
             None => None,
         };
-        Ok(Watchtower { cfg, chain, store, runtime, tasks: HashMap::new(), p2p, hints: HashMap::new(), fetches: Fetches::default() })
+        Ok(Watchtower { cfg, chain, store, runtime, tasks: HashMap::new(), p2p, hints: HashMap::new(), fetches: Fetches::default(), backoff: HashMap::new(), confirmations: Arc::new(tokio::sync::Semaphore::new(1)), judge_time: Duration::from_secs(1), at_risk: Default::default() })
     }
 
     /// The p2p node, if the watchtower joined the network.
@@ -124,7 +189,13 @@ impl Watchtower {
         }
         loop {
             match self.tick().await {
-                Ok(pending) if self.cfg.once && pending == 0 && self.tasks.is_empty() && self.fetches.running.is_empty() => return Ok(()),
+                Ok(pending) if self.cfg.once && pending == 0 && self.tasks.is_empty() && self.fetches.running.is_empty() => {
+                    // A claim nobody could check is an alert, never a silent success.
+                    let unchecked: Vec<u64> =
+                        self.store.all::<ClaimRecord>()?.into_iter().filter(|(_, r)| r.verdict == "unverifiable").map(|(id, _)| id).collect();
+                    anyhow::ensure!(unchecked.is_empty(), "claims {unchecked:?} could not be checked: their model or input is not available to this watchtower");
+                    return Ok(());
+                }
                 Ok(_) => {}
                 // A bad RPC reply or a failed transaction: nothing is lost (every step is
                 // re-derived from the database and the chain), so log it and try again.
@@ -163,7 +234,9 @@ impl Watchtower {
             } else if let Ok(e) = log.log_decode::<IClaimRegistry::ClaimPosted>() {
                 let e = e.inner.data;
                 if self.store.get::<ClaimRecord>(e.claimId)?.is_none() {
-                    self.store.put(e.claimId, &ClaimRecord::of(e.claimId, &e.data))?;
+                    let mut r = ClaimRecord::of(e.claimId, &e.data);
+                    r.deadline = Some(e.deadline.to::<u64>());
+                    self.store.put(e.claimId, &r)?;
                     emit(serde_json::json!({ "event": "claim", "claim": e.claimId, "claimant": e.claimant.to_string() }));
                 }
             }
@@ -187,7 +260,7 @@ impl Watchtower {
             emit(serde_json::json!({ "event": "announcement", "claim": a.claim_id, "peer": source.to_string() }));
             self.hints.insert(a.claim_id, source);
             if self.store.get::<ClaimRecord>(a.claim_id)?.is_none() {
-                let r = ClaimRecord { claim_id: a.claim_id, claim: a.claim, verdict: "new".into(), dispute_id: None };
+                let r = ClaimRecord::new(a.claim_id, a.claim);
                 self.store.put(a.claim_id, &r)?;
                 emit(serde_json::json!({ "event": "claim", "claim": a.claim_id, "via": "gossip", "peer": source.to_string() }));
             }
@@ -236,97 +309,206 @@ impl Watchtower {
         Ok(model.zip(input).map(|(m, i)| (m, Arc::new(i))))
     }
 
-    fn trace(&self, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>) -> Result<RunTrace> {
-        tokio::task::block_in_place(|| RunTrace::in_state_dir(&self.runtime, &self.cfg.state_dir, model, input))
+    /// Our view of the claim's run: wasmtime's level-1 roots at once; if wasmtime cannot run it
+    /// for a reason of the host's, the step machine's full index (slower, never wrong).
+    fn trace(&self, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>) -> Result<FastTrace> {
+        let options = MachineOptions::default();
+        tokio::task::block_in_place(|| match FastTrace::open(self.runtime.clone(), model.clone(), input.clone(), &options) {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "wasmtime cannot run this claim; judging it with the step machine alone");
+                let full = RunTrace::in_state_dir(&self.runtime, &self.cfg.state_dir, model.clone(), input.clone())?;
+                Ok(FastTrace::from_full(self.runtime.clone(), model, input, &options, full))
+            }
+        })
     }
 
-    /// Advances every claim; returns how many still need attention.
+    /// Starts building the full step-machine index of a disputed claim's run in the background
+    /// (one at a time); the trace checks its level-1 roots against it when it lands and plays
+    /// on with it. A disagreement is an event and a counter.
+    fn confirm_in_background(&self, claim: u64, trace: &mut FastTrace, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>) {
+        if trace.confirmed() {
+            return;
+        }
+        let slot: FullSlot = Arc::new(std::sync::Mutex::new(None));
+        trace.confirm_with(slot.clone());
+        let store = self.store.clone();
+        trace.on_divergence(Box::new(move |why| {
+            let count = store.meta("divergences").unwrap_or(0) + 1;
+            let _ = store.set_meta("divergences", count);
+            emit(serde_json::json!({ "event": "divergence", "claim": claim, "reason": why, "count": count }));
+        }));
+        let (runtime, dir, permits) = (self.runtime.clone(), self.cfg.state_dir.clone(), self.confirmations.clone());
+        tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let started = Instant::now();
+            let built = tokio::task::spawn_blocking(move || RunTrace::in_state_dir(&runtime, &dir, model, input)).await;
+            let built = built.map_err(anyhow::Error::from).and_then(|r| r);
+            emit(serde_json::json!({ "event": "confirmed", "claim": claim, "ok": built.is_ok(), "ms": started.elapsed().as_millis() as u64 }));
+            if let Ok(mut s) = slot.lock() {
+                *s = Some(built);
+            }
+        });
+    }
+
+    /// Advances every claim; returns how many still need attention. Each claim is worked on its
+    /// own: an error on one (a run the engines disagree on, a failed transaction, a bad RPC
+    /// reply about it) is recorded on that claim, which is retried later with a growing delay,
+    /// and never stops the work on the others.
     async fn work(&mut self) -> Result<usize> {
         let mut pending = 0;
         let now = self.chain.now().await?;
-        for (id, mut r) in self.store.all::<ClaimRecord>()? {
-            match r.verdict.as_str() {
-                "new" | "unverifiable" => {
-                    let Some((model, input)) = self.blobs_for(&r)? else {
-                        if r.verdict != "unverifiable" {
-                            r.verdict = "unverifiable".into();
-                            self.store.put(id, &r)?;
-                            emit(serde_json::json!({ "event": "unverifiable", "claim": id }));
-                        }
-                        continue;
-                    };
-                    let mut trace = self.trace(model, input)?;
-                    let shape = trace.claim_shape(u64::from(self.cfg.deployment.params.k));
-                    let agrees = hex32(&shape.final_root) == r.claim.final_root && hex32(&shape.output_root) == r.claim.output_root;
-                    if agrees {
-                        r.verdict = "agrees".into();
-                        self.store.put(id, &r)?;
-                        emit(serde_json::json!({ "event": "agrees", "claim": id }));
-                        continue;
-                    }
-                    // Did we already challenge it before a crash?
-                    let (dispute, adopted) = match self.my_dispute(id).await? {
-                        Some(dispute) => (dispute, true),
-                        None => {
-                            let status = IClaimRegistry::new(self.cfg.deployment.registry, &self.chain.provider).claims(id).call().await?;
-                            if status.status != claim_status::PENDING || now >= status.deadline.to::<u64>() {
-                                r.verdict = "missed".into();
-                                self.store.put(id, &r)?;
-                                emit(serde_json::json!({ "event": "missed", "claim": id, "status": status.status }));
-                                continue;
-                            }
-                            let data = r.data()?;
-                            let (dispute, mv) = agent::open_dispute(&self.chain, &self.cfg.deployment, id, &data, shape.initial_root, &mut trace).await?;
-                            tracing::info!(claim = id, dispute, gas = mv.gas, "opened a dispute");
-                            (dispute, false)
-                        }
-                    };
-                    r.verdict = "disputed".into();
-                    r.dispute_id = Some(dispute);
-                    self.store.put(id, &r)?;
-                    // A dispute found on chain but not in the database: opened just before a crash.
-                    emit(serde_json::json!({ "event": if adopted { "resumed" } else { "disputed" }, "claim": id, "dispute": dispute }));
-                    self.spawn(id, dispute, trace);
-                    pending += 1;
+        // Earliest deadline first: a flood of claims with long windows cannot hold back one
+        // whose window closes sooner.
+        let mut claims: Vec<(u64, ClaimRecord)> =
+            self.store.all::<ClaimRecord>()?.into_iter().filter(|(_, r)| matches!(r.verdict.as_str(), "new" | "unverifiable" | "disputed")).collect();
+        claims.sort_by_key(|(id, r)| (r.deadline.unwrap_or(u64::MAX), *id));
+        let mut queued = 0u32;
+        for (id, mut r) in claims {
+            if r.verdict == "new" {
+                queued += 1;
+                // Judging the claims before it and this one must fit in its window.
+                let needed = self.judge_time.saturating_mul(queued) + Duration::from_secs(5);
+                if r.deadline.is_some_and(|d| d.saturating_sub(now) < needed.as_secs()) && self.at_risk.insert(id) {
+                    tracing::error!(claim = id, "the claim's window may close before it is judged");
+                    emit(serde_json::json!({ "event": "deadline_at_risk", "claim": id, "alert": true, "deadline": r.deadline, "now": now, "needed_s": needed.as_secs() }));
                 }
-                "disputed" => {
-                    pending += 1;
-                    let dispute = r.dispute_id.context("disputed without a dispute id")?;
-                    if let Some(task) = self.tasks.get(&id) {
-                        if !task.is_finished() {
-                            continue;
-                        }
-                        let task = self.tasks.remove(&id).context("task")?;
-                        let outcome = task.await.context("dispute task")??;
-                        r.verdict = if outcome.won {
-                            "won"
-                        } else if outcome.status == crate::contracts::dispute_status::CANCELLED {
-                            "cancelled"
-                        } else {
-                            "lost"
-                        }
-                        .into();
-                        if outcome.won {
-                            self.collect(id, &r).await?;
-                        }
-                        self.store.put(id, &r)?;
-                        emit(serde_json::json!({ "event": "resolved", "claim": id, "dispute": dispute, "verdict": r.verdict, "moves": outcome.moves.len() }));
-                        pending -= 1;
-                    } else {
-                        // After a restart: rebuild the trace from the cache and play on.
-                        let Some((model, input)) = self.blobs_for(&r)? else { continue };
-                        let trace = self.trace(model, input)?;
-                        emit(serde_json::json!({ "event": "resumed", "claim": id, "dispute": dispute }));
-                        self.spawn(id, dispute, trace);
-                    }
+            }
+            if self.backoff.get(&id).is_some_and(|(_, at)| Instant::now() < *at) {
+                pending += 1;
+                continue;
+            }
+            match self.advance(id, &mut r, now).await {
+                Ok(needs_attention) => {
+                    self.backoff.remove(&id);
+                    pending += usize::from(needs_attention);
                 }
-                _ => {}
+                Err(e) => {
+                    pending += 1;
+                    let error = format!("{e:#}");
+                    let failures = self.backoff.get(&id).map_or(0, |(n, _)| *n) + 1;
+                    let delay = CLAIM_RETRY.saturating_mul(1 << failures.min(6));
+                    self.backoff.insert(id, (failures, Instant::now() + delay));
+                    tracing::warn!(claim = id, failures, error = %error, "claim");
+                    emit(serde_json::json!({ "event": "claim_error", "claim": id, "failures": failures, "retry_ms": delay.as_millis() as u64, "error": error }));
+                    // `advance` may have stored progress before failing: keep it, add the error.
+                    let mut latest = self.store.get::<ClaimRecord>(id)?.unwrap_or(r);
+                    latest.last_error = Some(error);
+                    self.store.put(id, &latest)?;
+                }
             }
         }
         Ok(pending)
     }
 
-    fn spawn(&mut self, claim: u64, dispute: u64, mut trace: RunTrace) {
+    /// One claim's next step; returns whether it still needs attention.
+    async fn advance(&mut self, id: u64, r: &mut ClaimRecord, now: u64) -> Result<bool> {
+        match r.verdict.as_str() {
+            "new" | "unverifiable" => {
+                let Some((model, input)) = self.blobs_for(r)? else {
+                    if r.verdict != "unverifiable" {
+                        r.verdict = "unverifiable".into();
+                        self.store.put(id, r)?;
+                        // An alert: a claim this watchtower cannot check may finalize unchecked
+                        // (`spec/p2p.md`, "Data availability").
+                        tracing::warn!(claim = id, "the claim's model or input is not available; it cannot be checked");
+                        emit(serde_json::json!({ "event": "unverifiable", "claim": id, "alert": true, "input_root": r.claim.input_root }));
+                    }
+                    return Ok(false);
+                };
+                let started = Instant::now();
+                let mut trace = self.trace(model.clone(), input.clone())?;
+                self.judge_time = (self.judge_time * 3 + started.elapsed()) / 4;
+                if let Some(why) = trace.divergence() {
+                    let count = self.store.meta("divergences")? + 1;
+                    self.store.set_meta("divergences", count)?;
+                    tracing::error!(claim = id, reason = %why, "wasmtime diverged from the step machine; judging with the step machine's trace");
+                    emit(serde_json::json!({ "event": "divergence", "claim": id, "reason": why, "count": count }));
+                }
+                let judgement = judge(&trace, &r.claim)?;
+                if judgement == Judgement::Agrees {
+                    r.verdict = "agrees".into();
+                    r.last_error = None;
+                    self.store.put(id, r)?;
+                    emit(serde_json::json!({ "event": "agrees", "claim": id }));
+                    return Ok(false);
+                }
+                // Did we already challenge it before a crash?
+                let (dispute, adopted) = match self.my_dispute(id).await? {
+                    Some(dispute) => (dispute, true),
+                    None => {
+                        let status = IClaimRegistry::new(self.cfg.deployment.registry, &self.chain.provider).claims(id).call().await?;
+                        if status.status != claim_status::PENDING || now >= status.deadline.to::<u64>() {
+                            r.verdict = "missed".into();
+                            self.store.put(id, r)?;
+                            emit(serde_json::json!({ "event": "missed", "claim": id, "status": status.status, "fault": judgement.name() }));
+                            return Ok(false);
+                        }
+                        let data = r.data()?;
+                        let (dispute, mv) = match judgement {
+                            Judgement::Output => agent::challenge_output(&self.chain, &self.cfg.deployment, id, &data).await?,
+                            _ => {
+                                let initial = trace.level1_root(0);
+                                agent::open_dispute(&self.chain, &self.cfg.deployment, id, &data, initial, &mut trace).await?
+                            }
+                        };
+                        tracing::info!(claim = id, dispute, gas = mv.gas, fault = judgement.name(), "opened a dispute");
+                        (dispute, false)
+                    }
+                };
+                r.verdict = "disputed".into();
+                r.dispute_id = Some(dispute);
+                r.fault = Some(judgement.name().into());
+                r.last_error = None;
+                self.store.put(id, r)?;
+                // A dispute found on chain but not in the database: opened just before a crash.
+                emit(serde_json::json!({ "event": if adopted { "resumed" } else { "disputed" }, "claim": id, "dispute": dispute, "fault": judgement.name(), "ms": started.elapsed().as_millis() as u64 }));
+                if judgement == Judgement::Execution {
+                    self.confirm_in_background(id, &mut trace, model, input);
+                }
+                self.spawn(id, dispute, trace);
+                Ok(true)
+            }
+            "disputed" => {
+                let dispute = r.dispute_id.context("disputed without a dispute id")?;
+                let Some(task) = self.tasks.get(&id) else {
+                    // After a restart (or a failed dispute task): rebuild the trace from the
+                    // cache and play on.
+                    let Some((model, input)) = self.blobs_for(r)? else { return Ok(true) };
+                    let mut trace = self.trace(model.clone(), input.clone())?;
+                    emit(serde_json::json!({ "event": "resumed", "claim": id, "dispute": dispute }));
+                    if r.fault.as_deref() != Some("output") {
+                        self.confirm_in_background(id, &mut trace, model, input);
+                    }
+                    self.spawn(id, dispute, trace);
+                    return Ok(true);
+                };
+                if !task.is_finished() {
+                    return Ok(true);
+                }
+                let task = self.tasks.remove(&id).context("task")?;
+                let outcome = task.await.context("dispute task")??;
+                r.verdict = if outcome.won {
+                    "won"
+                } else if outcome.status == crate::contracts::dispute_status::CANCELLED {
+                    "cancelled"
+                } else {
+                    "lost"
+                }
+                .into();
+                if outcome.won {
+                    self.collect(id, r).await?;
+                }
+                r.last_error = None;
+                self.store.put(id, r)?;
+                emit(serde_json::json!({ "event": "resolved", "claim": id, "dispute": dispute, "verdict": r.verdict, "moves": outcome.moves.len() }));
+                Ok(false)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn spawn(&mut self, claim: u64, dispute: u64, mut trace: FastTrace) {
         let (chain, d, poll) = (self.chain.clone(), self.cfg.deployment.clone(), self.cfg.poll);
         let task = tokio::spawn(async move {
             let mut on_move = |m: &agent::MoveRecord| {

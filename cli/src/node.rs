@@ -269,6 +269,12 @@ pub(crate) struct ServeArgs {
     /// play a few more rounds, and the step machine runs only for disputed claims).
     #[arg(long)]
     fast_claims: bool,
+    /// Answer on-chain requests paying at least this many wei.
+    #[arg(long, default_value_t = gavel_serve::RequestPolicy::default().min_payment)]
+    min_payment: u128,
+    /// Answer on-chain requests whose callback gas limit is at most this.
+    #[arg(long, default_value_t = gavel_serve::RequestPolicy::default().max_callback_gas)]
+    max_callback_gas: u32,
     #[command(flatten)]
     p2p: P2pArgs,
     #[command(flatten)]
@@ -290,6 +296,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
             fault_macro_step: args.fault_macro_step,
             p2p: args.p2p.options(),
             fast_claims: args.fast_claims,
+            policy: gavel_serve::RequestPolicy { min_payment: args.min_payment, max_callback_gas: args.max_callback_gas },
         };
         let mut stop = Stop::new()?;
         gavel_serve::serve(cfg, runtime, async move { stop.recv().await }).await
@@ -334,6 +341,7 @@ pub(crate) fn bench_serve(case_name: &str, requests: usize, fast_claims: bool, a
             fault_macro_step: None,
             p2p: None,
             fast_claims,
+            policy: gavel_serve::RequestPolicy::default(),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(gavel_serve::serve(cfg, runtime, async move {

@@ -4,6 +4,7 @@ mod agreement;
 mod bench;
 mod bad_input;
 mod chain;
+mod false_claims;
 mod step_cli;
 mod models;
 mod nodes;

@@ -82,8 +82,14 @@ pub(crate) fn wait_for_file(p: &std::path::Path, limit: Duration) {
 /// Spawns `gavel <args>` from the repository root with signer `key`, stderr to `log`, and
 /// forwards its JSON event lines.
 pub(crate) fn node(args: &[String], key: &str, log: &std::path::Path) -> (Proc, mpsc::Receiver<serde_json::Value>) {
+    node_with_env(args, key, log, &[])
+}
+
+/// [`node`] with extra environment variables (fault injection).
+pub(crate) fn node_with_env(args: &[String], key: &str, log: &std::path::Path, env: &[(&str, &str)]) -> (Proc, mpsc::Receiver<serde_json::Value>) {
     let mut child = std::process::Command::new(gavel_tests::gavel_bin())
         .args(args)
+        .envs(env.iter().copied())
         .env("GAVEL_PRIVATE_KEY", key)
         .current_dir(gavel_runner::cases::repo_root())
         .stdout(std::process::Stdio::piped())

@@ -72,9 +72,21 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     assert_eq!(s, 200);
     assert_eq!(c["chain_status"], claim_status::PENDING);
 
-    // An on-chain request from the consumer contract is answered too.
+    // Requests outside the server's policy are skipped with a reason: one that pays nothing, and
+    // one whose callback may burn more gas than the server accepts to spend finalizing it.
     let consumer = Chain::connect(&d.rpc_url, DEV_KEYS[3]).await.unwrap();
     let input_root = BlobCommitment::of(&input).id();
+    let reg_c = IClaimRegistry::new(d.registry, &consumer.provider);
+    for (payment, gas, why) in [(0u64, 100_000u32, "below the server's minimum"), (10u64.pow(16), 1_500_000, "above the server's maximum")] {
+        let ask = reg_c.requestCompute(1, input_root.into(), input.clone().into(), gas).value(U256::from(payment));
+        let r = consumer.send(ask.into_transaction_request(), "requestCompute").await.unwrap();
+        let request = event_in::<IClaimRegistry::ComputeRequested>(&r).unwrap().requestId;
+        let skipped = wait_event(&rx, "request_skipped", Duration::from_secs(60));
+        assert_eq!(skipped["request"], request, "{skipped}");
+        assert!(skipped["reason"].as_str().unwrap().contains(why), "{skipped}");
+    }
+
+    // An on-chain request from the consumer contract is answered.
     let example = IExampleConsumer::new(d.consumer, &consumer.provider);
     let ask = example.ask(1, input_root.into(), input.clone().into()).value(U256::from(10u64.pow(16)));
     let r = consumer.send(ask.into_transaction_request(), "ask").await.unwrap();
@@ -82,6 +94,18 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     let answered = wait_event(&rx, "request_answered", Duration::from_secs(120));
     assert_eq!(answered["request"], request);
     let chain_claim = answered["claim"].as_u64().unwrap();
+
+    // A request on an input the model rejects (no tensor set at all) gets the true claim that
+    // the run fails: its failed final state and the FAILED_OUTPUT word.
+    let garbage = b"not a tensor set".to_vec();
+    let ask = reg_c.requestCompute(1, BlobCommitment::of(&garbage).id().into(), garbage.clone().into(), 100_000).value(U256::from(10u64.pow(16)));
+    let r = consumer.send(ask.into_transaction_request(), "requestCompute").await.unwrap();
+    let failed_request = event_in::<IClaimRegistry::ComputeRequested>(&r).unwrap().requestId;
+    let answered = wait_event(&rx, "request_answered", Duration::from_secs(120));
+    assert_eq!(answered["request"], failed_request, "{answered}");
+    let failed_claim = answered["claim"].as_u64().unwrap();
+    let (_, rec) = procs::http(&addr, "GET", &format!("/v1/claims/{failed_claim}"), b"");
+    assert_eq!(rec["claim"]["output_root"], format!("0x{}", "0".repeat(64)), "{rec}");
 
     // A lying challenger disputes the HTTP claim and loses to the server.
     let liar = Chain::connect(&d.rpc_url, DEV_KEYS[4]).await.unwrap();
@@ -119,10 +143,11 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     loop {
         let a = reg.claims(http_claim).call().await.unwrap().status;
         let b = reg.claims(chain_claim).call().await.unwrap().status;
-        if a == claim_status::FINAL && b == claim_status::FINAL {
+        let c = reg.claims(failed_claim).call().await.unwrap().status;
+        if a == claim_status::FINAL && b == claim_status::FINAL && c == claim_status::FINAL {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "claims not finalized: {a} {b}");
+        assert!(t.elapsed() < Duration::from_secs(60), "claims not finalized: {a} {b} {c}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let got = example.results(request).call().await.unwrap();

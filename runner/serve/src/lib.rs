@@ -27,6 +27,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use gavel_bisection::binding::FAILED_OUTPUT;
 use gavel_bisection::game::Side;
 use gavel_bisection::state::{hex32, BlobCommitment};
 use gavel_challenger::agent::{self, ClaimFields};
@@ -65,6 +66,40 @@ pub struct ServeConfig {
     /// times the throughput; a dispute then plays the extra level-2 rounds (the step machine
     /// runs only when a claim is disputed).
     pub fast_claims: bool,
+    /// Which on-chain requests the server answers.
+    pub policy: RequestPolicy,
+}
+
+/// Which on-chain requests a server answers: answering one costs a bonded claim's gas, so a
+/// request that pays too little, or whose callback could cost the server more gas than it is
+/// willing to spend on `finalize`, is skipped (and said so in a `request_skipped` event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestPolicy {
+    /// Smallest payment, wei.
+    pub min_payment: u128,
+    /// Largest callback gas limit.
+    pub max_callback_gas: u32,
+}
+
+impl Default for RequestPolicy {
+    fn default() -> RequestPolicy {
+        // 0.001 ETH covers posting (~100k gas) and finalizing (~60k plus the callback) at
+        // ~5 gwei; 500k gas is a generous consumer callback.
+        RequestPolicy { min_payment: 1_000_000_000_000_000, max_callback_gas: 500_000 }
+    }
+}
+
+impl RequestPolicy {
+    /// Why a request with this payment and callback gas limit is not answered, if it is not.
+    pub fn refuses(&self, payment: u128, callback_gas: u32) -> Option<String> {
+        if payment < self.min_payment {
+            return Some(format!("payment {payment} wei is below the server's minimum of {} wei", self.min_payment));
+        }
+        if callback_gas > self.max_callback_gas {
+            return Some(format!("callback gas limit {callback_gas} is above the server's maximum of {}", self.max_callback_gas));
+        }
+        None
+    }
 }
 
 /// What the server keeps about each of its claims (persisted as JSON by claim id).
@@ -136,10 +171,55 @@ impl Server {
         }
     }
 
-    /// Runs `model_id` on the GVTS `input`, posts the claim, stores it.
+    /// Answers on-chain request `request_id` whose input the model rejects (bytes that are no
+    /// tensor set, a wrong dtype or shape, a guest trap, the memory limit) with the true claim
+    /// that the run fails: its failed final state and `FAILED_OUTPUT` (`spec/proofs.md`), so the
+    /// consumer gets an answer and no false "done" claim can stand.
+    async fn claim_failure(&self, model_id: u64, model: Arc<Vec<u8>>, input: Vec<u8>, request_id: u64) -> Result<(ServedClaim, serde_json::Value), ApiError> {
+        let internal = |e: anyhow::Error| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
+        let input = Arc::new(input);
+        let _guard = self.infer_lock.lock().await;
+        let (end, shape) = tokio::task::block_in_place(|| -> Result<_> {
+            let end = gavel_runner::run::run_to_end(&self.runtime, model.clone(), input.clone(), &MachineOptions::default())?;
+            let trace = self.trace(model.clone(), input.clone())?;
+            Ok((end, trace.claim_shape(u64::from(self.cfg.deployment.params.k))))
+        })
+        .map_err(internal)?;
+        if end.failure.is_none() || shape.output_root != FAILED_OUTPUT {
+            return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, "the run did not fail on a second look".into()));
+        }
+        if self.cfg.fault_macro_step.is_none() && shape.final_root != end.state_root {
+            return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, "wasmtime and the step machine disagree on the failed final root".into()));
+        }
+        let input_root = BlobCommitment::of(&input).id();
+        let data = agent::claim_data(model_id, request_id, &input_root, &shape);
+        let (claim_id, receipt) = agent::post_claim(&self.chain, &self.cfg.deployment, &data)
+            .await
+            .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("posting the claim: {e:#}")))?;
+        let record = ServedClaim { claim_id, claim: ClaimFields::of(&data), output_proof: hex::encode(&end.output_proof), disputes: Vec::new(), status: "pending".into() };
+        self.store.put_blob(&input_root, &input).and_then(|()| self.store.put(claim_id, &record)).map_err(internal)?;
+        let failure = end.failure.unwrap_or_default();
+        emit(json!({ "event": "claim", "claim": claim_id, "request": request_id, "model": model_id, "gas": receipt.gas_used, "failed": failure }));
+        self.announce(claim_id, &record.claim).await;
+        let body = json!({ "claim_id": claim_id, "tx": receipt.transaction_hash.to_string(), "output_root": record.claim.output_root, "state_root": record.claim.final_root, "failed": failure });
+        Ok((record, body))
+    }
+
+    /// Runs `model_id` on the GVTS `input`, posts the claim, stores it. An on-chain request
+    /// (`request_id` ≠ 0) whose run fails gets the claim that it fails; an HTTP request gets the
+    /// error.
     async fn infer(&self, model_id: u64, input: Vec<u8>, request_id: u64) -> Result<(ServedClaim, serde_json::Value), ApiError> {
         let model = self.model_bytes(model_id).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
         let model = model.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("model {model_id} is not registered in this deployment")))?;
+        match self.answer(model_id, model.clone(), input.clone(), request_id).await {
+            Err(ApiError(status, _)) if request_id != 0 && (status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY) => {
+                self.claim_failure(model_id, model, input, request_id).await
+            }
+            answered => answered,
+        }
+    }
+
+    async fn answer(&self, model_id: u64, model: Arc<Vec<u8>>, input: Vec<u8>, request_id: u64) -> Result<(ServedClaim, serde_json::Value), ApiError> {
         let tensors = gavel_codec::decode(&input).map_err(|e| bad(format!("input is not a valid GVTS tensor set: {e}")))?;
         let input = Arc::new(input);
         let _guard = self.infer_lock.lock().await;
@@ -240,7 +320,11 @@ impl Server {
                 if let Ok(e) = log.log_decode::<IClaimRegistry::ComputeRequested>() {
                     let e = e.inner.data;
                     if d.model(e.modelId).is_none() || e.input.is_empty() || BlobCommitment::of(&e.input).id() != e.inputRoot.0 {
-                        emit(json!({ "event": "request_skipped", "request": e.requestId }));
+                        emit(json!({ "event": "request_skipped", "request": e.requestId, "reason": "unknown model, or no inline input matching its root" }));
+                        continue;
+                    }
+                    if let Some(reason) = self.cfg.policy.refuses(e.payment.to::<u128>(), e.callbackGasLimit) {
+                        emit(json!({ "event": "request_skipped", "request": e.requestId, "reason": reason }));
                         continue;
                     }
                     match self.infer(e.modelId, e.input.to_vec(), e.requestId).await {

@@ -1,0 +1,258 @@
+//! Every way a claim can be false, posted by raw transactions (hand-built `ClaimData`, not gavel's
+//! server code), against `gavel watch` as a process on a real anvil: each false claim is disputed
+//! with the right kind of dispute and refuted, true claims are agreed with (a true "failed" claim
+//! included), claims on inputs the guest rejects (poison claims, posted first) stop nothing, and
+//! a `kill -9` in the middle of the disputes changes nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{B256, U256};
+use gavel_bisection::binding::FAILED_OUTPUT;
+use gavel_bisection::state::BlobCommitment;
+use gavel_challenger::chain::{event_in, Chain, DEV_KEYS};
+use gavel_challenger::contracts::{claim_status, IClaimRegistry};
+use gavel_challenger::trace::RunTrace;
+use gavel_codec::{DType, Tensor};
+use gavel_runner::cases::{repo_root, Case};
+use gavel_runner::machine::MachineOptions;
+
+use crate::procs::{self, EventLog};
+
+const ETH: u128 = 1_000_000_000_000_000_000;
+
+/// `gavel watch` on `deployment`, its events in a log.
+fn watch(t: &procs::Testnet, log: &str) -> (procs::Proc, EventLog) {
+    watch_with_env(t, log, &[])
+}
+
+fn watch_with_env(t: &procs::Testnet, log: &str, env: &[(&str, &str)]) -> (procs::Proc, EventLog) {
+    let args: Vec<String> = ["watch", "--deployment", &t.dep.display().to_string(), "--state", &t.work.join("watch").display().to_string(), "--poll-ms", "100", "--no-p2p"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let (p, rx) = procs::node_with_env(&args, DEV_KEYS[4], &t.work.join(log), env);
+    (p, EventLog::new(rx))
+}
+
+/// The true run of `input`, computed here only to build the false claims.
+fn truth(t: &procs::Testnet, model: &Arc<Vec<u8>>, input: &[u8]) -> RunTrace {
+    let dir = t.work.join("truth");
+    std::fs::create_dir_all(&dir).unwrap();
+    tokio::task::block_in_place(|| {
+        RunTrace::honest(crate::runtime(), model.clone(), Arc::new(input.to_vec()), &MachineOptions::default(), Some(&dir), &mut |_, _| {})
+    })
+    .unwrap()
+}
+
+fn data(model_id: u64, input: &[u8], n: u64, depth: u8, output: [u8; 32], final_root: [u8; 32]) -> IClaimRegistry::ClaimData {
+    IClaimRegistry::ClaimData {
+        modelId: model_id,
+        requestId: 0,
+        macroStepCount: n,
+        level2Depth: depth,
+        inputRoot: B256::from(BlobCommitment::of(input).id()),
+        outputRoot: B256::from(output),
+        finalStateRoot: B256::from(final_root),
+    }
+}
+
+fn made_up(tag: &str) -> [u8; 32] {
+    alloy::primitives::keccak256(tag.as_bytes()).0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_false_claim_is_refuted_and_poison_claims_stop_nothing() {
+    let t = procs::testnet("false-claims", &[]);
+    let d = t.d.clone();
+    let (liar, consumer) = (Chain::connect(&d.rpc_url, DEV_KEYS[2]).await.unwrap(), Chain::connect(&d.rpc_url, DEV_KEYS[3]).await.unwrap());
+    let case = Case::load(&repo_root(), "silero_vad").unwrap();
+    let model = crate::model_bytes(&case);
+    let k = u64::from(d.params.k);
+
+    // Three inputs go on chain inline with a request each (that is how the watchtower gets
+    // them): silero-vad's real input, bytes that are no tensor set, and the real input with its
+    // audio retyped as int32 (a dtype the model rejects).
+    let good = gavel_codec::encode(&case.inputs);
+    let garbage = b"these bytes are not a GVTS tensor set".to_vec();
+    let retyped: Vec<Tensor> = case
+        .inputs
+        .iter()
+        .map(|x| if x.name == "input" { Tensor::new(x.name.clone(), DType::I32, x.shape.clone(), x.data.clone()).unwrap() } else { x.clone() })
+        .collect();
+    let wrong_dtype = gavel_codec::encode(&retyped);
+    let reg_c = IClaimRegistry::new(d.registry, &consumer.provider);
+    for input in [&good, &garbage, &wrong_dtype] {
+        let root = B256::from(BlobCommitment::of(input).id());
+        let ask = reg_c.requestCompute(1, root, input.clone().into(), 100_000).value(U256::from(ETH / 100));
+        let r = consumer.send(ask.into_transaction_request(), "requestCompute").await.unwrap();
+        assert!(event_in::<IClaimRegistry::ComputeRequested>(&r).is_some());
+    }
+
+    let real = truth(&t, &model, &good);
+    let shape = real.claim_shape(k);
+    let (n, depth) = (shape.macro_steps, shape.level2_depth);
+    let bad_bytes = truth(&t, &model, &garbage);
+    let bad_dtype = truth(&t, &model, &wrong_dtype);
+    assert_eq!(bad_bytes.output_root(), FAILED_OUTPUT, "bytes that are no tensor set must fail the run");
+    assert_eq!(bad_dtype.output_root(), FAILED_OUTPUT, "a rejected dtype must fail the run");
+    let (bb, bd) = (bad_bytes.claim_shape(k), bad_dtype.claim_shape(k));
+
+    // (name, claim, expected: "execution" | "output" | "agrees"), posted in this order: the
+    // poison claims first.
+    let cases: Vec<(&str, IClaimRegistry::ClaimData, &str)> = vec![
+        ("poison: a failed run claimed done", data(1, &garbage, bb.macro_steps, bb.level2_depth, made_up("out"), made_up("final")), "execution"),
+        ("poison: true failed state, made-up output", data(1, &wrong_dtype, bd.macro_steps, bd.level2_depth, made_up("out"), bd.final_root), "output"),
+        ("true failed claim", data(1, &garbage, bb.macro_steps, bb.level2_depth, FAILED_OUTPUT, bb.final_root), "agrees"),
+        ("wrong final state", data(1, &good, n, depth, shape.output_root, made_up("final")), "execution"),
+        ("true final state, wrong output", data(1, &good, n, depth, made_up("out"), shape.final_root), "output"),
+        ("a running state claimed final", data(1, &good, n - 1, depth, shape.output_root, real.level1_root(n - 1)), "output"),
+        ("wrong macro-step count", data(1, &good, n + 3, depth, shape.output_root, made_up("final")), "execution"),
+        ("level-2 depth too small", data(1, &good, n, depth - 1, shape.output_root, made_up("final")), "execution"),
+        ("a succeeding run claimed failed", data(1, &good, n, depth, FAILED_OUTPUT, shape.final_root), "output"),
+        ("true claim", data(1, &good, n, depth, shape.output_root, shape.final_root), "agrees"),
+    ];
+    let reg = IClaimRegistry::new(d.registry, &liar.provider);
+    let mut ids = Vec::new();
+    for (name, c, _) in &cases {
+        let r = liar.send(reg.postClaim(c.clone()).value(U256::from(ETH)).into_transaction_request(), name).await.unwrap();
+        ids.push(event_in::<IClaimRegistry::ClaimPosted>(&r).unwrap().claimId);
+    }
+
+    // The watchtower judges all of them; the liar never answers.
+    let (first, mut ev) = watch(&t, "watch-first.log");
+    let (mut disputed, mut agreed) = (std::collections::HashMap::new(), Vec::new());
+    while disputed.len() + agreed.len() < cases.len() {
+        let e = ev.next_any(&["disputed", "agrees"], Duration::from_secs(240));
+        let claim = e["claim"].as_u64().unwrap();
+        if e["event"] == "agrees" {
+            agreed.push(claim);
+        } else {
+            disputed.insert(claim, e["fault"].as_str().unwrap().to_string());
+        }
+    }
+    for ((name, _, expected), id) in cases.iter().zip(&ids) {
+        match *expected {
+            "agrees" => assert!(agreed.contains(id), "{name}: claim {id} should be agreed with"),
+            kind => assert_eq!(disputed.get(id).map(String::as_str), Some(kind), "{name}: claim {id}"),
+        }
+    }
+    assert!(ev.all("claim_error").is_empty(), "{:?}", ev.all("claim_error"));
+
+    // kill -9 in the middle of the disputes; the restarted watchtower resumes every one.
+    first.kill9();
+    let (_second, mut ev) = watch(&t, "watch-second.log");
+    let resumed = ev.next_n("resumed", disputed.len(), Duration::from_secs(240));
+    let mut resumed: Vec<u64> = resumed.iter().map(|e| e["claim"].as_u64().unwrap()).collect();
+    resumed.sort_unstable();
+    let mut expect: Vec<u64> = disputed.keys().copied().collect();
+    expect.sort_unstable();
+    assert_eq!(resumed, expect);
+
+    // The liar's clocks run out; the watchtower wins every dispute.
+    let deployer = Chain::connect(&d.rpc_url, DEV_KEYS[0]).await.unwrap();
+    deployer.warp(d.params.clock_time + 1).await.unwrap();
+    let resolved = ev.next_n("resolved", disputed.len(), Duration::from_secs(240));
+    for e in &resolved {
+        assert_eq!(e["verdict"], "won", "{e}");
+    }
+    let status = |id: u64| {
+        let reg = IClaimRegistry::new(d.registry, &deployer.provider);
+        async move { reg.claims(id).call().await.unwrap().status }
+    };
+    for ((name, c, expected), id) in cases.iter().zip(&ids) {
+        let s = status(*id).await;
+        if *expected == "agrees" {
+            // Nobody disputed it; its window has passed, so it finalizes.
+            deployer.send(reg.finalize(*id, c.clone()).into_transaction_request(), "finalize").await.unwrap();
+            assert_eq!(status(*id).await, claim_status::FINAL, "{name}");
+        } else {
+            assert!(s == claim_status::REFUTED || s == claim_status::SETTLED, "{name}: claim {id} is in status {s}");
+        }
+    }
+    std::fs::remove_dir_all(&t.work).ok();
+}
+
+/// wasmtime and the step machine part ways (forced: the host fails a `memory.grow` the limit
+/// allows, which WebAssembly would let return -1 while the step machine grows). The watchtower
+/// says so loudly and judges with the step machine's trace, which is what the chain enforces,
+/// and still refutes a false claim down to the step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_grow_failure_falls_back_to_the_step_machine_and_still_wins() {
+    let t = procs::testnet("divergence", &[]);
+    let d = t.d.clone();
+    let (liar, consumer) = (Chain::connect(&d.rpc_url, DEV_KEYS[2]).await.unwrap(), Chain::connect(&d.rpc_url, DEV_KEYS[3]).await.unwrap());
+    let case = Case::load(&repo_root(), "silero_vad").unwrap();
+    let model = crate::model_bytes(&case);
+    let good = gavel_codec::encode(&case.inputs);
+    let root = B256::from(BlobCommitment::of(&good).id());
+    let reg_c = IClaimRegistry::new(d.registry, &consumer.provider);
+    consumer.send(reg_c.requestCompute(1, root, good.clone().into(), 100_000).value(U256::from(ETH / 100)).into_transaction_request(), "ask").await.unwrap();
+    let real = truth(&t, &model, &good);
+    let shape = real.claim_shape(u64::from(d.params.k));
+    let lie = data(1, &good, shape.macro_steps, shape.level2_depth, shape.output_root, made_up("final"));
+    let reg = IClaimRegistry::new(d.registry, &liar.provider);
+    let r = liar.send(reg.postClaim(lie).value(U256::from(ETH)).into_transaction_request(), "postClaim").await.unwrap();
+    let claim = event_in::<IClaimRegistry::ClaimPosted>(&r).unwrap().claimId;
+
+    let (_watch, mut ev) = watch_with_env(&t, "watch.log", &[(gavel_runner::machine::FAULT_HOST_GROW_ENV, "1")]);
+    let div = ev.next("divergence", Duration::from_secs(240));
+    assert_eq!(div["claim"], claim, "{div}");
+    assert!(div["reason"].as_str().unwrap().contains("failed to grow"), "{div}");
+    let disputed = ev.next("disputed", Duration::from_secs(120));
+    assert_eq!(disputed["claim"], claim);
+    assert_eq!(disputed["fault"], "execution");
+    let deployer = Chain::connect(&d.rpc_url, DEV_KEYS[0]).await.unwrap();
+    deployer.warp(d.params.clock_time + 1).await.unwrap();
+    let resolved = ev.next("resolved", Duration::from_secs(120));
+    assert_eq!(resolved["verdict"], "won", "{resolved}");
+    let s = IClaimRegistry::new(d.registry, &deployer.provider).claims(claim).call().await.unwrap().status;
+    assert!(s == claim_status::REFUTED || s == claim_status::SETTLED, "status {s}");
+    std::fs::remove_dir_all(&t.work).ok();
+}
+
+/// A run that needs more memory than the limit is an outcome, not an error: both engines see
+/// `memory.grow` return -1, the guest gives up, and the trace ends in a failed or trapped state
+/// whose claim is `FAILED_OUTPUT` (before, building the trace failed, which stopped the
+/// watchtower's whole tick on such a claim).
+#[test]
+fn a_run_past_the_memory_limit_is_an_outcome() {
+    let case = Case::load(&repo_root(), "silero_vad").unwrap();
+    let model = crate::model_bytes(&case);
+    let input = Arc::new(gavel_codec::encode(&case.inputs));
+    let dir = std::env::temp_dir().join(format!("gavel-memlimit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // silero-vad's model alone is larger than 2 MiB.
+    let options = MachineOptions { memory_limit_mib: 2 };
+    let t = RunTrace::honest(crate::runtime(), model, input, &options, Some(&dir), &mut |_, _| {}).unwrap();
+    assert_eq!(t.divergence(), None, "both engines must agree on a run denied memory");
+    assert_eq!(t.output_root(), FAILED_OUTPUT);
+    let last = t.labels().last().unwrap();
+    assert_eq!(last.kind, "failed", "{last:?}");
+    assert!(last.name.contains("memory limit"), "{last:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A claim with more macro-steps than the run and a made-up final root is dissected past the
+/// run's end; there the honest trace is the halted final state at every position, and its step
+/// proofs show the fixed point the chain's verifier computes (`spec/game.md`, "Positions").
+#[test]
+fn the_honest_trace_past_the_end_of_the_run_is_the_halted_final_state() {
+    use gavel_bisection::game::{TraceProvider, LEVEL_INSTRUCTION, LEVEL_MACRO};
+    let case = Case::load(&repo_root(), "silero_vad").unwrap();
+    let model = crate::model_bytes(&case);
+    let input = Arc::new(gavel_codec::encode(&case.inputs));
+    let dir = std::env::temp_dir().join(format!("gavel-past-end-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut t = RunTrace::honest(crate::runtime(), model, input, &MachineOptions::default(), Some(&dir), &mut |_, _| {}).unwrap();
+    let n = t.counts().len() as u64;
+    let last = *t.level1().last().unwrap();
+    assert_eq!(t.root(LEVEL_MACRO, 0, n + 7).unwrap(), last);
+    for (m, position) in [(n, 0), (n, 9), (n + 5, 1 << 20)] {
+        assert_eq!(t.root(LEVEL_INSTRUCTION, m, position).unwrap(), last);
+        let proof = t.step_proof(m, position).unwrap();
+        let (after, _) = gavel_bisection::verify::verify_step_bounded(&last, &proof, Some(m)).unwrap();
+        assert_eq!(after, last, "a halted state is a fixed point of macro-step {m}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

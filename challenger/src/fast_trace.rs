@@ -23,9 +23,35 @@ use gavel_runner::machine::{Machine as FastMachine, MachineOptions, Runtime};
 
 use crate::trace::RunTrace;
 
-/// Steps of interpretation worth one copy of the machine: a position farther than this from the
-/// last kept copy keeps a new one, so going back inside a dissection re-runs at most this many.
-const ANCHOR_GAP: u64 = 1 << 22;
+/// Fewest steps between two kept copies of the machine inside a macro-step: going back inside a
+/// dissection re-runs at most the gap from the last copy. A copy costs about a nanosecond per byte
+/// of memory and an instruction a few, so the gap grows with the memory (a quarter of its bytes,
+/// in steps): copies stay a small part of the interpretation however large the model.
+const MIN_ANCHOR_GAP: u64 = 1 << 22;
+
+/// Builds the full index of a run on a background thread at a low priority (the dispute's own
+/// work comes first) and puts it in `slot`; `done` sees whether it worked and how long it took.
+pub fn build_full_in_background(
+    slot: FullSlot,
+    runtime: Arc<Runtime>,
+    model: Arc<Vec<u8>>,
+    input: Arc<Vec<u8>>,
+    cache: std::path::PathBuf,
+    done: impl FnOnce(bool, std::time::Duration) + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        gavel_runner::heap::lower_thread_priority();
+        let started = std::time::Instant::now();
+        let built = std::fs::create_dir_all(&cache)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| RunTrace::honest(&runtime, model, input, &MachineOptions::default(), Some(&cache), &mut |_, _| {}));
+        let ok = built.is_ok();
+        if let Ok(mut s) = slot.lock() {
+            *s = Some(built);
+        }
+        done(ok, started.elapsed());
+    })
+}
 
 /// The full index, filled in by a background job ([`FastTrace::confirm_with`]).
 pub type FullSlot = Arc<Mutex<Option<Result<RunTrace>>>>;
@@ -231,6 +257,7 @@ impl FastTrace {
             return Ok(());
         }
         let at = m.min(self.macro_steps());
+        let started = std::time::Instant::now();
         let mut f = self.runtime.machine(self.blobs.clone(), &self.options)?;
         for _ in 0..at {
             step_fast(&mut f)?;
@@ -238,7 +265,9 @@ impl FastTrace {
         let program = self.runtime.guest.program()?;
         let mut boundary =
             StepMachine::at_boundary(program, self.blobs.clone(), self.limit_pages(), f.status(), at, f.memory_snapshot(), f.global_values()?);
+        let replayed = started.elapsed();
         let root = boundary.state_root();
+        tracing::info!(macro_step = m, replay_ms = replayed.as_millis() as u64, total_ms = started.elapsed().as_millis() as u64, "step machine started at wasmtime's boundary");
         if root != self.level1[at as usize] {
             let why = format!("the step machine at wasmtime's boundary {at} hashes to {}, not wasmtime's {}", hex32(&root), hex32(&self.level1[at as usize]));
             self.wait_full(why)?;
@@ -258,6 +287,7 @@ impl FastTrace {
     /// it ends first); returns the position reached.
     fn seek(&mut self, m: u64, position: u64) -> Result<u64> {
         self.start_level2(m)?;
+        let started = std::time::Instant::now();
         if self.full.is_some() {
             bail!("internal: seek after the full index took over");
         }
@@ -268,11 +298,12 @@ impl FastTrace {
             l.cursor = if target >= l.anchor.0 { (l.anchor.0, l.anchor.1.clone()) } else { (0, l.boundary.clone()) };
         }
         let mut mismatch = None;
+        let gap = (l.boundary.memory.len() as u64 / 4).max(MIN_ANCHOR_GAP);
         while l.cursor.0 < target {
-            if l.cursor.0 >= l.anchor.0 + ANCHOR_GAP {
+            if l.cursor.0 >= l.anchor.0 + gap {
                 l.anchor = (l.cursor.0, l.cursor.1.clone());
             }
-            let budget = (target - l.cursor.0).min(ANCHOR_GAP);
+            let budget = (target - l.cursor.0).min(gap);
             let inside = l.cursor.1.status == Status::Running && l.cursor.1.macro_step == m;
             let (n, ev) = if inside { l.cursor.1.run(budget).map_err(|e| anyhow::anyhow!("{e}"))? } else { (0, StepEvent::Halted) };
             l.cursor.0 += n;
@@ -289,6 +320,7 @@ impl FastTrace {
             }
         }
         let reached = l.cursor.0;
+        tracing::debug!(macro_step = m, position, reached, ms = started.elapsed().as_millis() as u64, "seek");
         if let Some(why) = mismatch {
             self.wait_full(why)?;
         }

@@ -89,6 +89,8 @@ pub struct RunTrace {
     /// The corrupted machine at `fault.position` of `fault.macro_step`.
     fault_state: Option<StepMachine>,
     cursor: Option<Cursor>,
+    /// A copy of the cursor from before its last long move forward.
+    anchor: Option<Cursor>,
     blob_trees: BlobTrees,
     output_id_address: u32,
     output_root: Hash32,
@@ -132,6 +134,7 @@ impl RunTrace {
             fault: None,
             fault_state: None,
             cursor: None,
+            anchor: None,
             blob_trees: BlobTrees::default(),
             output_id_address,
             output_root,
@@ -209,6 +212,7 @@ impl RunTrace {
             t.fault = Some(Fault { macro_step, position, xor, next_op });
             t.fault_state = Some(fault_state);
             t.cursor = None;
+            t.anchor = None;
             return Ok(t);
         }
         bail!("no store of macro-step {macro_step} changes the outcome when corrupted; pick another macro-step")
@@ -281,21 +285,25 @@ impl RunTrace {
 
     /// The program counter and opcode of instruction `position` of macro-step `m`.
     pub fn instruction(&mut self, m: u64, position: u64) -> Result<(u32, u16)> {
-        let machine = self.machine(m, position)?;
-        let (pc, instr) = machine.next_instruction();
+        let (pc, instr) = self.machine(m, position)?.next_instruction();
         Ok((pc, instr.op))
     }
 
     /// The machine at `position` of macro-step `m` (positions past the end: the boundary after
-    /// it), as this party sees it.
-    fn machine(&mut self, m: u64, position: u64) -> Result<StepMachine> {
+    /// it), as this party sees it: the cursor, moved there. It starts from the cursor or the
+    /// kept copy behind it when they are at most [`SNAPSHOT_STRIDE`] steps back, else from the
+    /// nearest snapshot (or the fault), and keeps a copy of the cursor before a long move
+    /// forward, so a dissection's step back into the part it picked costs little.
+    fn machine(&mut self, m: u64, position: u64) -> Result<&mut StepMachine> {
         let Some(&count) = self.counts.get(m as usize) else {
             // Past the end of the run: the final, halted state, a fixed point of every later
             // macro-step (a claim with more macro-steps than the run can be dissected there).
             if self.fault.is_some() {
                 bail!("a faulty party keeps no level-2 trace after its fault (macro-step {m})");
             }
-            return Ok(self.steps.machine_at(self.steps.index.total())?);
+            let end = self.steps.machine_at(self.steps.index.total())?;
+            self.cursor = Some(Cursor { macro_step: m, position, machine: end });
+            return Ok(&mut self.cursor.as_mut().context("cursor")?.machine);
         };
         let p = position.min(count);
         if let Some(f) = &self.fault {
@@ -303,16 +311,21 @@ impl RunTrace {
                 bail!("a faulty party keeps no level-2 trace after its fault (macro-step {m})");
             }
         }
-        let from_fault = self.fault.as_ref().is_some_and(|f| m == f.macro_step && p >= f.position);
-        let reuse = self.cursor.as_ref().is_some_and(|c| {
-            c.macro_step == m
-                && c.position <= p
-                && p - c.position <= SNAPSHOT_STRIDE
-                && (!from_fault || c.position >= self.fault.as_ref().map_or(0, |f| f.position))
-        });
-        let (mut machine, at) = if reuse {
+        let fault_at = self.fault.as_ref().filter(|f| f.macro_step == m).map(|f| f.position);
+        let from_fault = fault_at.is_some_and(|at| p >= at);
+        let usable = |c: &Cursor| {
+            c.macro_step == m && c.position <= p && p - c.position <= SNAPSHOT_STRIDE && (!from_fault || fault_at.is_some_and(|at| c.position >= at))
+        };
+        let (mut machine, at) = if self.cursor.as_ref().is_some_and(usable) {
             let c = self.cursor.take().context("cursor")?;
+            // A long way forward: keep where we were, the dissection may step back into it.
+            let gap = (c.machine.memory.len() as u64 / 4).max(1 << 22);
+            if p - c.position > gap {
+                self.anchor = Some(Cursor { macro_step: c.macro_step, position: c.position, machine: c.machine.clone() });
+            }
             (c.machine, c.position)
+        } else if let Some(a) = self.anchor.as_ref().filter(|a| usable(a)) {
+            (a.machine.clone(), a.position)
         } else if from_fault {
             let f = self.fault.as_ref().context("fault")?;
             (self.fault_state.clone().context("fault state")?, f.position)
@@ -327,8 +340,8 @@ impl RunTrace {
             }
             left -= n;
         }
-        self.cursor = Some(Cursor { macro_step: m, position: p, machine: machine.clone() });
-        Ok(machine)
+        self.cursor = Some(Cursor { macro_step: m, position: p, machine });
+        Ok(&mut self.cursor.as_mut().context("cursor")?.machine)
     }
 }
 
@@ -359,7 +372,8 @@ impl TraceProvider for RunTrace {
     }
 
     fn step_proof(&mut self, macro_step: u64, position: u64) -> Result<Vec<u8>> {
-        let mut m = self.machine(macro_step, position)?;
+        // Proving executes the step: prove on a copy, the cursor stays.
+        let mut m = self.machine(macro_step, position)?.clone();
         let p = prove_step_bounded(&mut m, &mut self.blob_trees, Some(macro_step)).map_err(|e| anyhow::anyhow!("{e}"))?;
         tracing::debug!(macro_step, position, root = %hex32(&p.root_before), "step proof");
         Ok(p.proof)

@@ -26,7 +26,7 @@ use crate::chain::{parse_word, Chain, Deployment};
 use crate::contracts::{claim_status, IClaimRegistry};
 use crate::net::{self, P2pOptions};
 use crate::store::Store;
-use crate::fast_trace::{FastTrace, FullSlot};
+use crate::fast_trace::{build_full_in_background, FastTrace, FullSlot};
 use crate::trace::{RunTrace, RunView};
 use crate::emit;
 
@@ -330,24 +330,22 @@ impl Watchtower {
         if trace.confirmed() {
             return;
         }
-        let slot: FullSlot = Arc::new(std::sync::Mutex::new(None));
-        trace.confirm_with(slot.clone());
         let store = self.store.clone();
         trace.on_divergence(Box::new(move |why| {
             let count = store.meta("divergences").unwrap_or(0) + 1;
             let _ = store.set_meta("divergences", count);
             emit(serde_json::json!({ "event": "divergence", "claim": claim, "reason": why, "count": count }));
         }));
-        let (runtime, dir, permits) = (self.runtime.clone(), self.cfg.state_dir.clone(), self.confirmations.clone());
+        let slot: FullSlot = Arc::new(std::sync::Mutex::new(None));
+        trace.confirm_with(slot.clone());
+        let (runtime, dir, permits) = (self.runtime.clone(), self.cfg.state_dir.join("steps"), self.confirmations.clone());
         tokio::spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            let started = Instant::now();
-            let built = tokio::task::spawn_blocking(move || RunTrace::in_state_dir(&runtime, &dir, model, input)).await;
-            let built = built.map_err(anyhow::Error::from).and_then(|r| r);
-            emit(serde_json::json!({ "event": "confirmed", "claim": claim, "ok": built.is_ok(), "ms": started.elapsed().as_millis() as u64 }));
-            if let Ok(mut s) = slot.lock() {
-                *s = Some(built);
-            }
+            // One at a time: each takes a core for as long as the run takes the interpreter.
+            let Ok(permit) = permits.acquire_owned().await else { return };
+            build_full_in_background(slot, runtime, model, input, dir, move |ok, took| {
+                drop(permit);
+                emit(serde_json::json!({ "event": "confirmed", "claim": claim, "ok": ok, "ms": took.as_millis() as u64 }));
+            });
         });
     }
 

@@ -16,7 +16,10 @@ use gavel_bisection::state::{hex32, BlobCommitment};
 use gavel_challenger::agent::{self, DisputeOutcome, MoveRecord};
 use gavel_challenger::chain::{self, event_in, Anvil, Chain, GameParams, DEV_KEYS};
 use gavel_challenger::contracts::{claim_status, dispute_status, Artifacts, IClaimRegistry, IExampleConsumer};
+use gavel_challenger::agent::ClaimFields;
+use gavel_challenger::fast_trace::{build_full_in_background, FastTrace, FullSlot};
 use gavel_challenger::trace::RunTrace;
+use gavel_challenger::watch::{judge, Judgement};
 use gavel_runner::cases::{repo_root, Case};
 use gavel_runner::machine::MachineOptions;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -210,22 +213,35 @@ async fn demo_chain(args: DemoArgs) -> Result<()> {
 
     // ---- the watchtower
     let pb = phases.bar("watchtower", 0);
-    pb.set_message("re-running the claimed model on the claimed input");
-    let mut watch_trace = trace_for(&runtime, &model_bytes, &input_bytes, work.join("watchtower"), &pb)?;
-    let watch_shape = watch_trace.claim_shape(k);
+    // As `gavel watch` does: wasmtime's level-1 roots judge the claims and play the first
+    // moves; the step machine runs only inside the disputed macro-step, and the full index is
+    // built in the background to confirm every root played.
+    pb.set_message("re-running the claimed model on the claimed input (wasmtime: the root after every macro-step)");
+    let runtime_arc = Arc::new(runtime.clone());
+    let mut watch_trace =
+        tokio::task::block_in_place(|| FastTrace::open(runtime_arc.clone(), model_bytes.clone(), input_bytes.clone(), &MachineOptions::default()))?;
     let mut verdicts = Vec::new();
     let mut to_dispute = Vec::new();
     for (id, data) in [(honest_claim, &honest_data), (faulty_claim, &faulty_data)] {
-        let agrees = data.finalStateRoot.0 == watch_shape.final_root && data.outputRoot.0 == watch_shape.output_root;
-        verdicts.push(json!({ "claim": id, "agrees": agrees }));
-        if !agrees {
+        let verdict = judge(&watch_trace, &ClaimFields::of(data))?;
+        verdicts.push(json!({ "claim": id, "verdict": format!("{verdict:?}") }));
+        if verdict != Judgement::Agrees {
             to_dispute.push((id, data.clone()));
         }
     }
     ensure!(to_dispute.len() == 1 && to_dispute[0].0 == faulty_claim, "the watchtower should dispute exactly the faulty claim: {verdicts:?}");
     let (open_id, open_data) = to_dispute.remove(0);
-    let (dispute_id, open_move) = agent::open_dispute(&watcher, &deployment, open_id, &open_data, watch_shape.initial_root, &mut watch_trace).await?;
-    done(&pb, format!("claim {honest_claim} agrees; claim {faulty_claim} does not: dispute {dispute_id} opened"));
+    let slot: FullSlot = Arc::new(std::sync::Mutex::new(None));
+    let slot_check = slot.clone();
+    watch_trace.confirm_with(slot.clone());
+    let (confirm_tx, confirm_rx) = std::sync::mpsc::channel();
+    let confirm = build_full_in_background(slot, runtime_arc.clone(), model_bytes.clone(), input_bytes.clone(), work.join("watchtower"), move |ok, took| {
+        let _ = confirm_tx.send((ok, took.as_secs_f64()));
+    });
+    let initial = watch_trace.level1_root(0);
+    let (dispute_id, open_move) = agent::open_dispute(&watcher, &deployment, open_id, &open_data, initial, &mut watch_trace).await?;
+    let bad_claim_to_first_move_secs = t_bad_claim.elapsed().as_secs_f64();
+    done(&pb, format!("claim {honest_claim} agrees; claim {faulty_claim} does not: dispute {dispute_id} opened {bad_claim_to_first_move_secs:.1} s after it was posted"));
 
     // ---- the dispute: both sides play to the end, concurrently
     let rounds = gavel_bisection::game::rounds(faulty_shape.macro_steps, faulty_shape.level2_depth, k);
@@ -243,15 +259,17 @@ async fn demo_chain(args: DemoArgs) -> Result<()> {
         agent::play(&c1, &d1, dispute_id, Side::Claimant, &mut faulty_trace, poll, &mut on_move).await
     });
     let (d2, c2, pb2) = (deployment.clone(), watcher.clone(), pb.clone());
+    let fast_roots: Vec<[u8; 32]> = (0..=watch_trace.macro_steps()).map(|i| watch_trace.level1_root(i)).collect();
     let tower = tokio::spawn(async move {
         let mut on_move = |m: &MoveRecord| {
             pb2.inc(1);
             pb2.set_message(format!("watchtower: {} at level {} [{}, {}]", m.kind, m.level, m.start, m.end));
         };
-        agent::play(&c2, &d2, dispute_id, Side::Challenger, &mut watch_trace, poll, &mut on_move).await
+        let out = agent::play(&c2, &d2, dispute_id, Side::Challenger, &mut watch_trace, poll, &mut on_move).await;
+        out.map(|o| (o, watch_trace.divergence().map(str::to_owned)))
     });
     let liar_out: DisputeOutcome = liar.await.context("faulty server task")??;
-    let tower_out: DisputeOutcome = tower.await.context("watchtower task")??;
+    let (tower_out, tower_divergence): (DisputeOutcome, Option<String>) = tower.await.context("watchtower task")??;
     let dispute_secs = t_dispute.elapsed().as_secs_f64();
     ensure!(tower_out.status == dispute_status::CHALLENGER_WON, "the dispute ended with status {}", tower_out.status);
     let step = agent::executed_step(&watcher, &deployment, dispute_id).await?.context("no step was executed on chain")?;
@@ -262,6 +280,17 @@ async fn demo_chain(args: DemoArgs) -> Result<()> {
     let registry_w = IClaimRegistry::new(deployment.registry, &watcher.provider);
     let settle = watcher.send(registry_w.settleRefutation(faulty_claim, faulty_data.clone()).into_transaction_request(), "settling the refutation").await?;
     let bad_claim_to_slash_secs = t_bad_claim.elapsed().as_secs_f64();
+    confirm.join().map_err(|_| anyhow::anyhow!("the background index thread panicked"))?;
+    let (built, confirm_secs) = confirm_rx.recv().context("the background index thread ended without a word")?;
+    // If the dispute ended before the index landed, compare it with the roots played here.
+    let late = slot_check.lock().ok().and_then(|mut s| s.take());
+    let confirmed = built
+        && tower_divergence.is_none()
+        && match late {
+            Some(Ok(full)) => full.level1() == fast_roots.as_slice(),
+            Some(Err(_)) => false,
+            None => true,
+        };
     pb.set_message("moving the chain clock past the challenge window");
     deployer.warp(u64::from(window) + 1).await?;
     let registry_h = IClaimRegistry::new(deployment.registry, &honest.provider);
@@ -287,6 +316,7 @@ async fn demo_chain(args: DemoArgs) -> Result<()> {
         ("faulty claim refuted and its bond paid out", faulty_status == claim_status::SETTLED),
         ("watchtower won the dispute", tower_out.won && !liar_out.won),
         ("the executed instruction lies in the corrupted node", step.0 == fault.macro_step),
+        ("the step machine's full index confirmed every level-1 root the watchtower played", confirmed),
     ];
     let step_info = tokio::task::block_in_place(|| instruction_at(&mut honest_trace, step.0, step.1))?;
     let mut moves: Vec<MoveRecord> = std::iter::once(open_move).chain(tower_out.moves.iter().cloned()).chain(liar_out.moves.iter().cloned()).collect();
@@ -320,7 +350,8 @@ async fn demo_chain(args: DemoArgs) -> Result<()> {
         "dispute": { "id": dispute_id, "status": tower_out.status, "rounds": rounds, "moves": moves,
             "executed_step": { "macro_step": step.0, "instruction": step.1, "opcode": step_info.0, "pc": step_info.1 },
             "gas_total": dispute_gas, "settle_gas": settle.gas_used, "seconds": dispute_secs,
-            "bad_claim_to_slashing_seconds": bad_claim_to_slash_secs },
+            "bad_claim_to_first_move_seconds": bad_claim_to_first_move_secs,
+            "bad_claim_to_slashing_seconds": bad_claim_to_slash_secs, "full_index_seconds": confirm_secs },
         "bonds": { "claim_bond_wei": claim_bond.to_string(), "challenge_bond_wei": challenge_bond.to_string(), "move_bond_wei": params.move_bond.to_string(),
             "withdrawn_wei": withdrawn.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
             "balance_change": balance_change },
@@ -366,10 +397,11 @@ fn print_report(r: &serde_json::Value, checks: &[(&str, bool)]) {
         println!("  {:<10} {:<8} level {} [{}, {}]  {:>8} gas", s(&m["mover"]), s(&m["kind"]), m["level"], m["start"], m["end"], m["gas"]);
     }
     println!(
-        "  total dispute gas {} (incl. settlement {}); dispute {:.1} s, bad claim to slashing {:.1} s",
+        "  total dispute gas {} (incl. settlement {}); dispute {:.1} s; bad claim to first move {:.1} s, to slashing {:.1} s",
         d["gas_total"],
         d["settle_gas"],
         d["seconds"].as_f64().unwrap_or(0.0),
+        d["bad_claim_to_first_move_seconds"].as_f64().unwrap_or(0.0),
         d["bad_claim_to_slashing_seconds"].as_f64().unwrap_or(0.0)
     );
     let b = &r["bonds"];

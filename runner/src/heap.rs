@@ -32,3 +32,20 @@ pub fn keep_freed_memory() -> bool {
         false
     }
 }
+
+/// Lowers the calling thread's scheduling priority (nice 10 on Linux, where `setpriority` with
+/// `PRIO_PROCESS` and id 0 applies to the calling thread only; elsewhere it does nothing), for
+/// background work that must not slow the work on a deadline: the watchtower's confirmation of
+/// a disputed run's whole trace while it plays the dispute. Returns whether it took effect.
+pub fn lower_thread_priority() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `setpriority` reads its three integer arguments and sets a scheduling value;
+        // raising one's own nice value needs no privilege.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}

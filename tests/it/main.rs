@@ -5,6 +5,7 @@ mod bench;
 mod bad_input;
 mod chain;
 mod false_claims;
+mod fast_trace;
 mod step_cli;
 mod models;
 mod nodes;

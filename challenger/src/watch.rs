@@ -137,6 +137,9 @@ struct Fetches {
 /// How long a failed fetch waits before it is tried again.
 const FETCH_RETRY: Duration = Duration::from_secs(2);
 
+/// How long one tick may spend judging new claims before it looks at the chain again.
+const JUDGE_BUDGET: Duration = Duration::from_secs(2);
+
 /// How long a claim whose work failed waits before it is tried again (doubled per consecutive
 /// failure, up to 64 times).
 const CLAIM_RETRY: Duration = Duration::from_millis(500);
@@ -362,7 +365,14 @@ impl Watchtower {
             self.store.all::<ClaimRecord>()?.into_iter().filter(|(_, r)| matches!(r.verdict.as_str(), "new" | "unverifiable" | "disputed")).collect();
         claims.sort_by_key(|(id, r)| (r.deadline.unwrap_or(u64::MAX), *id));
         let mut queued = 0u32;
+        let judging_ends = Instant::now() + JUDGE_BUDGET;
         for (id, mut r) in claims {
+            // A tick judges new claims for a bounded time, then reads the chain again, so a claim
+            // posted behind a flood is sorted in by its deadline within one budget.
+            if matches!(r.verdict.as_str(), "new" | "unverifiable") && Instant::now() > judging_ends {
+                pending += 1;
+                continue;
+            }
             if r.verdict == "new" {
                 queued += 1;
                 // Judging the claims before it and this one must fit in its window.

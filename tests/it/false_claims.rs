@@ -256,3 +256,98 @@ fn the_honest_trace_past_the_end_of_the_run_is_the_halted_final_state() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A flood: 20 valid claims on the detector, each on a different input the watchtower must run,
+/// then one false claim on a copy of the model registered with a 20-second window. The
+/// watchtower judges claims earliest-deadline-first with a bounded judging time per tick, so
+/// the false claim is disputed within its window (and refuted) however many claims came first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_valid_claims_does_not_push_a_false_claim_past_its_window() {
+    use gavel_challenger::chain::{register_model, ModelPolicy};
+    use gavel_challenger::fast_trace::FastTrace;
+    const FLOOD: usize = 20;
+    const WINDOW: u32 = 20;
+    let mut t = procs::testnet("flood", &["--models", "ppocr_det"]);
+    let deployer = Chain::connect(&t.d.rpc_url, DEV_KEYS[0]).await.unwrap();
+    let case = Case::load(&repo_root(), "ppocr_det").unwrap();
+    let model = crate::model_bytes(&case);
+    let det = t.d.models.iter().find(|m| m.name == "ppocr_det").expect("the detector is registered").id;
+    let fast = register_model(&deployer, &mut t.d, "ppocr_det_fast", &case.model, &model, ModelPolicy { claim_bond: ETH, challenge_bond: ETH / 2, challenge_window: WINDOW })
+        .await
+        .unwrap();
+    t.d.save(&t.dep).unwrap();
+    let d = t.d.clone();
+    let (server, liar, consumer) = (
+        Chain::connect(&d.rpc_url, DEV_KEYS[1]).await.unwrap(),
+        Chain::connect(&d.rpc_url, DEV_KEYS[2]).await.unwrap(),
+        Chain::connect(&d.rpc_url, DEV_KEYS[3]).await.unwrap(),
+    );
+
+    // Inputs: the real test image (1×3×128×320, 480 KiB: small enough to go on chain inline),
+    // one value different for each claim, so the watchtower must run every one.
+    let x = &case.inputs[0];
+    let crop = |variant: usize| -> Vec<u8> {
+        let mut data = x.data.clone();
+        data[0..4].copy_from_slice(&(variant as f32 / 1000.0).to_le_bytes());
+        gavel_codec::encode(&[Tensor::new(x.name.clone(), x.dtype, x.shape.clone(), data).unwrap()])
+    };
+    let inputs: Vec<Vec<u8>> = (0..FLOOD).map(crop).collect();
+    let reg_c = IClaimRegistry::new(d.registry, &consumer.provider);
+    let runtime = Arc::new(crate::runtime().clone());
+    let mut claims = Vec::new();
+    for input in &inputs {
+        let root = B256::from(BlobCommitment::of(input).id());
+        consumer.send(reg_c.requestCompute(det, root, input.clone().into(), 100_000).value(U256::from(ETH / 100)).into_transaction_request(), "ask").await.unwrap();
+        // A valid claim at the largest depth, as `gavel serve --fast-claims` posts it.
+        let run = tokio::task::block_in_place(|| FastTrace::open(runtime.clone(), model.clone(), Arc::new(input.clone()), &MachineOptions::default())).unwrap();
+        let n = run.macro_steps();
+        claims.push(data(det, input, n, d.params.max_level2_depth, run.output_at(n).unwrap(), run.level1_root(n)));
+    }
+    let first = &claims[0];
+
+    let (_watch, mut ev) = watch(&t, "watch.log");
+    ev.next("started", Duration::from_secs(60));
+    let reg_s = IClaimRegistry::new(d.registry, &server.provider);
+    for c in &claims {
+        server.send(reg_s.postClaim(c.clone()).value(U256::from(ETH)).into_transaction_request(), "postClaim").await.unwrap();
+    }
+    // The watchtower is busy with the flood (running one input after another) when a false
+    // claim on the same model (the short-window copy) arrives.
+    ev.next_n("agrees", 2, Duration::from_secs(120));
+    let flood_started = std::time::Instant::now();
+    let mut lie = first.clone();
+    lie.modelId = fast;
+    lie.finalStateRoot = B256::from(made_up("final"));
+    let reg_l = IClaimRegistry::new(d.registry, &liar.provider);
+    let posted = std::time::Instant::now();
+    let r = liar.send(reg_l.postClaim(lie).value(U256::from(ETH)).into_transaction_request(), "postClaim").await.unwrap();
+    let posted_event = event_in::<IClaimRegistry::ClaimPosted>(&r).unwrap();
+    let (claim, deadline) = (posted_event.claimId, posted_event.deadline.to::<u64>());
+    let disputed = loop {
+        let e = ev.next("disputed", Duration::from_secs(120));
+        if e["claim"] == claim {
+            break e;
+        }
+    };
+    let to_first_move = posted.elapsed();
+    let agreed = ev.all("agrees").len();
+    eprintln!("flood: false claim disputed {:.2} s after posting, with {agreed} of {FLOOD} flood claims judged before it", to_first_move.as_secs_f64());
+    assert!(agreed < FLOOD / 2, "the false claim should jump the queue of the flood ({agreed} judged first)");
+    assert_eq!(disputed["fault"], "execution");
+    assert!(to_first_move < Duration::from_secs(u64::from(WINDOW) / 2), "disputed {to_first_move:?} after posting; the window is {WINDOW} s");
+    // Its dispute opened inside its window, on chain.
+    let reg = IClaimRegistry::new(d.registry, &deployer.provider);
+    assert!(reg.claims(claim).call().await.unwrap().openDisputes > 0);
+    assert!(deployer.now().await.unwrap() <= deadline + 2);
+
+    // The flood is judged too (every valid claim agreed with), and the liar, silent, loses.
+    let left = FLOOD - ev.all("agrees").len();
+    ev.next_n("agrees", left, Duration::from_secs(300));
+    let took = flood_started.elapsed().as_secs_f64();
+    eprintln!("flood: {} more valid detector claims judged in {took:.1} s ({:.0} a minute, one dispute opened meanwhile)", FLOOD - 2, (FLOOD - 2) as f64 * 60.0 / took);
+    deployer.warp(d.params.clock_time + 1).await.unwrap();
+    let resolved = ev.next("resolved", Duration::from_secs(120));
+    assert_eq!(resolved["claim"], claim);
+    assert_eq!(resolved["verdict"], "won", "{resolved}");
+    std::fs::remove_dir_all(&t.work).ok();
+}

@@ -114,6 +114,8 @@ contract ClaimRegistry is IDisputeRegistry {
     error VerifierRejectsCode(address verifier, bytes32 codeRoot);
     /// @notice A callback gas limit above `MAX_CALLBACK_GAS`.
     error CallbackGasTooHigh(uint32 callbackGasLimit, uint32 max);
+    /// @notice Inline input longer than `MAX_INLINE_INPUT` bytes.
+    error InlineInputTooLarge(uint256 length, uint256 max);
 
     /// @notice A model was registered.
     event ModelRegistered(
@@ -163,6 +165,9 @@ contract ClaimRegistry is IDisputeRegistry {
     ///         the 1/64 EIP-150 reserve it fits a 30 M block many times over, so no consumer can
     ///         make `finalize` impossible.
     uint32 public constant MAX_CALLBACK_GAS = 2_000_000;
+    /// @notice Largest inline input (spec/p2p.md, "Data availability"): far below the 256 MiB a
+    ///         node fetches over p2p, and about 17 M gas of calldata.
+    uint256 public constant MAX_INLINE_INPUT = 1 << 20;
 
     /// @notice The dispute game this registry created.
     DisputeGame public immutable game;
@@ -238,6 +243,7 @@ contract ClaimRegistry is IDisputeRegistry {
     {
         if (!models[modelId].exists) revert UnknownModel(modelId);
         if (callbackGasLimit > MAX_CALLBACK_GAS) revert CallbackGasTooHigh(callbackGasLimit, MAX_CALLBACK_GAS);
+        if (input.length > MAX_INLINE_INPUT) revert InlineInputTooLarge(input.length, MAX_INLINE_INPUT);
         requestId = ++requestCount;
         requests[requestId] = Request({
             consumer: msg.sender,

@@ -126,6 +126,16 @@ contract ClaimRegistryTest is GamePlayer {
         assertEq(registry.credit(server), CLAIM_BOND);
     }
 
+    /// @notice Inline inputs are capped at `MAX_INLINE_INPUT` (what every node can read from the
+    ///         event and hash), far below what nodes fetch over p2p.
+    function test_requestCompute_inlineInputAboveCap_reverts() public {
+        uint256 cap = registry.MAX_INLINE_INPUT();
+        bytes32 inputRoot = inputFor(N, 1);
+        vm.expectRevert(abi.encodeWithSelector(ClaimRegistry.InlineInputTooLarge.selector, cap + 1, cap));
+        registry.requestCompute(modelId, inputRoot, new bytes(cap + 1), 100_000);
+        registry.requestCompute(modelId, inputRoot, new bytes(cap), 100_000);
+    }
+
     /// @notice Attack (issue 19, 5): a model registered with a code root its verifier rejects
     ///         would make every execution dispute on it revert. Registration checks it.
     function test_registerModel_codeRootTheVerifierRejects_reverts() public {

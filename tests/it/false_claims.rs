@@ -195,13 +195,19 @@ async fn a_host_grow_failure_falls_back_to_the_step_machine_and_still_wins() {
     let r = liar.send(reg.postClaim(lie).value(U256::from(ETH)).into_transaction_request(), "postClaim").await.unwrap();
     let claim = event_in::<IClaimRegistry::ClaimPosted>(&r).unwrap().claimId;
 
-    let (_watch, mut ev) = watch_with_env(&t, "watch.log", &[(gavel_runner::machine::FAULT_HOST_GROW_ENV, "1")]);
+    let fault = [(gavel_runner::machine::FAULT_HOST_GROW_ENV, "1")];
+    let (first, mut ev) = watch_with_env(&t, "watch.log", &fault);
     let div = ev.next("divergence", Duration::from_secs(240));
     assert_eq!(div["claim"], claim, "{div}");
     assert!(div["reason"].as_str().unwrap().contains("failed to grow"), "{div}");
     let disputed = ev.next("disputed", Duration::from_secs(120));
     assert_eq!(disputed["claim"], claim);
     assert_eq!(disputed["fault"], "execution");
+    // kill -9 mid-dispute: the restarted watchtower (same faulty host) resumes and still wins.
+    first.kill9();
+    let (_watch, mut ev) = watch_with_env(&t, "watch-second.log", &fault);
+    let resumed = ev.next("resumed", Duration::from_secs(240));
+    assert_eq!(resumed["claim"], claim);
     let deployer = Chain::connect(&d.rpc_url, DEV_KEYS[0]).await.unwrap();
     deployer.warp(d.params.clock_time + 1).await.unwrap();
     let resolved = ev.next("resolved", Duration::from_secs(120));

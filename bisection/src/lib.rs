@@ -7,7 +7,8 @@
 //! - [`semantics`]: the single definition of a step, shared by the interpreter, the prover and
 //!   the verifier;
 //! - [`machine`]: the concrete interpreter;
-//! - [`proof`] and [`verify`]: one-step proofs and `verify_step`.
+//! - [`proof`] and [`verify`]: one-step proofs and `verify_step`;
+//! - [`game`] and [`tree`]: the v1 two-party game and the v2 claim trees (`spec/game-v2.md`).
 
 pub mod binding;
 pub mod code;
@@ -24,6 +25,7 @@ pub mod semantics;
 pub mod simd;
 pub mod snapshot;
 pub mod state;
+pub mod tree;
 pub mod vectors;
 pub mod verify;
 

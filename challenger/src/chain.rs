@@ -122,6 +122,13 @@ impl Deployment {
         std::fs::write(path, serde_json::to_string_pretty(self)? + "\n").with_context(|| format!("cannot write {}", path.display()))
     }
 
+    /// The machine options the deployment's verifier was built for (its genesis memory limit):
+    /// every run a node judges or claims on this deployment must use them, or its genesis root
+    /// is not the chain's.
+    pub fn machine_options(&self) -> gavel_runner::machine::MachineOptions {
+        gavel_runner::machine::MachineOptions { memory_limit_mib: u64::from(self.genesis.memory_limit_pages) / 16 }
+    }
+
     /// The model registered as `id`.
     pub fn model(&self, id: u64) -> Option<&ModelEntry> {
         self.models.iter().find(|m| m.id == id)

@@ -36,6 +36,7 @@ pub fn build_full_in_background(
     runtime: Arc<Runtime>,
     model: Arc<Vec<u8>>,
     input: Arc<Vec<u8>>,
+    options: MachineOptions,
     cache: std::path::PathBuf,
     done: impl FnOnce(bool, std::time::Duration) + Send + 'static,
 ) -> std::thread::JoinHandle<()> {
@@ -44,7 +45,7 @@ pub fn build_full_in_background(
         let started = std::time::Instant::now();
         let built = std::fs::create_dir_all(&cache)
             .map_err(anyhow::Error::from)
-            .and_then(|()| RunTrace::honest(&runtime, model, input, &MachineOptions::default(), Some(&cache), &mut |_, _| {}));
+            .and_then(|()| RunTrace::honest(&runtime, model, input, &options, Some(&cache), &mut |_, _| {}));
         let ok = built.is_ok();
         if let Ok(mut s) = slot.lock() {
             *s = Some(built);

@@ -142,10 +142,10 @@ impl RunTrace {
     }
 
     /// [`RunTrace::honest`] with the step cache in `<state_dir>/steps` (how the nodes keep it).
-    pub fn in_state_dir(runtime: &Runtime, state_dir: &std::path::Path, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>) -> Result<RunTrace> {
+    pub fn in_state_dir(runtime: &Runtime, state_dir: &std::path::Path, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>, options: &MachineOptions) -> Result<RunTrace> {
         let dir = state_dir.join("steps");
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        RunTrace::honest(runtime, model, input, &MachineOptions::default(), Some(&dir), &mut |_, _| {})
+        RunTrace::honest(runtime, model, input, options, Some(&dir), &mut |_, _| {})
     }
 
     /// The same run with one corrupted value: the value an `f32.store` (else any store) of

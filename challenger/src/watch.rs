@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use gavel_bisection::game::Side;
 use gavel_bisection::state::{hex32, BlobCommitment};
 use gavel_p2p::{BlobId, Fetched, Node, PeerId};
-use gavel_runner::machine::{MachineOptions, Runtime};
+use gavel_runner::machine::Runtime;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
@@ -315,12 +315,12 @@ impl Watchtower {
     /// Our view of the claim's run: wasmtime's level-1 roots at once; if wasmtime cannot run it
     /// for a reason of the host's, the step machine's full index (slower, never wrong).
     fn trace(&self, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>) -> Result<FastTrace> {
-        let options = MachineOptions::default();
+        let options = self.cfg.deployment.machine_options();
         tokio::task::block_in_place(|| match FastTrace::open(self.runtime.clone(), model.clone(), input.clone(), &options) {
             Ok(t) => Ok(t),
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "wasmtime cannot run this claim; judging it with the step machine alone");
-                let full = RunTrace::in_state_dir(&self.runtime, &self.cfg.state_dir, model.clone(), input.clone())?;
+                let full = RunTrace::in_state_dir(&self.runtime, &self.cfg.state_dir, model.clone(), input.clone(), &options)?;
                 Ok(FastTrace::from_full(self.runtime.clone(), model, input, &options, full))
             }
         })
@@ -341,11 +341,11 @@ impl Watchtower {
         }));
         let slot: FullSlot = Arc::new(std::sync::Mutex::new(None));
         trace.confirm_with(slot.clone());
-        let (runtime, dir, permits) = (self.runtime.clone(), self.cfg.state_dir.join("steps"), self.confirmations.clone());
+        let (runtime, dir, permits, options) = (self.runtime.clone(), self.cfg.state_dir.join("steps"), self.confirmations.clone(), self.cfg.deployment.machine_options());
         tokio::spawn(async move {
             // One at a time: each takes a core for as long as the run takes the interpreter.
             let Ok(permit) = permits.acquire_owned().await else { return };
-            build_full_in_background(slot, runtime, model, input, dir, move |ok, took| {
+            build_full_in_background(slot, runtime, model, input, options, dir, move |ok, took| {
                 drop(permit);
                 emit(serde_json::json!({ "event": "confirmed", "claim": claim, "ok": ok, "ms": took.as_millis() as u64 }));
             });

@@ -235,7 +235,7 @@ async fn demo_chain(args: DemoArgs) -> Result<()> {
     let slot_check = slot.clone();
     watch_trace.confirm_with(slot.clone());
     let (confirm_tx, confirm_rx) = std::sync::mpsc::channel();
-    let confirm = build_full_in_background(slot, runtime_arc.clone(), model_bytes.clone(), input_bytes.clone(), work.join("watchtower"), move |ok, took| {
+    let confirm = build_full_in_background(slot, runtime_arc.clone(), model_bytes.clone(), input_bytes.clone(), MachineOptions::default(), work.join("watchtower"), move |ok, took| {
         let _ = confirm_tx.send((ok, took.as_secs_f64()));
     });
     let initial = watch_trace.level1_root(0);

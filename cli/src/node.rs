@@ -27,6 +27,10 @@ pub(crate) struct DevnetArgs {
     /// Deploy through this Ethereum RPC instead of starting anvil (http only in this build).
     #[arg(long)]
     rpc_url: Option<String>,
+    /// The guest memory limit the verifier is deployed for (part of the machine's semantics;
+    /// every node on the deployment runs with it).
+    #[arg(long, default_value_t = gavel_runner::config::DEFAULT_MEMORY_LIMIT_MIB)]
+    memory_limit_mib: u64,
     /// Deployer key (0x-hex); default `GAVEL_PRIVATE_KEY`, else anvil's first dev account (only
     /// on the local devnet).
     #[arg(long)]
@@ -80,7 +84,7 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
         (None, None, None) => anyhow::bail!("--rpc-url needs a deployer key: --private-key or GAVEL_PRIVATE_KEY"),
     };
     let deployer = Chain::connect(&rpc_url, &key).await?;
-    let genesis = runtime.genesis(&MachineOptions::default())?;
+    let genesis = runtime.genesis(&MachineOptions { memory_limit_mib: args.memory_limit_mib })?;
     let params = GameParams { clock_time: args.clock_time, clock_extension: args.clock_time.min(GameParams::default().clock_extension), ..GameParams::default() };
     let mut d = chain::deploy_all(&deployer, &artifacts, genesis, &runtime.guest.blake3, params).await?;
     for name in &args.models {

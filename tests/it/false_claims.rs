@@ -357,3 +357,64 @@ async fn a_flood_of_valid_claims_does_not_push_a_false_claim_past_its_window() {
     assert_eq!(resolved["verdict"], "won", "{resolved}");
     std::fs::remove_dir_all(&t.work).ok();
 }
+
+/// The memory-limit poison claim end to end: a deployment whose machine has a 2 MiB memory limit
+/// (silero-vad's model alone does not fit, so every run of it ends when `memory.grow` is
+/// denied). A claim that such a run finished is refuted, the true "failed" claim is agreed with,
+/// and a false claim posted after them is refuted too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_on_runs_past_the_memory_limit_are_judged_like_any_other() {
+    let t = procs::testnet("memlimit-chain", &["--memory-limit-mib", "2"]);
+    let d = t.d.clone();
+    assert_eq!(d.machine_options().memory_limit_mib, 2);
+    let (liar, consumer) = (Chain::connect(&d.rpc_url, DEV_KEYS[2]).await.unwrap(), Chain::connect(&d.rpc_url, DEV_KEYS[3]).await.unwrap());
+    let case = Case::load(&repo_root(), "silero_vad").unwrap();
+    let model = crate::model_bytes(&case);
+    let good = gavel_codec::encode(&case.inputs);
+    let reg_c = IClaimRegistry::new(d.registry, &consumer.provider);
+    let root = B256::from(BlobCommitment::of(&good).id());
+    consumer.send(reg_c.requestCompute(1, root, good.clone().into(), 100_000).value(U256::from(ETH / 100)).into_transaction_request(), "ask").await.unwrap();
+    let dir = t.work.join("truth");
+    std::fs::create_dir_all(&dir).unwrap();
+    let options = d.machine_options();
+    let real = tokio::task::block_in_place(|| {
+        RunTrace::honest(crate::runtime(), model.clone(), Arc::new(good.clone()), &options, Some(&dir), &mut |_, _| {})
+    })
+    .unwrap();
+    assert_eq!(real.output_root(), FAILED_OUTPUT, "silero-vad cannot run in 2 MiB");
+    assert!(real.labels().last().unwrap().name.contains("memory limit"), "{:?}", real.labels().last());
+    let s = real.claim_shape(u64::from(d.params.k));
+    let cases = [
+        ("poison: a run denied memory claimed done", data(1, &good, s.macro_steps, s.level2_depth, made_up("out"), made_up("final")), "execution"),
+        ("true failed claim", data(1, &good, s.macro_steps, s.level2_depth, FAILED_OUTPUT, s.final_root), "agrees"),
+        ("after the poison: the failed state with a made-up output", data(1, &good, s.macro_steps, s.level2_depth, made_up("out"), s.final_root), "output"),
+    ];
+    let reg = IClaimRegistry::new(d.registry, &liar.provider);
+    let mut ids = Vec::new();
+    for (name, c, _) in &cases {
+        let r = liar.send(reg.postClaim(c.clone()).value(U256::from(ETH)).into_transaction_request(), name).await.unwrap();
+        ids.push(event_in::<IClaimRegistry::ClaimPosted>(&r).unwrap().claimId);
+    }
+    let (_watch, mut ev) = watch(&t, "watch.log");
+    for ((name, _, expected), id) in cases.iter().zip(&ids) {
+        let e = loop {
+            let e = ev.next_any(&["disputed", "agrees"], Duration::from_secs(120));
+            if e["claim"] == *id {
+                break e;
+            }
+        };
+        match *expected {
+            "agrees" => assert_eq!(e["event"], "agrees", "{name}: {e}"),
+            kind => assert_eq!(e["fault"], kind, "{name}: {e}"),
+        }
+    }
+    let deployer = Chain::connect(&d.rpc_url, DEV_KEYS[0]).await.unwrap();
+    deployer.warp(d.params.clock_time + 1).await.unwrap();
+    for e in ev.next_n("resolved", 2, Duration::from_secs(120)) {
+        assert_eq!(e["verdict"], "won", "{e}");
+    }
+    let regd = IClaimRegistry::new(d.registry, &deployer.provider);
+    deployer.send(regd.finalize(ids[1], cases[1].1.clone()).into_transaction_request(), "finalize").await.unwrap();
+    assert_eq!(regd.claims(ids[1]).call().await.unwrap().status, claim_status::FINAL);
+    std::fs::remove_dir_all(&t.work).ok();
+}

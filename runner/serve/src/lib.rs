@@ -37,7 +37,7 @@ use gavel_challenger::contracts::{claim_status, IClaimRegistry};
 use gavel_challenger::net::{self, ClaimAnnouncement, P2pOptions};
 use gavel_challenger::store::Store;
 use gavel_challenger::trace::{ClaimShape, RunTrace};
-use gavel_runner::machine::{MachineOptions, Runtime};
+use gavel_runner::machine::Runtime;
 use gavel_runner::run::TraceMode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -164,7 +164,7 @@ impl Server {
     }
 
     fn trace(&self, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>) -> Result<RunTrace> {
-        let t = RunTrace::in_state_dir(&self.runtime, &self.cfg.state_dir, model, input)?;
+        let t = RunTrace::in_state_dir(&self.runtime, &self.cfg.state_dir, model, input, &self.cfg.deployment.machine_options())?;
         match self.cfg.fault_macro_step {
             Some(m) => RunTrace::faulty(t, m, 1 << 22),
             None => Ok(t),
@@ -180,7 +180,7 @@ impl Server {
         let input = Arc::new(input);
         let _guard = self.infer_lock.lock().await;
         let (end, shape) = tokio::task::block_in_place(|| -> Result<_> {
-            let end = gavel_runner::run::run_to_end(&self.runtime, model.clone(), input.clone(), &MachineOptions::default())?;
+            let end = gavel_runner::run::run_to_end(&self.runtime, model.clone(), input.clone(), &self.cfg.deployment.machine_options())?;
             let trace = self.trace(model.clone(), input.clone())?;
             Ok((end, trace.claim_shape(u64::from(self.cfg.deployment.params.k))))
         })
@@ -225,7 +225,7 @@ impl Server {
         let _guard = self.infer_lock.lock().await;
         let fast = self.cfg.fast_claims && self.cfg.fault_macro_step.is_none();
         let (outcome, shape) = tokio::task::block_in_place(|| -> Result<_, ApiError> {
-            let outcome = gavel_runner::run::run(&self.runtime, model.clone(), &tensors, &MachineOptions::default(), TraceMode::FinalRoot, &mut |_| {})
+            let outcome = gavel_runner::run::run(&self.runtime, model.clone(), &tensors, &self.cfg.deployment.machine_options(), TraceMode::FinalRoot, &mut |_| {})
                 .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, format!("{e}")))?;
             if fast {
                 // k^max_depth instructions per macro-step is the most any claim may take, so the

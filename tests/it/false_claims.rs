@@ -346,15 +346,29 @@ async fn a_flood_of_valid_claims_does_not_push_a_false_claim_past_its_window() {
     assert!(reg.claims(claim).call().await.unwrap().openDisputes > 0);
     assert!(deployer.now().await.unwrap() <= deadline + 2);
 
-    // The flood is judged too (every valid claim agreed with), and the liar, silent, loses.
-    let left = FLOOD - ev.all("agrees").len();
-    ev.next_n("agrees", left, Duration::from_secs(300));
+    // kill -9 with the dispute open and most of the flood unjudged: the restarted watchtower
+    // resumes the dispute, judges the rest of the flood, and the liar, silent, loses.
+    let judged_before = ev.all("agrees").len();
+    drop(ev);
+    _watch.kill9();
+    let (_watch, mut ev) = watch(&t, "watch-second.log");
+    let resumed = ev.next("resumed", Duration::from_secs(120));
+    assert_eq!(resumed["claim"], claim);
+    let left = FLOOD - judged_before;
+    // Some of those may have been judged just before the kill (their events were not read).
+    ev.next_n("agrees", left.saturating_sub(3), Duration::from_secs(300));
     let took = flood_started.elapsed().as_secs_f64();
-    eprintln!("flood: {} more valid detector claims judged in {took:.1} s ({:.0} a minute, one dispute opened meanwhile)", FLOOD - 2, (FLOOD - 2) as f64 * 60.0 / took);
+    eprintln!("flood: {} more valid detector claims judged in {took:.1} s across a kill -9 and a restart", FLOOD - 2);
     deployer.warp(d.params.clock_time + 1).await.unwrap();
     let resolved = ev.next("resolved", Duration::from_secs(120));
     assert_eq!(resolved["claim"], claim);
     assert_eq!(resolved["verdict"], "won", "{resolved}");
+    // Every flood claim was agreed with, by one watchtower process or the other.
+    drop(_watch);
+    let store = gavel_challenger::store::Store::open(&t.work.join("watch").join("watch.redb")).unwrap();
+    let records = store.all::<gavel_challenger::watch::ClaimRecord>().unwrap();
+    let agreed = records.iter().filter(|(_, r)| r.verdict == "agrees").count();
+    assert_eq!(agreed, FLOOD, "{:?}", records.iter().map(|(id, r)| (id, &r.verdict)).collect::<Vec<_>>());
     std::fs::remove_dir_all(&t.work).ok();
 }
 
@@ -408,6 +422,11 @@ async fn claims_on_runs_past_the_memory_limit_are_judged_like_any_other() {
             kind => assert_eq!(e["fault"], kind, "{name}: {e}"),
         }
     }
+    // kill -9 with both disputes open; the restarted watchtower resumes them.
+    drop(ev);
+    _watch.kill9();
+    let (_watch, mut ev) = watch(&t, "watch-second.log");
+    ev.next_n("resumed", 2, Duration::from_secs(120));
     let deployer = Chain::connect(&d.rpc_url, DEV_KEYS[0]).await.unwrap();
     deployer.warp(d.params.clock_time + 1).await.unwrap();
     for e in ev.next_n("resolved", 2, Duration::from_secs(120)) {

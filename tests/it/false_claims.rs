@@ -437,3 +437,53 @@ async fn claims_on_runs_past_the_memory_limit_are_judged_like_any_other() {
     assert_eq!(regd.claims(ids[1]).call().await.unwrap().status, claim_status::FINAL);
     std::fs::remove_dir_all(&t.work).ok();
 }
+
+/// Alerts, never silence: a claim whose input nobody serves is `unverifiable` with an alert and
+/// makes `gavel watch --once` exit non-zero; a claim whose window closes before the watchtower
+/// can be sure to judge it raises `deadline_at_risk` while there is still time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unverifiable_claims_and_deadlines_at_risk_are_alerts() {
+    use gavel_challenger::chain::{register_model, ModelPolicy};
+    let mut t = procs::testnet("alerts", &[]);
+    let deployer = Chain::connect(&t.d.rpc_url, DEV_KEYS[0]).await.unwrap();
+    let case = Case::load(&repo_root(), "silero_vad").unwrap();
+    let model = crate::model_bytes(&case);
+    let short = register_model(&deployer, &mut t.d, "silero_vad_short", &case.model, &model, ModelPolicy { claim_bond: ETH, challenge_bond: ETH / 2, challenge_window: 3 })
+        .await
+        .unwrap();
+    t.d.save(&t.dep).unwrap();
+    let d = t.d.clone();
+    let (server, consumer) = (Chain::connect(&d.rpc_url, DEV_KEYS[1]).await.unwrap(), Chain::connect(&d.rpc_url, DEV_KEYS[3]).await.unwrap());
+    let good = gavel_codec::encode(&case.inputs);
+    let reg_c = IClaimRegistry::new(d.registry, &consumer.provider);
+    consumer.send(reg_c.requestCompute(1, B256::from(BlobCommitment::of(&good).id()), good.clone().into(), 100_000).value(U256::from(ETH / 100)).into_transaction_request(), "ask").await.unwrap();
+    let real = truth(&t, &model, &good);
+    let s = real.claim_shape(u64::from(d.params.k));
+    // A true claim on the 3-second model, and a claim on an input that never went anywhere.
+    let on_time = data(short, &good, s.macro_steps, s.level2_depth, s.output_root, s.final_root);
+    let nowhere = b"an input nobody serves".to_vec();
+    let hidden = data(1, &nowhere, s.macro_steps, s.level2_depth, s.output_root, s.final_root);
+    let reg = IClaimRegistry::new(d.registry, &server.provider);
+    let mut ids = Vec::new();
+    for c in [&on_time, &hidden] {
+        let r = server.send(reg.postClaim(c.clone()).value(U256::from(ETH)).into_transaction_request(), "postClaim").await.unwrap();
+        ids.push(event_in::<IClaimRegistry::ClaimPosted>(&r).unwrap().claimId);
+    }
+    let args: Vec<String> = ["watch", "--deployment", &t.dep.display().to_string(), "--state", &t.work.join("watch").display().to_string(), "--poll-ms", "100", "--no-p2p", "--once"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let (mut p, rx) = procs::node(&args, DEV_KEYS[4], &t.work.join("watch.log"));
+    let mut ev = EventLog::new(rx);
+    let risk = ev.next("deadline_at_risk", Duration::from_secs(60));
+    assert_eq!(risk["claim"], ids[0]);
+    assert_eq!(risk["alert"], true);
+    let unverifiable = ev.next("unverifiable", Duration::from_secs(60));
+    assert_eq!(unverifiable["claim"], ids[1]);
+    assert_eq!(unverifiable["alert"], true);
+    let status = p.0.wait().unwrap();
+    assert!(!status.success(), "--once must fail while a claim cannot be checked");
+    let log = std::fs::read_to_string(t.work.join("watch.log")).unwrap();
+    assert!(log.contains("could not be checked"), "{log}");
+    std::fs::remove_dir_all(&t.work).ok();
+}

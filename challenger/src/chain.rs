@@ -126,7 +126,7 @@ impl Deployment {
     /// every run a node judges or claims on this deployment must use them, or its genesis root
     /// is not the chain's.
     pub fn machine_options(&self) -> gavel_runner::machine::MachineOptions {
-        gavel_runner::machine::MachineOptions { memory_limit_mib: u64::from(self.genesis.memory_limit_pages) / 16 }
+        gavel_runner::machine::MachineOptions { memory_limit_mib: u64::from(self.genesis.memory_limit_pages / 16) }
     }
 
     /// The model registered as `id`.

@@ -88,16 +88,13 @@ pub struct FastTrace {
     on_divergence: Option<Box<dyn FnMut(&str) + Send>>,
 }
 
-/// A failed or trapped guest is an outcome of the run; anything else is the host's failure.
-fn guest_outcome(r: Result<(), RunnerError>) -> Result<(), RunnerError> {
-    match r {
-        Ok(()) | Err(RunnerError::Guest { .. } | RunnerError::Trap { .. } | RunnerError::MemoryLimit { .. }) => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
+/// One macro-step of wasmtime; a failed or trapped guest is an outcome of the run, anything else
+/// is the host's failure.
 fn step_fast(m: &mut FastMachine) -> Result<(), RunnerError> {
-    guest_outcome(m.step().map(|_| ()))
+    match m.step() {
+        Err(e) if !e.is_guest_outcome() => Err(e),
+        _ => Ok(()),
+    }
 }
 
 impl FastTrace {
@@ -231,7 +228,9 @@ impl FastTrace {
     fn wait_full(&mut self, why: String) -> Result<&mut RunTrace> {
         tracing::error!(reason = %why, "the fast view failed a check; waiting for the step machine's full index");
         self.diverged(why.clone());
-        let slot = self.slot.clone().with_context(|| format!("{why}; and no full index is being built"))?;
+        if self.slot.is_none() && self.full.is_none() {
+            bail!("{why}; and no full index is being built");
+        }
         loop {
             self.poll_full()?;
             if self.full.is_some() {
@@ -242,13 +241,8 @@ impl FastTrace {
             if self.slot.is_none() {
                 bail!("{why}; and the step machine's full index failed");
             }
-            let _ = &slot;
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-    }
-
-    fn limit_pages(&self) -> u32 {
-        (self.options.memory_limit_mib * 16) as u32
     }
 
     /// The step machine at the boundary before macro-step `m` (the final state for `m` past the
@@ -265,7 +259,7 @@ impl FastTrace {
         }
         let program = self.runtime.guest.program()?;
         let mut boundary =
-            StepMachine::at_boundary(program, self.blobs.clone(), self.limit_pages(), f.status(), at, f.memory_snapshot(), f.global_values()?);
+            StepMachine::at_boundary(program, self.blobs.clone(), self.options.memory_limit_pages(), f.status(), at, f.memory_snapshot(), f.global_values()?);
         let replayed = started.elapsed();
         let root = boundary.state_root();
         tracing::info!(macro_step = m, replay_ms = replayed.as_millis() as u64, total_ms = started.elapsed().as_millis() as u64, "step machine started at wasmtime's boundary");

@@ -137,6 +137,17 @@ struct Fetches {
 /// How long a failed fetch waits before it is tried again.
 const FETCH_RETRY: Duration = Duration::from_secs(2);
 
+/// wasmtime and the step machine parted on `claim`'s run: counted in the database (`divergences`)
+/// and said loudly; the step machine's trace is what the watchtower plays with from then on.
+fn record_divergence(store: &Store, claim: u64, why: &str) {
+    let count = store.meta("divergences").unwrap_or(0) + 1;
+    if let Err(e) = store.set_meta("divergences", count) {
+        tracing::warn!(error = %format!("{e:#}"), "counting a divergence");
+    }
+    tracing::error!(claim, reason = %why, "wasmtime diverged from the step machine; the step machine's trace is used");
+    emit(serde_json::json!({ "event": "divergence", "claim": claim, "reason": why, "count": count }));
+}
+
 /// How long one tick may spend judging new claims before it looks at the chain again.
 const JUDGE_BUDGET: Duration = Duration::from_secs(2);
 
@@ -334,11 +345,7 @@ impl Watchtower {
             return;
         }
         let store = self.store.clone();
-        trace.on_divergence(Box::new(move |why| {
-            let count = store.meta("divergences").unwrap_or(0) + 1;
-            let _ = store.set_meta("divergences", count);
-            emit(serde_json::json!({ "event": "divergence", "claim": claim, "reason": why, "count": count }));
-        }));
+        trace.on_divergence(Box::new(move |why| record_divergence(&store, claim, why)));
         let slot: FullSlot = Arc::new(std::sync::Mutex::new(None));
         trace.confirm_with(slot.clone());
         let (runtime, dir, permits, options) = (self.runtime.clone(), self.cfg.state_dir.join("steps"), self.confirmations.clone(), self.cfg.deployment.machine_options());
@@ -428,10 +435,7 @@ impl Watchtower {
                 let mut trace = self.trace(model.clone(), input.clone())?;
                 self.judge_time = (self.judge_time * 3 + started.elapsed()) / 4;
                 if let Some(why) = trace.divergence() {
-                    let count = self.store.meta("divergences")? + 1;
-                    self.store.set_meta("divergences", count)?;
-                    tracing::error!(claim = id, reason = %why, "wasmtime diverged from the step machine; judging with the step machine's trace");
-                    emit(serde_json::json!({ "event": "divergence", "claim": id, "reason": why, "count": count }));
+                    record_divergence(&self.store, id, why);
                 }
                 let judgement = judge(&trace, &r.claim)?;
                 if judgement == Judgement::Agrees {

@@ -73,7 +73,7 @@ fn step_machine(args: BenchArgs) -> Result<()> {
     let t = Instant::now();
     let program = rt.guest.program()?;
     let lower_ms = t.elapsed().as_secs_f64() * 1e3;
-    let limit = (MachineOptions::default().memory_limit_mib * 16) as u32;
+    let limit = MachineOptions::default().memory_limit_pages();
     let mut rows = Vec::new();
     for name in &names {
         let case = Case::load(&root, name)?;

@@ -418,7 +418,7 @@ fn write_vectors(out: &Path) -> Result<()> {
     let model = Arc::new(std::fs::read(&case.model).with_context(|| format!("model {}", case.model.display()))?);
     let blobs = vec![model, Arc::new(gavel_codec::encode(&case.inputs))];
     let program = rt.guest.program()?;
-    let real = vectors::real_steps(Arc::clone(&program), blobs, (MachineOptions::default().memory_limit_mib * 16) as u32, 200)?;
+    let real = vectors::real_steps(Arc::clone(&program), blobs, MachineOptions::default().memory_limit_pages(), 200)?;
     write("steps-silero.json", &vectors::steps_json(&real))?;
     write("binding.json", &binding_vectors(&rt, &case)?)?;
     let covered: std::collections::BTreeSet<u16> = synthetic.iter().chain(simd.iter()).chain(real.iter()).map(|p| p.instr.op).collect();

@@ -66,6 +66,15 @@ pub enum RunnerError {
     Native(String),
 }
 
+impl RunnerError {
+    /// Whether this is the guest's own end of the run (it failed, trapped, or was denied memory
+    /// past the limit): a machine state like any other, which both engines reach and a claim can
+    /// state. Anything else is the host's failure.
+    pub fn is_guest_outcome(&self) -> bool {
+        matches!(self, RunnerError::Guest { .. } | RunnerError::Trap { .. } | RunnerError::MemoryLimit { .. })
+    }
+}
+
 /// Result alias.
 pub type Result<T, E = RunnerError> = std::result::Result<T, E>;
 

@@ -17,6 +17,13 @@ pub struct MachineOptions {
     pub memory_limit_mib: u64,
 }
 
+impl MachineOptions {
+    /// The memory limit in 64 KiB pages, as the step machine and the genesis state carry it.
+    pub fn memory_limit_pages(&self) -> u32 {
+        (self.memory_limit_mib * 16) as u32
+    }
+}
+
 impl Default for MachineOptions {
     fn default() -> Self {
         MachineOptions { memory_limit_mib: crate::config::DEFAULT_MEMORY_LIMIT_MIB }

@@ -99,9 +99,6 @@ fn engine(e: impl std::fmt::Display) -> RunnerError {
     RunnerError::Engine(e.to_string())
 }
 
-fn limit_pages(options: &MachineOptions) -> u32 {
-    (options.memory_limit_mib * 16) as u32
-}
 
 /// Runs `m` for exactly `k` steps (across macro-step boundaries), or until it halts.
 fn advance(m: &mut StepMachine, mut k: u64) -> Result<u64> {
@@ -151,7 +148,7 @@ impl RunSteps {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<RunSteps> {
         let program = runtime.guest.program()?;
-        let mut m = StepMachine::new(Arc::clone(&program), blobs.to_vec(), limit_pages(options));
+        let mut m = StepMachine::new(Arc::clone(&program), blobs.to_vec(), options.memory_limit_pages());
         let genesis = m.state_root();
         let name = hex::encode(genesis);
         let (index_path, store) = (dir.join(format!("{name}.json")), dir.join(format!("{name}.snap")));
@@ -159,7 +156,7 @@ impl RunSteps {
             index,
             program: Arc::clone(&program),
             blobs: blobs.to_vec(),
-            limit_pages: limit_pages(options),
+            limit_pages: options.memory_limit_pages(),
             store: store.clone(),
         };
         if let Some(idx) = std::fs::read(&index_path)

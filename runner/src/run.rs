@@ -427,7 +427,7 @@ pub fn run_to_end(runtime: &Runtime, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>, o
     while machine.status() == Status::Running {
         match machine.step() {
             Ok(_) => {}
-            Err(e @ (RunnerError::Guest { .. } | RunnerError::Trap { .. } | RunnerError::MemoryLimit { .. })) => failure = Some(e.to_string()),
+            Err(e) if e.is_guest_outcome() => failure = Some(e.to_string()),
             Err(e) => return Err(e),
         }
     }

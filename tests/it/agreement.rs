@@ -17,7 +17,7 @@ fn blobs(name: &str) -> Vec<Arc<Vec<u8>>> {
 }
 
 fn limit_pages() -> u32 {
-    (MachineOptions::default().memory_limit_mib * 16) as u32
+    MachineOptions::default().memory_limit_pages()
 }
 
 /// From genesis, the interpreter alone reaches wasmtime's state root after every macro-step.

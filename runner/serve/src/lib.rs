@@ -191,18 +191,46 @@ impl Server {
         if self.cfg.fault_macro_step.is_none() && shape.final_root != end.state_root {
             return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, "wasmtime and the step machine disagree on the failed final root".into()));
         }
-        let input_root = BlobCommitment::of(&input).id();
-        let data = agent::claim_data(model_id, request_id, &input_root, &shape);
+        let failure = end.failure.unwrap_or_default();
+        let (record, receipt) = self.post_and_keep(model_id, request_id, &input, &shape, &end.output_proof, None, Some(&failure)).await?;
+        let body = json!({ "claim_id": record.claim_id, "tx": receipt.transaction_hash.to_string(), "output_root": record.claim.output_root, "state_root": record.claim.final_root, "failed": failure });
+        Ok((record, body))
+    }
+
+    /// Posts the claim of `shape` on `input`, keeps what defends it (the input blob, the output
+    /// blob if the run has one, the output proof), says so and announces it.
+    #[allow(clippy::too_many_arguments)]
+    async fn post_and_keep(
+        &self,
+        model_id: u64,
+        request_id: u64,
+        input: &[u8],
+        shape: &ClaimShape,
+        output_proof: &[u8],
+        output: Option<(&[u8; 32], &[u8])>,
+        failed: Option<&str>,
+    ) -> Result<(ServedClaim, alloy::rpc::types::TransactionReceipt), ApiError> {
+        let input_root = BlobCommitment::of(input).id();
+        let data = agent::claim_data(model_id, request_id, &input_root, shape);
         let (claim_id, receipt) = agent::post_claim(&self.chain, &self.cfg.deployment, &data)
             .await
             .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("posting the claim: {e:#}")))?;
-        let record = ServedClaim { claim_id, claim: ClaimFields::of(&data), output_proof: hex::encode(&end.output_proof), disputes: Vec::new(), status: "pending".into() };
-        self.store.put_blob(&input_root, &input).and_then(|()| self.store.put(claim_id, &record)).map_err(internal)?;
-        let failure = end.failure.unwrap_or_default();
-        emit(json!({ "event": "claim", "claim": claim_id, "request": request_id, "model": model_id, "gas": receipt.gas_used, "failed": failure }));
+        let record = ServedClaim { claim_id, claim: ClaimFields::of(&data), output_proof: hex::encode(output_proof), disputes: Vec::new(), status: "pending".into() };
+        let keep = || -> Result<()> {
+            self.store.put_blob(&input_root, input)?;
+            if let Some((id, bytes)) = output {
+                self.store.put_blob(id, bytes)?;
+            }
+            self.store.put(claim_id, &record)
+        };
+        keep().map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+        let mut event = json!({ "event": "claim", "claim": claim_id, "request": request_id, "model": model_id, "gas": receipt.gas_used });
+        if let Some(f) = failed {
+            event["failed"] = json!(f);
+        }
+        emit(event);
         self.announce(claim_id, &record.claim).await;
-        let body = json!({ "claim_id": claim_id, "tx": receipt.transaction_hash.to_string(), "output_root": record.claim.output_root, "state_root": record.claim.final_root, "failed": failure });
-        Ok((record, body))
+        Ok((record, receipt))
     }
 
     /// Runs `model_id` on the GVTS `input`, posts the claim, stores it. An on-chain request
@@ -247,26 +275,9 @@ impl Server {
         if self.cfg.fault_macro_step.is_none() && shape.final_root != outcome.state_root {
             return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, "wasmtime and the step machine disagree on the final root".into()));
         }
-        let input_root = BlobCommitment::of(&input).id();
-        let data = agent::claim_data(model_id, request_id, &input_root, &shape);
-        let (claim_id, receipt) = agent::post_claim(&self.chain, &self.cfg.deployment, &data)
-            .await
-            .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("posting the claim: {e:#}")))?;
-        let record = ServedClaim {
-            claim_id,
-            claim: ClaimFields::of(&data),
-            output_proof: hex::encode(&outcome.output_proof),
-            disputes: Vec::new(),
-            status: "pending".into(),
-        };
-        let store = |r: &ServedClaim| -> Result<()> {
-            self.store.put_blob(&input_root, &input)?;
-            self.store.put_blob(&outcome.output_root, &outcome.output_bytes)?;
-            self.store.put(claim_id, r)
-        };
-        store(&record).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
-        emit(json!({ "event": "claim", "claim": claim_id, "request": request_id, "model": model_id, "gas": receipt.gas_used }));
-        self.announce(claim_id, &record.claim).await;
+        let (record, receipt) =
+            self.post_and_keep(model_id, request_id, &input, &shape, &outcome.output_proof, Some((&outcome.output_root, &outcome.output_bytes)), None).await?;
+        let claim_id = record.claim_id;
         let outputs: Vec<serde_json::Value> = outcome
             .outputs
             .iter()

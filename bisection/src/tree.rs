@@ -929,6 +929,9 @@ pub struct HonestMove {
 pub struct Honest {
     /// The honest party's account (its nodes and rewards decide what it resolves).
     pub me: Account,
+    /// Whether it also resolves claims it has no stake in (the simulations' referee does; a
+    /// watchtower resolves only what pays it back: its own nodes and the nodes it countered).
+    pub resolve_every_claim: bool,
     verdicts: HashMap<u64, Verdict>,
 }
 
@@ -946,7 +949,13 @@ pub fn honest_moves<P: ClaimTruth>(
 impl Honest {
     /// The strategy for `me`.
     pub fn new(me: Account) -> Honest {
-        Honest { me, verdicts: HashMap::new() }
+        Honest { me, resolve_every_claim: true, verdicts: HashMap::new() }
+    }
+
+    /// The strategy for `me`, resolving only nodes `me` has a stake in (its own nodes, claims
+    /// included, and the nodes it countered, stepped or proved) and what blocks them.
+    pub fn stake_only(me: Account) -> Honest {
+        Honest { me, resolve_every_claim: false, verdicts: HashMap::new() }
     }
 
     /// The verdict on node `id` (cached).
@@ -1015,9 +1024,12 @@ impl Honest {
 
     /// Unresolved nodes the honest party needs decided whose blocking counters are resolved.
     fn to_resolve<P: ClaimTruth>(&mut self, tree: &ClaimTree, claim: u64, truth: &mut P) -> Result<Vec<u64>, P::Error> {
-        let mut stack = vec![claim];
+        let mut stack = if self.resolve_every_claim { vec![claim] } else { Vec::new() };
         for &id in tree.nodes_of(claim) {
             let x = tree.node(id).expect("listed nodes exist");
+            if x.poster == self.me && x.depth == 0 {
+                stack.push(id);
+            }
             if x.poster == self.me && x.depth > 0 {
                 stack.extend([id, x.parent]);
             }

@@ -12,11 +12,11 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolValue;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use gavel_bisection::binding::Genesis;
 use serde::{Deserialize, Serialize};
 
-use crate::contracts::{Artifacts, DisputeParams, IClaimRegistry, IDisputeGame, WasmGenesis};
+use crate::contracts::{Artifacts, DisputeParams, IClaimRegistry, ICourt, IDisputeGame, TreeParams, WasmGenesis};
 
 /// The well-known private keys of anvil's default accounts (public test keys: never use them on
 /// a real chain). Index 0 deploys; the demo gives the others to its parties.
@@ -42,12 +42,42 @@ pub struct GameParams {
     pub clock_extension: u64,
     /// Wei per dissection move.
     pub move_bond: u128,
+    /// Wei per counter, output challenge (v2 claim trees; a claim bonds at least this).
+    #[serde(default = "default_counter_bond")]
+    pub counter_bond: u128,
+    /// Seconds a request takes claims before its consumer may cancel it (v2 Court).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: u64,
 }
+
+fn default_counter_bond() -> u128 {
+    // spec/game-v2.md "Bond sizes": half of it pays an honest step (~400k gas) and two
+    // resolutions (~75k each) at ~20 gwei.
+    25_000_000_000_000_000
+}
+
+fn default_request_timeout() -> u64 {
+    // Above maxResolutionTime of the largest claim shape with the default clocks
+    // (2 × 12 h + 20 × 1 h), so an honest server that answers at once is always paid.
+    3 * 24 * 3600
+}
+
+/// Receives the non-reward half of every countered v2 bond: a burn address, so that nobody who
+/// plays can also collect it (spec/game-v2.md, D3).
+pub const ESCROW: Address = alloy::primitives::address!("0x000000000000000000000000000000000000dEaD");
 
 impl Default for GameParams {
     fn default() -> GameParams {
         // spec/game.md "fast L2" set; a move costs ~100k gas, the bond covers it at 20 gwei.
-        GameParams { k: 32, max_level2_depth: 12, clock_time: 12 * 3600, clock_extension: 3600, move_bond: 2_000_000_000_000_000 }
+        GameParams {
+            k: 32,
+            max_level2_depth: 12,
+            clock_time: 12 * 3600,
+            clock_extension: 3600,
+            move_bond: 2_000_000_000_000_000,
+            counter_bond: default_counter_bond(),
+            request_timeout: default_request_timeout(),
+        }
     }
 }
 
@@ -93,6 +123,12 @@ pub struct Deployment {
     pub wasm_machine: Address,
     /// ExampleConsumer.
     pub consumer: Address,
+    /// v2 Court (models, requests, commit-reveal claims).
+    #[serde(default)]
+    pub court: Address,
+    /// v2 ClaimTree (created by the Court): one open tree of counters per claim.
+    #[serde(default)]
+    pub tree: Address,
     /// blake3 of the pinned guest module.
     pub guest_blake3: String,
     /// The guest's genesis parameters.
@@ -295,6 +331,17 @@ pub async fn deploy_all(chain: &Chain, artifacts: &Artifacts, genesis: Genesis, 
     let game = IClaimRegistry::new(registry, &chain.provider).game().call().await.context("registry.game()")?;
     let (consumer, _) =
         chain.deploy(artifacts.bytecode("ExampleConsumer.sol", "ExampleConsumer")?, registry.abi_encode(), "ExampleConsumer").await?;
+    let tp = TreeParams {
+        k: params.k,
+        maxLevel2Depth: params.max_level2_depth,
+        clockTime: params.clock_time,
+        clockExtension: params.clock_extension,
+        counterBond: alloy::primitives::Uint::<96, 2>::from(params.counter_bond),
+        escrow: ESCROW,
+    };
+    let (court, _) =
+        chain.deploy(artifacts.bytecode("Court.sol", "Court")?, (tp, params.request_timeout).abi_encode_params(), "Court").await?;
+    let tree = ICourt::new(court, &chain.provider).tree().call().await.context("court.tree()")?;
     // The game must be the one the registry created, with the parameters asked for.
     let k = IDisputeGame::new(game, &chain.provider).k().call().await?;
     if k != U256::from(params.k) {
@@ -310,6 +357,8 @@ pub async fn deploy_all(chain: &Chain, artifacts: &Artifacts, genesis: Genesis, 
         step_verifier,
         wasm_machine,
         consumer,
+        court,
+        tree,
         guest_blake3: guest_blake3.to_string(),
         genesis,
         params,
@@ -345,6 +394,20 @@ pub async fn register_model(chain: &Chain, d: &mut Deployment, name: &str, path:
     let id = event_in::<IClaimRegistry::ModelRegistered>(&receipt)
         .map(|e| e.modelId)
         .context("no ModelRegistered event")?;
+    if d.court != Address::ZERO {
+        // The same model on the v2 Court, under the same id (both count from 1).
+        let court = ICourt::new(d.court, &chain.provider);
+        let call = court.registerModel(
+            b256(&d.genesis.code),
+            b256(&model_root),
+            d.wasm_machine,
+            alloy::primitives::Uint::<96, 2>::from(claim_bond),
+            challenge_window,
+        );
+        let receipt = chain.send(call.into_transaction_request(), &format!("registering model {name} with the court")).await?;
+        let id2 = event_in::<ICourt::ModelRegistered>(&receipt).map(|e| e.modelId).context("no ModelRegistered event from the court")?;
+        ensure!(id2 == id, "the court registered model {name} as {id2}, the registry as {id}");
+    }
     d.models.push(ModelEntry {
         id,
         name: name.to_string(),

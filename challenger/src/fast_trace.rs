@@ -76,6 +76,8 @@ pub struct FastTrace {
     level1: Vec<Hash32>,
     /// The outcome of the run: the output blob id, or `FAILED_OUTPUT`.
     output_root: Hash32,
+    /// The final state's output proof (wasmtime's; the full index's once it has taken over).
+    output_proof: Vec<u8>,
     level2: Option<Level2>,
     blob_trees: BlobTrees,
     /// Where the background index lands.
@@ -111,12 +113,14 @@ impl FastTrace {
             level1.push(m.state_root()?);
         }
         let output_root = if m.status() == Status::Done { m.output_root()? } else { FAILED_OUTPUT };
+        let output_proof = m.output_proof()?;
         Ok(FastTrace {
             runtime,
             blobs,
             options: options.clone(),
             level1,
             output_root,
+            output_proof,
             level2: None,
             blob_trees: BlobTrees::default(),
             slot: None,
@@ -128,20 +132,22 @@ impl FastTrace {
 
     /// A trace that is the full index from the start (when wasmtime cannot run the claim: the
     /// step machine alone judges it).
-    pub fn from_full(runtime: Arc<Runtime>, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>, options: &MachineOptions, full: RunTrace) -> FastTrace {
-        FastTrace {
+    pub fn from_full(runtime: Arc<Runtime>, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>, options: &MachineOptions, full: RunTrace) -> Result<FastTrace> {
+        let output_proof = full.output_proof()?;
+        Ok(FastTrace {
             runtime,
             blobs: vec![model, input],
             options: options.clone(),
             level1: full.level1().to_vec(),
             output_root: full.output_root(),
+            output_proof,
             level2: None,
             blob_trees: BlobTrees::default(),
             slot: None,
             divergence: full.divergence().map(|d| format!("macro-step {}: {}", d.macro_step, d.reason)),
             full: Some(full),
             on_divergence: None,
-        }
+        })
     }
 
     /// Calls `f` once if the fast view is found wrong later.
@@ -182,6 +188,19 @@ impl FastTrace {
             Some(f) => f.output_at(n),
             None => (n >= self.macro_steps()).then_some(self.output_root),
         }
+    }
+
+    /// The output proof of the final state and what it proves (the output blob id or
+    /// `FAILED_OUTPUT`); `None` for positions before the end, where the run is still running.
+    pub fn output_with_proof(&mut self, n: u64) -> Result<Option<(Hash32, Vec<u8>)>> {
+        self.poll_full()?;
+        if let Some(f) = &self.full {
+            if self.output_root != f.output_root() {
+                self.output_root = f.output_root();
+                self.output_proof = f.output_proof()?;
+            }
+        }
+        Ok(self.output_at(n).map(|o| (o, self.output_proof.clone())))
     }
 
     /// Why the fast view was found wrong, if it was (the full index then plays).

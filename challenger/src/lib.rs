@@ -8,6 +8,7 @@ pub mod chain;
 pub mod contracts;
 pub mod fast_trace;
 pub mod net;
+pub mod player;
 pub mod store;
 pub mod trace;
 pub mod watch;

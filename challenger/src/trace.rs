@@ -94,6 +94,8 @@ pub struct RunTrace {
     blob_trees: BlobTrees,
     output_id_address: u32,
     output_root: Hash32,
+    /// The final state's output proof, once asked for.
+    output_proof: Option<Vec<u8>>,
 }
 
 impl RunTrace {
@@ -138,6 +140,7 @@ impl RunTrace {
             blob_trees: BlobTrees::default(),
             output_id_address,
             output_root,
+            output_proof: None,
         })
     }
 
@@ -255,6 +258,25 @@ impl RunTrace {
     /// the run's outcome if the run has ended by `n`, nothing for a running state.
     pub fn output_at(&self, n: u64) -> Option<Hash32> {
         (n >= self.counts.len() as u64).then_some(self.output_root)
+    }
+
+    /// The output proof (`IStateBinding.verifyOutput`) of the run's final state, from the step
+    /// machine: it proves [`RunTrace::output_root`] (or `FAILED_OUTPUT` for a failed run).
+    pub fn output_proof(&self) -> Result<Vec<u8>> {
+        let mut end = self.steps.machine_at(self.steps.index.total())?;
+        let header = end.header();
+        let path = end.memory_tree().proof(self.output_id_address as usize / 32);
+        Ok(gavel_bisection::binding::output_proof(&header, &path))
+    }
+
+    /// What the state at level-1 position `n` proves as its output, with the proof (`None`: the
+    /// run is still running there).
+    pub fn output_with_proof(&mut self, n: u64) -> Result<Option<(Hash32, Vec<u8>)>> {
+        let Some(out) = self.output_at(n) else { return Ok(None) };
+        if self.output_proof.is_none() {
+            self.output_proof = Some(self.output_proof()?);
+        }
+        Ok(self.output_proof.clone().map(|p| (out, p)))
     }
 
     /// Where wasmtime and the step machine parted on this run, if they did (the trace is then

@@ -332,7 +332,7 @@ impl Watchtower {
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "wasmtime cannot run this claim; judging it with the step machine alone");
                 let full = RunTrace::in_state_dir(&self.runtime, &self.cfg.state_dir, model.clone(), input.clone(), &options)?;
-                Ok(FastTrace::from_full(self.runtime.clone(), model, input, &options, full))
+                FastTrace::from_full(self.runtime.clone(), model, input, &options, full)
             }
         })
     }

@@ -329,8 +329,6 @@ pub async fn deploy_all(chain: &Chain, artifacts: &Artifacts, genesis: Genesis, 
     };
     let (registry, _) = chain.deploy(artifacts.bytecode("ClaimRegistry.sol", "ClaimRegistry")?, p.abi_encode(), "ClaimRegistry").await?;
     let game = IClaimRegistry::new(registry, &chain.provider).game().call().await.context("registry.game()")?;
-    let (consumer, _) =
-        chain.deploy(artifacts.bytecode("ExampleConsumer.sol", "ExampleConsumer")?, registry.abi_encode(), "ExampleConsumer").await?;
     let tp = TreeParams {
         k: params.k,
         maxLevel2Depth: params.max_level2_depth,
@@ -342,6 +340,9 @@ pub async fn deploy_all(chain: &Chain, artifacts: &Artifacts, genesis: Genesis, 
     let (court, _) =
         chain.deploy(artifacts.bytecode("Court.sol", "Court")?, (tp, params.request_timeout).abi_encode_params(), "Court").await?;
     let tree = ICourt::new(court, &chain.provider).tree().call().await.context("court.tree()")?;
+    // The example consumer asks the Court (its `requestCompute` has the registry's signature).
+    let (consumer, _) =
+        chain.deploy(artifacts.bytecode("ExampleConsumer.sol", "ExampleConsumer")?, court.abi_encode(), "ExampleConsumer").await?;
     // The game must be the one the registry created, with the parameters asked for.
     let k = IDisputeGame::new(game, &chain.provider).k().call().await?;
     if k != U256::from(params.k) {

@@ -1,6 +1,6 @@
 //! The nodes' side of the p2p layer (`spec/p2p.md`): the node's database as a blob source,
 //! gavel blob ids as the check on every received blob, one gossip topic per deployment, and
-//! claim announcements checked against the registry's stored claim hash before anyone acts on
+//! claim announcements checked against the Court's stored claim hash before anyone acts on
 //! them or forwards them.
 
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::agent::ClaimFields;
 use crate::chain::{Chain, Deployment};
-use crate::contracts::IClaimRegistry;
+use crate::contracts::ICourt;
 use crate::emit;
 use crate::store::Store;
 
@@ -31,41 +31,41 @@ pub struct P2pOptions {
 
 /// The gossip topic of a deployment's claims.
 pub fn topic(d: &Deployment) -> String {
-    format!("gavel/claims/1/{}/{}", d.chain_id, d.registry.to_string().to_lowercase())
+    format!("gavel/claims/2/{}/{}", d.chain_id, d.court.to_string().to_lowercase())
 }
 
 /// A model server's note "I posted claim N; ask me for its blobs".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimAnnouncement {
-    /// `gavel.claim.v1`.
+    /// `gavel.claim.v2`.
     pub format: String,
-    /// Chain of the registry.
+    /// Chain of the Court.
     pub chain_id: u64,
-    /// The registry.
-    pub registry: Address,
+    /// The Court.
+    pub court: Address,
     /// Claim id.
     pub claim_id: u64,
-    /// The claim's fields (their keccak must equal the registry's `dataHash`).
+    /// The claim's fields (their keccak must equal the Court's `claimHash`).
     pub claim: ClaimFields,
 }
 
 impl ClaimAnnouncement {
     /// An announcement of claim `claim_id` in deployment `d`.
     pub fn new(d: &Deployment, claim_id: u64, claim: ClaimFields) -> ClaimAnnouncement {
-        ClaimAnnouncement { format: "gavel.claim.v1".into(), chain_id: d.chain_id, registry: d.registry, claim_id, claim }
+        ClaimAnnouncement { format: "gavel.claim.v2".into(), chain_id: d.chain_id, court: d.court, claim_id, claim }
     }
 
     /// Parses and checks an announcement against the chain: right format, deployment, and the
-    /// claim's data hash as the registry stores it. The error says what was wrong.
+    /// claim's data hash as the Court stores it. The error says what was wrong.
     pub async fn verify(bytes: &[u8], chain: &Chain, d: &Deployment) -> Result<ClaimAnnouncement> {
         let a: ClaimAnnouncement = serde_json::from_slice(bytes).context("not a claim announcement")?;
-        anyhow::ensure!(a.format == "gavel.claim.v1", "format {:?}, want gavel.claim.v1", a.format);
-        anyhow::ensure!(a.chain_id == d.chain_id && a.registry == d.registry, "for another deployment ({} on chain {})", a.registry, a.chain_id);
+        anyhow::ensure!(a.format == "gavel.claim.v2", "format {:?}, want gavel.claim.v2", a.format);
+        anyhow::ensure!(a.chain_id == d.chain_id && a.court == d.court, "for another deployment ({} on chain {})", a.court, a.chain_id);
         let data = a.claim.data()?;
-        let rec = IClaimRegistry::new(d.registry, &chain.provider).claims(a.claim_id).call().await.context("reading the claim")?;
-        anyhow::ensure!(rec.dataHash != alloy::primitives::B256::ZERO, "claim {} does not exist", a.claim_id);
-        anyhow::ensure!(rec.dataHash == keccak256(data.abi_encode()), "claim {}: the fields do not match the registry's hash", a.claim_id);
+        let hash = ICourt::new(d.court, &chain.provider).claimHash(a.claim_id).call().await.context("reading the claim")?;
+        anyhow::ensure!(hash != alloy::primitives::B256::ZERO, "claim {} does not exist", a.claim_id);
+        anyhow::ensure!(hash == keccak256(data.abi_encode()), "claim {}: the fields do not match the Court's hash", a.claim_id);
         Ok(a)
     }
 }

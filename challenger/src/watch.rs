@@ -1,30 +1,30 @@
-//! `gavel watch`: the watchtower. It follows `ClaimPosted` events and claim gossip, fetches the
+//! `gavel watch`: the watchtower. It follows the Court's claims and claim gossip, fetches the
 //! model and input blobs it lacks from its peers over libp2p (each checked against the claim's
-//! blob id), re-runs every claim, disputes every claim that disagrees with its own run, plays
-//! each dispute to the end, collects the bonds, and remembers all of it in its database, so after
-//! a crash (even `kill -9`) it resumes every open dispute where the chain left it.
+//! blob id), re-runs every claim, and plays the honest strategy of the v2 claim-tree game
+//! (`spec/game-v2.md`) on every claim it has judged: it counters every false node of a false
+//! claim's tree and of a true claim's tree (whoever posted them), steps, challenges false
+//! outputs and proves true ones, resolves what it has a stake in and collects its bonds and
+//! rewards. Its verdicts live in its database and the tree is rebuilt from the chain's events, so
+//! after a crash (even `kill -9`) it resumes every game where the chain left it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alloy::primitives::U256;
-use alloy::providers::Provider;
-use alloy::rpc::types::Filter;
-use alloy::sol_types::SolEvent;
 use anyhow::{Context, Result};
-use gavel_bisection::game::Side;
 use gavel_bisection::state::{hex32, BlobCommitment};
+use gavel_bisection::tree::Status;
 use gavel_p2p::{BlobId, Fetched, Node, PeerId};
 use gavel_runner::machine::Runtime;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-use crate::agent::{self, ClaimFields, DisputeOutcome};
+use crate::agent::ClaimFields;
 use crate::chain::{parse_word, Chain, Deployment};
-use crate::contracts::{claim_status, IClaimRegistry};
+use crate::contracts::ICourt;
 use crate::net::{self, P2pOptions};
+use crate::player::{self, Mirror, Player};
 use crate::store::Store;
 use crate::fast_trace::{build_full_in_background, FastTrace, FullSlot};
 use crate::trace::{RunTrace, RunView};
@@ -57,12 +57,15 @@ pub struct ClaimRecord {
     /// The claim's fields.
     #[serde(flatten)]
     pub claim: ClaimFields,
-    /// `new`, `unverifiable` (model or input unknown; retried), `agrees`, `disputed`, `won`,
-    /// `lost`, `cancelled`, `missed` (found wrong after its window or after another dispute
-    /// settled it).
+    /// `new`, `unverifiable` (model or input unknown; retried), `agrees` (true, nobody
+    /// countered it), `defending` (true, countered by someone: we answer the false counters),
+    /// `disputed` (false: we play its tree), then `won` (a false claim refuted), `lost` (a
+    /// false claim stood: an alert), `defended` (a true claim's counters answered and
+    /// resolved), `missed` (found false after its window closed).
     pub verdict: String,
-    /// Our dispute on it.
-    pub dispute_id: Option<u64>,
+    /// Transactions we sent in its tree.
+    #[serde(default)]
+    pub moves: u64,
     /// What our run says is wrong with it (`execution` or `output`), once disputed.
     #[serde(default)]
     pub fault: Option<String>,
@@ -76,16 +79,16 @@ pub struct ClaimRecord {
 }
 
 impl ClaimRecord {
-    fn of(id: u64, d: &IClaimRegistry::ClaimData) -> ClaimRecord {
+    fn of(id: u64, d: &ICourt::ClaimData) -> ClaimRecord {
         ClaimRecord::new(id, ClaimFields::of(d))
     }
 
     fn new(id: u64, claim: ClaimFields) -> ClaimRecord {
-        ClaimRecord { claim_id: id, claim, verdict: "new".into(), dispute_id: None, fault: None, last_error: None, deadline: None }
+        ClaimRecord { claim_id: id, claim, verdict: "new".into(), moves: 0, fault: None, last_error: None, deadline: None }
     }
 
     /// The claim as the contracts take it.
-    pub fn data(&self) -> Result<IClaimRegistry::ClaimData> {
+    pub fn data(&self) -> Result<ICourt::ClaimData> {
         self.claim.data()
     }
 }
@@ -161,7 +164,12 @@ pub struct Watchtower {
     chain: Chain,
     store: Arc<Store>,
     runtime: Arc<Runtime>,
-    tasks: HashMap<u64, JoinHandle<Result<DisputeOutcome>>>,
+    /// The Court's and the tree's state, from their events.
+    mirror: Mirror,
+    /// The honest strategy, as this watchtower's signer.
+    player: Player,
+    /// Our trace of each claim whose tree we play (rebuilt after a restart).
+    traces: HashMap<u64, FastTrace>,
     p2p: Option<(Node, tokio::sync::mpsc::Receiver<gavel_p2p::Event>)>,
     /// Peers that announced a claim: asked first for its blobs.
     hints: HashMap<u64, PeerId>,
@@ -187,7 +195,9 @@ impl Watchtower {
             Some(opts) => Some(net::start(opts, &cfg.deployment, &cfg.state_dir, store.clone()).await?),
             None => None,
         };
-        Ok(Watchtower { cfg, chain, store, runtime, tasks: HashMap::new(), p2p, hints: HashMap::new(), fetches: Fetches::default(), backoff: HashMap::new(), confirmations: Arc::new(tokio::sync::Semaphore::new(1)), judge_time: Duration::from_secs(1), at_risk: Default::default() })
+        let mut mirror = Mirror::new(&cfg.deployment)?;
+        let player = Player::new(&mut mirror, chain.address, true);
+        Ok(Watchtower { cfg, chain, store, runtime, mirror, player, traces: HashMap::new(), p2p, hints: HashMap::new(), fetches: Fetches::default(), backoff: HashMap::new(), confirmations: Arc::new(tokio::sync::Semaphore::new(1)), judge_time: Duration::from_secs(1), at_risk: Default::default() })
     }
 
     /// The p2p node, if the watchtower joined the network.
@@ -203,7 +213,7 @@ impl Watchtower {
         }
         loop {
             match self.tick().await {
-                Ok(pending) if self.cfg.once && pending == 0 && self.tasks.is_empty() && self.fetches.running.is_empty() => {
+                Ok(pending) if self.cfg.once && pending == 0 && self.fetches.running.is_empty() => {
                     // A claim nobody could check is an alert, never a silent success.
                     let unchecked: Vec<u64> =
                         self.store.all::<ClaimRecord>()?.into_iter().filter(|(_, r)| r.verdict == "unverifiable").map(|(id, _)| id).collect();
@@ -229,33 +239,36 @@ impl Watchtower {
         self.work().await
     }
 
-    /// Reads new `ComputeRequested` (inline inputs) and `ClaimPosted` events.
+    /// Replays the Court's and the tree's new events; records new claims and keeps the inline
+    /// inputs of requests.
     async fn scan(&mut self) -> Result<()> {
-        let d = &self.cfg.deployment;
-        let from = self.store.meta("next_block")?.max(d.from_block);
-        let head = self.chain.provider.get_block_number().await.context("eth_blockNumber")?;
-        if from > head {
+        if self.mirror.sync(&self.chain).await? == 0 {
             return Ok(());
         }
-        let filter = Filter::new().address(d.registry).from_block(from).to_block(head);
-        let logs = self.chain.provider.get_logs(&filter).await.context("eth_getLogs")?;
-        for log in logs {
-            if let Ok(e) = log.log_decode::<IClaimRegistry::ComputeRequested>() {
-                let e = e.inner.data;
-                if !e.input.is_empty() && BlobCommitment::of(&e.input).id() == e.inputRoot.0 {
-                    self.store.put_blob(&e.inputRoot.0, &e.input)?;
+        for r in self.mirror.requests().values() {
+            if !r.input.is_empty() && BlobCommitment::of(&r.input).id() == r.input_root && self.store.blob(&r.input_root)?.is_none() {
+                self.store.put_blob(&r.input_root, &r.input)?;
+            }
+        }
+        let claims: Vec<(u64, player::PostedClaim)> = self.mirror.claims().iter().map(|(id, c)| (*id, c.clone())).collect();
+        for (id, c) in claims {
+            let deadline = self.mirror.model.node(id).map(|x| x.deadline);
+            match self.store.get::<ClaimRecord>(id)? {
+                Some(r) if r.deadline.is_some() => {}
+                Some(mut r) => {
+                    // Heard of by gossip first.
+                    r.deadline = deadline;
+                    self.store.put(id, &r)?;
                 }
-            } else if let Ok(e) = log.log_decode::<IClaimRegistry::ClaimPosted>() {
-                let e = e.inner.data;
-                if self.store.get::<ClaimRecord>(e.claimId)?.is_none() {
-                    let mut r = ClaimRecord::of(e.claimId, &e.data);
-                    r.deadline = Some(e.deadline.to::<u64>());
-                    self.store.put(e.claimId, &r)?;
-                    emit(serde_json::json!({ "event": "claim", "claim": e.claimId, "claimant": e.claimant.to_string() }));
+                None => {
+                    let mut r = ClaimRecord::of(id, &c.data);
+                    r.deadline = deadline;
+                    self.store.put(id, &r)?;
+                    emit(serde_json::json!({ "event": "claim", "claim": id, "claimant": c.claimant.to_string() }));
                 }
             }
         }
-        self.store.set_meta("next_block", head + 1)
+        Ok(())
     }
 
     /// Handles what the network brought since the last tick: claim gossip (checked against the
@@ -368,8 +381,12 @@ impl Watchtower {
         let now = self.chain.now().await?;
         // Earliest deadline first: a flood of claims with long windows cannot hold back one
         // whose window closes sooner.
-        let mut claims: Vec<(u64, ClaimRecord)> =
-            self.store.all::<ClaimRecord>()?.into_iter().filter(|(_, r)| matches!(r.verdict.as_str(), "new" | "unverifiable" | "disputed")).collect();
+        let mut claims: Vec<(u64, ClaimRecord)> = self
+            .store
+            .all::<ClaimRecord>()?
+            .into_iter()
+            .filter(|(_, r)| matches!(r.verdict.as_str(), "new" | "unverifiable" | "disputed" | "defending" | "agrees"))
+            .collect();
         claims.sort_by_key(|(id, r)| (r.deadline.unwrap_or(u64::MAX), *id));
         let mut queued = 0u32;
         let judging_ends = Instant::now() + JUDGE_BUDGET;
@@ -445,116 +462,98 @@ impl Watchtower {
                     emit(serde_json::json!({ "event": "agrees", "claim": id }));
                     return Ok(false);
                 }
-                // Did we already challenge it before a crash?
-                let (dispute, adopted) = match self.my_dispute(id).await? {
-                    Some(dispute) => (dispute, true),
-                    None => {
-                        let status = IClaimRegistry::new(self.cfg.deployment.registry, &self.chain.provider).claims(id).call().await?;
-                        if status.status != claim_status::PENDING || now >= status.deadline.to::<u64>() {
-                            r.verdict = "missed".into();
-                            self.store.put(id, r)?;
-                            emit(serde_json::json!({ "event": "missed", "claim": id, "status": status.status, "fault": judgement.name() }));
-                            return Ok(false);
-                        }
-                        let data = r.data()?;
-                        let (dispute, mv) = match judgement {
-                            Judgement::Output => agent::challenge_output(&self.chain, &self.cfg.deployment, id, &data).await?,
-                            _ => {
-                                let initial = trace.level1_root(0);
-                                agent::open_dispute(&self.chain, &self.cfg.deployment, id, &data, initial, &mut trace).await?
-                            }
-                        };
-                        tracing::info!(claim = id, dispute, gas = mv.gas, fault = judgement.name(), "opened a dispute");
-                        (dispute, false)
-                    }
-                };
+                // A false claim whose window closed unanswered is beyond reach.
+                let open = self.mirror.model.node(id).is_some_and(|x| now <= x.deadline) || self.has_moves(id);
+                if !open {
+                    r.verdict = "missed".into();
+                    self.store.put(id, r)?;
+                    tracing::error!(claim = id, fault = judgement.name(), "a false claim's window closed before it was judged");
+                    emit(serde_json::json!({ "event": "missed", "claim": id, "fault": judgement.name(), "alert": true }));
+                    return Ok(false);
+                }
                 r.verdict = "disputed".into();
-                r.dispute_id = Some(dispute);
                 r.fault = Some(judgement.name().into());
                 r.last_error = None;
-                self.store.put(id, r)?;
-                // A dispute found on chain but not in the database: opened just before a crash.
-                emit(serde_json::json!({ "event": if adopted { "resumed" } else { "disputed" }, "claim": id, "dispute": dispute, "fault": judgement.name(), "ms": started.elapsed().as_millis() as u64 }));
                 if judgement == Judgement::Execution {
                     self.confirm_in_background(id, &mut trace, model, input);
                 }
-                self.spawn(id, dispute, trace);
+                self.traces.insert(id, trace);
+                let moves = self.play(id, r, now).await?;
+                self.store.put(id, r)?;
+                emit(serde_json::json!({ "event": "disputed", "claim": id, "fault": judgement.name(), "moves": moves, "ms": started.elapsed().as_millis() as u64 }));
                 Ok(true)
             }
-            "disputed" => {
-                let dispute = r.dispute_id.context("disputed without a dispute id")?;
-                let Some(task) = self.tasks.get(&id) else {
-                    // After a restart (or a failed dispute task): rebuild the trace from the
-                    // cache and play on.
+            "agrees" => {
+                // A true claim someone countered: answer the false counters (H1), prove its
+                // output if challenged (H2).
+                let countered = self.mirror.model.nodes_of(id).len() > 1 && self.mirror.status(id) == Status::Unresolved;
+                if !countered {
+                    return Ok(false);
+                }
+                r.verdict = "defending".into();
+                self.store.put(id, r)?;
+                emit(serde_json::json!({ "event": "defending", "claim": id }));
+                Ok(true)
+            }
+            "disputed" | "defending" => {
+                if !self.traces.contains_key(&id) {
+                    // After a restart: our trace again; the tree comes from the chain.
                     let Some((model, input)) = self.blobs_for(r)? else { return Ok(true) };
                     let mut trace = self.trace(model.clone(), input.clone())?;
-                    emit(serde_json::json!({ "event": "resumed", "claim": id, "dispute": dispute }));
-                    if r.fault.as_deref() != Some("output") {
+                    if r.verdict == "disputed" {
+                        emit(serde_json::json!({ "event": "resumed", "claim": id }));
+                    }
+                    if r.fault.as_deref() == Some("execution") {
                         self.confirm_in_background(id, &mut trace, model, input);
                     }
-                    self.spawn(id, dispute, trace);
-                    return Ok(true);
-                };
-                if !task.is_finished() {
+                    self.traces.insert(id, trace);
+                }
+                self.play(id, r, now).await?;
+                let me = self.player.honest.me;
+                if !self.mirror.settled_for(id, me) || self.has_moves(id) {
+                    self.store.put(id, r)?;
                     return Ok(true);
                 }
-                let task = self.tasks.remove(&id).context("task")?;
-                let outcome = task.await.context("dispute task")??;
-                r.verdict = if outcome.won {
-                    "won"
-                } else if outcome.status == crate::contracts::dispute_status::CANCELLED {
-                    "cancelled"
-                } else {
-                    "lost"
+                let status = self.mirror.status(id);
+                r.verdict = match (r.verdict.as_str(), status) {
+                    ("disputed", Status::Countered) => "won",
+                    ("disputed", _) => "lost",
+                    (_, Status::Stood) => "defended",
+                    _ => "lost",
                 }
                 .into();
-                if outcome.won {
-                    self.collect(id, r).await?;
+                if r.verdict == "lost" {
+                    tracing::error!(claim = id, "the tree resolved against our trace");
                 }
+                let got = player::withdraw(&self.chain, &self.cfg.deployment).await?;
+                self.traces.remove(&id);
                 r.last_error = None;
                 self.store.put(id, r)?;
-                emit(serde_json::json!({ "event": "resolved", "claim": id, "dispute": dispute, "verdict": r.verdict, "moves": outcome.moves.len() }));
+                emit(serde_json::json!({ "event": "resolved", "claim": id, "verdict": r.verdict, "moves": r.moves, "withdrawn": got.to_string(), "alert": r.verdict == "lost" }));
                 Ok(false)
             }
             _ => Ok(false),
         }
     }
 
-    fn spawn(&mut self, claim: u64, dispute: u64, mut trace: FastTrace) {
-        let (chain, d, poll) = (self.chain.clone(), self.cfg.deployment.clone(), self.cfg.poll);
-        let task = tokio::spawn(async move {
-            let mut on_move = |m: &agent::MoveRecord| {
-                emit(serde_json::json!({ "event": "move", "dispute": dispute, "kind": m.kind, "level": m.level, "start": m.start, "end": m.end, "gas": m.gas }));
-            };
-            agent::play(&chain, &d, dispute, Side::Challenger, &mut trace, poll, &mut on_move).await
-        });
-        self.tasks.insert(claim, task);
+    /// Whether we sent anything in `claim`'s tree (then we have a stake to resolve).
+    fn has_moves(&self, claim: u64) -> bool {
+        let me = self.player.honest.me;
+        self.mirror.model.nodes_of(claim).iter().any(|&n| self.mirror.model.node(n).is_some_and(|x| x.poster == me && x.depth > 0) || self.mirror.model.stepper_of(n) == Some(me))
     }
 
-    /// Our dispute on `claim`, from `ClaimChallenged` events.
-    async fn my_dispute(&self, claim: u64) -> Result<Option<u64>> {
-        let d = &self.cfg.deployment;
-        let filter = Filter::new()
-            .address(d.registry)
-            .event_signature(IClaimRegistry::ClaimChallenged::SIGNATURE_HASH)
-            .topic1(U256::from(claim))
-            .topic3(self.chain.address.into_word())
-            .from_block(d.from_block);
-        let logs = self.chain.provider.get_logs(&filter).await?;
-        Ok(logs.iter().filter_map(|l| l.log_decode::<IClaimRegistry::ClaimChallenged>().ok()).map(|e| e.inner.data.disputeId).last())
-    }
-
-    /// Settles a refutation we won and withdraws everything owed to us.
-    async fn collect(&self, claim: u64, r: &ClaimRecord) -> Result<()> {
-        let reg = IClaimRegistry::new(self.cfg.deployment.registry, &self.chain.provider);
-        if reg.claims(claim).call().await?.status == claim_status::REFUTED {
-            // Anyone may settle; if someone was faster, the claim is already Settled.
-            if let Err(e) = self.chain.send(reg.settleRefutation(claim, r.data()?).into_transaction_request(), "settling").await {
-                tracing::debug!(claim, error = %e, "settleRefutation");
-            }
+    /// Plays every move the honest strategy requires on `claim` now; returns how many landed.
+    async fn play(&mut self, claim: u64, r: &mut ClaimRecord, now: u64) -> Result<usize> {
+        let trace = self.traces.get_mut(&claim).context("no trace of the claim")?;
+        let moves = self.player.play(&self.chain, &self.cfg.deployment, &self.mirror, claim, trace, now).await?;
+        for m in &moves {
+            emit(serde_json::json!({ "event": "move", "claim": claim, "kind": m.kind, "node": m.node, "created": m.created, "part": m.part, "segment": m.segment, "gas": m.gas }));
         }
-        let got = agent::withdraw_all(&self.chain, &self.cfg.deployment).await?;
-        emit(serde_json::json!({ "event": "withdrawn", "claim": claim, "wei": got.to_string() }));
-        Ok(())
+        r.moves += moves.len() as u64;
+        if !moves.is_empty() {
+            // Our own moves are in the tree before the next claim is looked at.
+            self.mirror.sync(&self.chain).await?;
+        }
+        Ok(moves.len())
     }
 }

@@ -1,8 +1,10 @@
 //! `gavel serve`: the model server. It answers inference requests over HTTP and on chain
 //! (`ComputeRequested` events of consumer contracts), runs the model in the deterministic guest,
 //! posts a bonded claim for every answer, keeps what it needs to defend it (input and output
-//! blobs, the output proof, the step cache) in its database, defends every dispute on its claims
-//! to the end, and finalizes its claims when their window closes. Over libp2p it serves the
+//! blobs, the output proof, the step cache) in its database, plays the honest strategy of the
+//! claim-tree game on its claims' trees (`spec/game-v2.md`: every false counter of its claim is
+//! countered, an output challenge is proven), resolves its claims when their deadlines pass,
+//! and collects the payment of every request its claim answered first. Over libp2p it serves the
 //! model, input and output blobs of its claims by blob id and announces each new claim on the
 //! deployment's gossip topic, so watchtowers can check claims whose input never went on chain.
 //!
@@ -19,8 +21,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::providers::Provider;
-use alloy::rpc::types::Filter;
 use anyhow::{Context, Result};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -28,12 +28,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gavel_bisection::binding::FAILED_OUTPUT;
-use gavel_bisection::game::Side;
 use gavel_bisection::state::{hex32, BlobCommitment};
+use gavel_bisection::tree::{Action, Status};
 use gavel_challenger::agent::{self, ClaimFields};
 use gavel_challenger::emit;
 use gavel_challenger::chain::{parse_word, Chain, Deployment};
-use gavel_challenger::contracts::{claim_status, IClaimRegistry};
+use gavel_challenger::contracts::ICourt;
+use gavel_challenger::player::{self, Mirror, Player};
 use gavel_challenger::net::{self, ClaimAnnouncement, P2pOptions};
 use gavel_challenger::store::Store;
 use gavel_challenger::trace::{ClaimShape, RunTrace};
@@ -42,7 +43,6 @@ use gavel_runner::run::TraceMode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Mutex;
-use tokio::task::JoinHandle;
 
 /// How a server runs.
 pub struct ServeConfig {
@@ -72,7 +72,7 @@ pub struct ServeConfig {
 
 /// Which on-chain requests a server answers: answering one costs a bonded claim's gas, so a
 /// request that pays too little, or whose callback could cost the server more gas than it is
-/// willing to spend on `finalize`, is skipped (and said so in a `request_skipped` event).
+/// willing to spend on `fulfill`, is skipped (and said so in a `request_skipped` event).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequestPolicy {
     /// Smallest payment, wei.
@@ -110,18 +110,31 @@ pub struct ServedClaim {
     /// The claim's fields.
     #[serde(flatten)]
     pub claim: ClaimFields,
-    /// The final state's output proof (hex), for output disputes.
+    /// The final state's output proof (hex), for output challenges.
     pub output_proof: String,
-    /// Disputes seen on it, with their outcome (`active`, `won`, `lost`, `cancelled`).
-    pub disputes: Vec<(u64, String)>,
-    /// `pending`, `final`, `refuted`.
+    /// Transactions sent in its tree (answers to counters, resolutions).
+    #[serde(default)]
+    pub moves: u64,
+    /// `pending`, `final` (its tree resolved in its favour; paid if it answered a request
+    /// first), `refuted`.
     pub status: String,
+    /// Whether its request paid it.
+    #[serde(default)]
+    pub paid: bool,
 }
 
 impl ServedClaim {
-    fn data(&self) -> Result<IClaimRegistry::ClaimData> {
+    fn data(&self) -> Result<ICourt::ClaimData> {
         self.claim.data()
     }
+}
+
+/// The server's view of the claim-tree game: the chain's trees, the strategy, and its traces
+/// of the claims whose trees are contested.
+struct Game {
+    mirror: Mirror,
+    player: Player,
+    traces: HashMap<u64, RunTrace>,
 }
 
 struct Server {
@@ -132,7 +145,7 @@ struct Server {
     p2p: Option<gavel_p2p::Node>,
     /// One inference at a time (each uses the whole machine).
     infer_lock: Mutex<()>,
-    tasks: Mutex<HashMap<u64, JoinHandle<Result<agent::DisputeOutcome>>>>,
+    game: Mutex<Game>,
 }
 
 /// A request error: HTTP status and message.
@@ -212,10 +225,10 @@ impl Server {
     ) -> Result<(ServedClaim, alloy::rpc::types::TransactionReceipt), ApiError> {
         let input_root = BlobCommitment::of(input).id();
         let data = agent::claim_data(model_id, request_id, &input_root, shape);
-        let (claim_id, receipt) = agent::post_claim(&self.chain, &self.cfg.deployment, &data)
+        let (claim_id, receipt) = player::post_claim(&self.chain, &self.cfg.deployment, &data)
             .await
             .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("posting the claim: {e:#}")))?;
-        let record = ServedClaim { claim_id, claim: ClaimFields::of(&data), output_proof: hex::encode(output_proof), disputes: Vec::new(), status: "pending".into() };
+        let record = ServedClaim { claim_id, claim: ClaimFields::of(&data), output_proof: hex::encode(output_proof), moves: 0, status: "pending".into(), paid: false };
         let keep = || -> Result<()> {
             self.store.put_blob(&input_root, input)?;
             if let Some((id, bytes)) = output {
@@ -323,116 +336,115 @@ impl Server {
 
     async fn chain_tick(self: &Arc<Self>) -> Result<()> {
         let d = &self.cfg.deployment;
-        let from = self.store.meta("next_block")?.max(d.from_block);
-        let head = self.chain.provider.get_block_number().await.context("eth_blockNumber")?;
-        if from <= head {
-            let logs = self.chain.provider.get_logs(&Filter::new().address(d.registry).from_block(from).to_block(head)).await?;
-            for log in logs {
-                if let Ok(e) = log.log_decode::<IClaimRegistry::ComputeRequested>() {
-                    let e = e.inner.data;
-                    if d.model(e.modelId).is_none() || e.input.is_empty() || BlobCommitment::of(&e.input).id() != e.inputRoot.0 {
-                        emit(json!({ "event": "request_skipped", "request": e.requestId, "reason": "unknown model, or no inline input matching its root" }));
-                        continue;
-                    }
-                    if let Some(reason) = self.cfg.policy.refuses(e.payment.to::<u128>(), e.callbackGasLimit) {
-                        emit(json!({ "event": "request_skipped", "request": e.requestId, "reason": reason }));
-                        continue;
-                    }
-                    match self.infer(e.modelId, e.input.to_vec(), e.requestId).await {
-                        Ok((r, _)) => emit(json!({ "event": "request_answered", "request": e.requestId, "claim": r.claim_id })),
-                        Err(ApiError(_, m)) => emit(json!({ "event": "request_failed", "request": e.requestId, "error": m })),
-                    }
-                } else if let Ok(e) = log.log_decode::<IClaimRegistry::ClaimChallenged>() {
-                    let e = e.inner.data;
-                    if let Some(mut r) = self.store.get::<ServedClaim>(e.claimId)? {
-                        if !r.disputes.iter().any(|(id, _)| *id == e.disputeId) {
-                            r.disputes.push((e.disputeId, if e.outputDispute { "output" } else { "active" }.into()));
-                            self.store.put(e.claimId, &r)?;
-                            emit(json!({ "event": "challenged", "claim": e.claimId, "dispute": e.disputeId, "output": e.outputDispute }));
-                        }
-                    }
-                }
+        let mut game = self.game.lock().await;
+        game.mirror.sync(&self.chain).await?;
+        // New on-chain requests, in order; each is looked at once.
+        let next = self.store.meta("next_request")?.max(1);
+        let requests: Vec<player::Request> = game.mirror.requests().range(next..).map(|(_, r)| r.clone()).collect();
+        for e in requests {
+            self.store.set_meta("next_request", e.id + 1)?;
+            if d.model(e.model_id).is_none() || e.input.is_empty() || BlobCommitment::of(&e.input).id() != e.input_root {
+                emit(json!({ "event": "request_skipped", "request": e.id, "reason": "unknown model, or no inline input matching its root" }));
+                continue;
             }
-            self.store.set_meta("next_block", head + 1)?;
+            if let Some(reason) = self.cfg.policy.refuses(e.payment, e.callback_gas) {
+                emit(json!({ "event": "request_skipped", "request": e.id, "reason": reason }));
+                continue;
+            }
+            match self.infer(e.model_id, e.input.clone(), e.id).await {
+                Ok((r, _)) => emit(json!({ "event": "request_answered", "request": e.id, "claim": r.claim_id })),
+                Err(ApiError(_, m)) => emit(json!({ "event": "request_failed", "request": e.id, "error": m })),
+            }
         }
+        game.mirror.sync(&self.chain).await?;
         let now = self.chain.now().await?;
-        let registry = IClaimRegistry::new(d.registry, &self.chain.provider);
+        let me = game.player.honest.me;
         for (id, mut r) in self.store.all::<ServedClaim>()? {
             if r.status != "pending" {
                 continue;
             }
-            let mut changed = false;
-            for i in 0..r.disputes.len() {
-                let (dispute, state) = r.disputes[i].clone();
-                match state.as_str() {
-                    "output" => {
-                        let proof = hex::decode(&r.output_proof)?;
-                        agent::defend_output(&self.chain, d, dispute, &r.data()?, proof).await?;
-                        r.disputes[i].1 = "won".into();
-                        changed = true;
-                        emit(json!({ "event": "output_proven", "claim": id, "dispute": dispute }));
-                    }
-                    "active" => {
-                        let mut tasks = self.tasks.lock().await;
-                        match tasks.get(&dispute) {
-                            Some(t) if !t.is_finished() => {}
-                            Some(_) => {
-                                let t = tasks.remove(&dispute).context("task")?;
-                                let out = t.await??;
-                                r.disputes[i].1 = if out.won { "won" } else if out.status == 4 { "cancelled" } else { "lost" }.into();
-                                changed = true;
-                                emit(json!({ "event": "resolved", "claim": id, "dispute": dispute, "won": out.won }));
-                            }
-                            None => {
-                                let model = self.model_bytes(r.claim.model_id)?.context("model")?;
-                                let input_root = parse_word(&r.claim.input_root)?;
-                                let input = Arc::new(self.store.blob(&input_root)?.context("the claim's input blob is missing")?);
-                                let mut trace = tokio::task::block_in_place(|| self.trace(model, input))?;
-                                let ours = trace.claim_shape(u64::from(d.params.k));
-                                if self.cfg.fault_macro_step.is_none() && hex32(&ours.final_root) != r.claim.final_root {
-                                    tracing::error!(claim = id, "the step machine does not reproduce this server's own claim");
-                                    emit(json!({ "event": "error", "claim": id, "error": "the step machine does not reproduce this claim's final root" }));
-                                }
-                                let (chain, dd, poll) = (self.chain.clone(), d.clone(), self.cfg.poll);
-                                emit(json!({ "event": "defending", "claim": id, "dispute": dispute }));
-                                tasks.insert(
-                                    dispute,
-                                    tokio::spawn(async move {
-                                        agent::play(&chain, &dd, dispute, Side::Claimant, &mut trace, poll, &mut |m| {
-                                            emit(json!({ "event": "move", "dispute": dispute, "kind": m.kind, "level": m.level, "gas": m.gas }))
-                                        })
-                                        .await
-                                    }),
-                                );
-                            }
-                        }
-                    }
-                    _ => {}
-                }
+            if let Err(e) = self.tend(&mut game, id, &mut r, me, now).await {
+                tracing::warn!(claim = id, error = %format!("{e:#}"), "claim");
+                emit(json!({ "event": "claim_error", "claim": id, "error": format!("{e:#}") }));
             }
-            let rec = registry.claims(id).call().await?;
-            if rec.status == claim_status::REFUTED || rec.status == claim_status::SETTLED {
-                r.status = "refuted".into();
-                changed = true;
-            } else if rec.status == claim_status::FINAL {
-                r.status = "final".into();
-                changed = true;
-            } else if rec.openDisputes == 0 && now > rec.deadline.to::<u64>() {
-                // `now` may run ahead of the chain's clock by a block; the chain decides.
-                match self.chain.send(registry.finalize(id, r.data()?).into_transaction_request(), "finalizing").await {
-                    Ok(_) => {
-                        agent::withdraw_all(&self.chain, d).await?;
-                        r.status = "final".into();
-                        changed = true;
-                        emit(json!({ "event": "finalized", "claim": id }));
-                    }
-                    Err(e) => tracing::debug!(claim = id, error = %format!("{e:#}"), "finalize not accepted yet"),
+            self.store.put(id, &r)?;
+        }
+        Ok(())
+    }
+
+    /// One of our claims: answers its tree, resolves it, collects the payment.
+    async fn tend(&self, game: &mut Game, id: u64, r: &mut ServedClaim, me: u64, now: u64) -> Result<()> {
+        let d = &self.cfg.deployment;
+        let contested = game.mirror.model.nodes_of(id).len() > 1;
+        let Some(root) = game.mirror.model.node(id).cloned() else { return Ok(()) };
+        if contested && game.mirror.status(id) == Status::Unresolved {
+            if !game.traces.contains_key(&id) {
+                let model = self.model_bytes(r.claim.model_id)?.context("model")?;
+                let input_root = parse_word(&r.claim.input_root)?;
+                let input = Arc::new(self.store.blob(&input_root)?.context("the claim's input blob is missing")?);
+                let trace = tokio::task::block_in_place(|| self.trace(model, input))?;
+                if self.cfg.fault_macro_step.is_none() && hex32(&trace.level1_root(r.claim.macro_steps)) != r.claim.final_root {
+                    tracing::error!(claim = id, "the step machine does not reproduce this server's own claim");
+                    emit(json!({ "event": "error", "claim": id, "error": "the step machine does not reproduce this claim's final root" }));
                 }
+                emit(json!({ "event": "defending", "claim": id }));
+                game.traces.insert(id, trace);
             }
-            if changed {
-                self.store.put(id, &r)?;
+            let Game { mirror, player, traces } = game;
+            let trace = traces.get_mut(&id).context("trace")?;
+            let moves = player.play(&self.chain, d, mirror, id, trace, now).await?;
+            for m in &moves {
+                emit(json!({ "event": "move", "claim": id, "kind": m.kind, "node": m.node, "created": m.created, "part": m.part, "gas": m.gas }));
+            }
+            r.moves += moves.len() as u64;
+            if !moves.is_empty() {
+                game.mirror.sync(&self.chain).await?;
+            }
+        } else if !contested && game.mirror.status(id) == Status::Unresolved && now > root.deadline {
+            // Nobody countered it: resolving it returns the bond and makes it final. The chain
+            // checks the deadline again (`now` may run ahead of its clock by a block).
+            match game.player.send(&self.chain, d, &game.mirror, &Action::Resolve { node: id }).await {
+                Ok(m) => {
+                    r.moves += 1;
+                    emit(json!({ "event": "move", "claim": id, "kind": m.kind, "node": id, "gas": m.gas }));
+                    game.mirror.sync(&self.chain).await?;
+                }
+                Err(e) => tracing::debug!(claim = id, error = %format!("{e:#}"), "not resolvable yet"),
             }
         }
+        if !game.mirror.settled_for(id, me) {
+            return Ok(());
+        }
+        match game.mirror.status(id) {
+            Status::Stood => {
+                let request = r.claim.request_id;
+                let open = game.mirror.requests().get(&request).is_some_and(|q| q.fulfilled_by.is_none() && !q.cancelled);
+                if request != 0 && open {
+                    let court = ICourt::new(d.court, &self.chain.provider);
+                    let call = court.fulfill(id, r.data()?, alloy::primitives::U256::from(64));
+                    match self.chain.send(call.into_transaction_request(), &format!("fulfilling request {request}")).await {
+                        Ok(_) => {
+                            r.paid = true;
+                            emit(json!({ "event": "fulfilled", "claim": id, "request": request }));
+                        }
+                        // An earlier claim on the request is still undecided: try again later.
+                        Err(e) => {
+                            tracing::info!(claim = id, request, error = %format!("{e:#}"), "not paid yet");
+                            return Ok(());
+                        }
+                    }
+                }
+                r.status = "final".into();
+                emit(json!({ "event": "finalized", "claim": id, "paid": r.paid }));
+            }
+            _ => {
+                r.status = "refuted".into();
+                emit(json!({ "event": "refuted", "claim": id }));
+            }
+        }
+        game.traces.remove(&id);
+        let got = player::withdraw(&self.chain, d).await?;
+        emit(json!({ "event": "withdrawn", "claim": id, "wei": got.to_string() }));
         Ok(())
     }
 }
@@ -457,12 +469,15 @@ async fn claim(State(s): State<Arc<Server>>, Path(id): Path<String>) -> Result<J
         .get::<ServedClaim>(id)
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("claim {id} was not posted by this server")))?;
-    let onchain = IClaimRegistry::new(s.cfg.deployment.registry, &s.chain.provider)
-        .claims(id)
+    let status = ICourt::new(s.cfg.deployment.court, &s.chain.provider)
+        .claimStatus(id)
         .call()
         .await
         .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("reading the claim: {e}")))?;
-    Ok(Json(json!({ "claim": r, "chain_status": onchain.status, "deadline": onchain.deadline.to::<u64>(), "open_disputes": onchain.openDisputes })))
+    let game = s.game.lock().await;
+    let deadline = game.mirror.model.node(id).map(|x| x.deadline);
+    let counters = game.mirror.model.nodes_of(id).len().saturating_sub(1);
+    Ok(Json(json!({ "claim": r, "chain_status": status, "deadline": deadline, "tree_nodes": counters })))
 }
 
 /// Runs the server until `stop` resolves.
@@ -485,7 +500,10 @@ pub async fn serve(cfg: ServeConfig, runtime: Arc<Runtime>, stop: impl std::futu
         None => (None, None),
     };
     let listen = cfg.listen;
-    let server = Arc::new(Server { cfg, chain, store, runtime, p2p, infer_lock: Mutex::new(()), tasks: Mutex::new(HashMap::new()) });
+    let mut mirror = Mirror::new(&cfg.deployment)?;
+    let player = Player::new(&mut mirror, chain.address, true);
+    let game = Mutex::new(Game { mirror, player, traces: HashMap::new() });
+    let server = Arc::new(Server { cfg, chain, store, runtime, p2p, infer_lock: Mutex::new(()), game });
     let app = Router::new()
         .route("/health", get(health))
         .route("/v1/inference", post(inference))

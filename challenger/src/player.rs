@@ -158,6 +158,11 @@ impl Mirror {
         n
     }
 
+    /// The model's account number of `a`, if it has acted.
+    pub fn account_of(&self, a: Address) -> Option<Account> {
+        self.accounts.get(&a).copied()
+    }
+
     /// The address of account `n`.
     pub fn address(&self, n: Account) -> Option<Address> {
         self.addresses.get((n as usize).checked_sub(1)?).copied()

@@ -99,7 +99,8 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
             chain::ModelPolicy {
                 claim_bond: (args.claim_bond * ETH) as u128,
                 challenge_bond: (args.challenge_bond * ETH) as u128,
-                challenge_window: args.window,
+                // The tree requires clockExtension <= window <= clockTime (spec/game-v2.md, R2).
+                challenge_window: args.window.clamp(params.clock_extension as u32, params.clock_time.min(u64::from(u32::MAX)) as u32),
             },
         )
         .await?;

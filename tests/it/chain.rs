@@ -1,19 +1,19 @@
 //! End to end on a real local chain: anvil (from npm, on 127.0.0.1), the real contracts from
-//! the Foundry build, the pinned guest on silero-vad, and gavel's dispute agent playing both
-//! sides. Each test starts its own anvil; every party keeps its own step cache, so each re-runs
-//! the model itself.
+//! the Foundry build, the pinned guest on silero-vad, and gavel's player of the claim-tree game
+//! on every side (a faulty party plays the same code with its corrupted trace). Each test starts
+//! its own anvil; every party keeps its own step cache, so each re-runs the model itself.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use alloy::primitives::U256;
 use anyhow::Result;
-use gavel_bisection::game::Side;
 use gavel_bisection::state::BlobCommitment;
-use gavel_challenger::agent::{self, MoveRecord};
-use gavel_challenger::chain::{self, event_in, Anvil, Chain, Deployment, GameParams, DEV_KEYS};
-use gavel_challenger::contracts::{claim_status, dispute_status, Artifacts, IClaimRegistry, IDisputeGame};
+use gavel_bisection::tree::Status;
+use gavel_challenger::agent;
+use gavel_challenger::chain::{self, Anvil, Chain, Deployment, GameParams, DEV_KEYS};
+use gavel_challenger::contracts::{Artifacts, ICourt, IClaimTree};
+use gavel_challenger::player::{self, Mirror, Player};
 use gavel_challenger::trace::RunTrace;
 use gavel_runner::cases::{repo_root, Case};
 use gavel_runner::machine::MachineOptions;
@@ -48,18 +48,26 @@ async fn net(name: &str) -> Net {
     let mut d = chain::deploy_all(&deployer, &artifacts, genesis, &rt.guest.blake3, GameParams::default()).await.unwrap();
     let case = Case::load(&repo_root(), "silero_vad").unwrap();
     let model = crate::model_bytes(&case);
-    let model_id = chain::register_model(&deployer, &mut d, "silero_vad", &case.model, &model, chain::ModelPolicy { claim_bond: ETH, challenge_bond: ETH / 2, challenge_window: WINDOW })
-        .await
-        .unwrap();
+    let policy = chain::ModelPolicy { claim_bond: ETH, challenge_bond: d.params.counter_bond, challenge_window: WINDOW };
+    let model_id = chain::register_model(&deployer, &mut d, "silero_vad", &case.model, &model, policy).await.unwrap();
     let input = Arc::new(gavel_codec::encode(&case.inputs));
     let input_root = BlobCommitment::of(&input).id();
     let work = std::env::temp_dir().join(format!("gavel-chain-{name}-{}", std::process::id()));
     Net { _anvil: anvil, d, deployer, model, input, input_root, model_id, work }
 }
 
+/// One side of a tree: its signer, its strategy and its own trace.
+struct Party {
+    chain: Chain,
+    player: Player,
+    trace: RunTrace,
+}
+
 impl Net {
-    async fn party(&self, key: usize) -> Chain {
-        Chain::connect(&self.d.rpc_url, DEV_KEYS[key]).await.unwrap()
+    async fn party(&self, key: usize, mirror: &mut Mirror, trace: RunTrace) -> Party {
+        let chain = Chain::connect(&self.d.rpc_url, DEV_KEYS[key]).await.unwrap();
+        let player = Player::new(mirror, chain.address, true);
+        Party { chain, player, trace }
     }
 
     /// An honest trace with its own cache directory.
@@ -77,20 +85,49 @@ impl Net {
         tokio::task::block_in_place(|| RunTrace::faulty(t, 16, 1 << 22)).unwrap()
     }
 
-    fn data(&self, t: &RunTrace, request: u64) -> IClaimRegistry::ClaimData {
+    fn data(&self, t: &RunTrace, request: u64) -> ICourt::ClaimData {
         agent::claim_data(self.model_id, request, &self.input_root, &t.claim_shape(u64::from(self.d.params.k)))
     }
 
     async fn claim_status(&self, id: u64) -> u8 {
-        IClaimRegistry::new(self.d.registry, &self.deployer.provider).claims(id).call().await.unwrap().status
+        ICourt::new(self.d.court, &self.deployer.provider).claimStatus(id).call().await.unwrap()
+    }
+
+    /// Every party plays `claim`'s tree in turn until none has a move left; returns the moves.
+    async fn play(&self, mirror: &mut Mirror, parties: &mut [&mut Party], claim: u64) -> usize {
+        let mut total = 0;
+        for _ in 0..64 {
+            let mut made = 0;
+            for p in parties.iter_mut() {
+                mirror.sync(&p.chain).await.unwrap();
+                let now = p.chain.now().await.unwrap();
+                made += p.player.play(&p.chain, &self.d, mirror, claim, &mut p.trace, now).await.unwrap().len();
+            }
+            if made == 0 {
+                return total;
+            }
+            total += made;
+        }
+        panic!("the tree of claim {claim} never came to rest");
+    }
+
+    /// Moves the chain past every deadline of `claim`'s tree and lets every party resolve its
+    /// stake.
+    async fn settle(&self, mirror: &mut Mirror, parties: &mut [&mut Party], claim: u64) {
+        mirror.sync(&self.deployer).await.unwrap();
+        let last = mirror.model.nodes_of(claim).iter().filter_map(|&id| mirror.model.node(id).map(|x| x.deadline)).max().unwrap();
+        let now = self.deployer.now().await.unwrap();
+        self.deployer.warp(last.saturating_sub(now) + 2).await.unwrap();
+        self.play(mirror, parties, claim).await;
+        for p in parties.iter() {
+            assert!(mirror.settled_for(claim, p.player.honest.me), "{} could not resolve its stake in claim {claim}", p.chain.address);
+        }
     }
 }
 
-const POLL: Duration = Duration::from_millis(50);
-
-fn quiet() -> impl FnMut(&MoveRecord) + Send {
-    |_| {}
-}
+/// `Court.ClaimStatus`.
+const FINAL: u8 = 2;
+const REFUTED: u8 = 3;
 
 #[test]
 fn demo_runs_end_to_end_on_chain() {
@@ -101,126 +138,111 @@ fn demo_runs_end_to_end_on_chain() {
         assert_eq!(c["ok"], true, "{c}");
     }
     assert_eq!(r["dispute"]["executed_step"]["macro_step"], r["fault"]["macro_step"]);
-    // The executed instruction is the one that produced the corrupted value.
+    // The instruction the tree narrowed to is the one that produced the corrupted value.
     assert_eq!(r["dispute"]["executed_step"]["instruction"].as_u64().unwrap() + 1, r["fault"]["position"].as_u64().unwrap());
-    assert!(r["dispute"]["moves"].as_array().unwrap().len() as u64 > r["dispute"]["rounds"].as_u64().unwrap());
+    // Both sides played, level by level, down to one-instruction parts.
+    let moves = r["dispute"]["moves"].as_array().unwrap();
+    assert!(moves.iter().any(|m| m["mover"] == "faulty server") && moves.iter().any(|m| m["mover"] == "watchtower"));
+    let last = moves.iter().filter(|m| m["kind"] == "counter" || m["kind"] == "step").last().unwrap();
+    assert!(last["end"].as_u64().unwrap() - last["start"].as_u64().unwrap() <= 32, "{last}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lying_challenger_loses_to_honest_server() -> Result<()> {
     let n = net("liar-challenger").await;
-    let (server, liar) = (n.party(1).await, n.party(2).await);
-    let mut honest = n.trace("server");
-    let data = n.data(&honest, 0);
-    let (claim, _) = agent::post_claim(&server, &n.d, &data).await?;
-    let mut lying = n.faulty("liar");
-    let initial = lying.claim_shape(32).initial_root;
-    let (dispute, _) = agent::open_dispute(&liar, &n.d, claim, &data, initial, &mut lying).await?;
-    let (d1, s1) = (n.d.clone(), server.clone());
-    let defend = tokio::spawn(async move { agent::play(&s1, &d1, dispute, Side::Claimant, &mut honest, POLL, &mut quiet()).await });
-    let (d2, l2) = (n.d.clone(), liar.clone());
-    let attack = tokio::spawn(async move { agent::play(&l2, &d2, dispute, Side::Challenger, &mut lying, POLL, &mut quiet()).await });
-    let (won, lost) = (defend.await??, attack.await??);
-    assert!(won.won && !lost.won);
-    assert_eq!(won.status, dispute_status::CLAIMANT_WON);
-    // The honest claim still finalizes after its window, and the server collects the liar's stake.
-    n.deployer.warp(u64::from(WINDOW) + 1).await?;
-    let reg = IClaimRegistry::new(n.d.registry, &server.provider);
-    server.send(reg.finalize(claim, data).into_transaction_request(), "finalize").await?;
-    assert_eq!(n.claim_status(claim).await, claim_status::FINAL);
-    let game_credit = IDisputeGame::new(n.d.game, &server.provider).credit(server.address).call().await?;
-    assert!(game_credit >= U256::from(ETH / 2), "the server should win the challenger's bond, got {game_credit}");
+    let mut mirror = Mirror::new(&n.d)?;
+    let mut server = n.party(1, &mut mirror, n.trace("server")).await;
+    let mut liar = n.party(2, &mut mirror, n.faulty("liar")).await;
+    let data = n.data(&server.trace, 0);
+    let (claim, _) = player::post_claim(&server.chain, &n.d, &data).await?;
+    // The liar counters the true claim with its corrupted trace; the server answers every node.
+    let moves = n.play(&mut mirror, &mut [&mut liar, &mut server], claim).await;
+    assert!(moves >= 2, "{moves} moves");
+    let liar_me = liar.player.honest.me;
+    assert!(mirror.model.nodes_of(claim).iter().any(|&id| mirror.model.node(id).unwrap().poster == liar_me), "the liar never countered");
+    n.settle(&mut mirror, &mut [&mut liar, &mut server], claim).await;
+    assert_eq!(n.claim_status(claim).await, FINAL);
+    // Every node of the liar was countered; the server collected rewards on top of its bond.
+    for &id in mirror.model.nodes_of(claim) {
+        if mirror.model.node(id).unwrap().poster == liar_me {
+            assert_eq!(mirror.model.status_of(id), Status::Countered, "liar node {id}");
+        }
+    }
+    let credit = IClaimTree::new(n.d.tree, &server.chain.provider).credit(server.chain.address).call().await?;
+    assert!(credit >= U256::from(ETH + n.d.params.counter_bond / 2), "the server should get its bond back and a reward, got {credit}");
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_challengers_on_one_bad_claim() -> Result<()> {
-    let n = net("two-challengers").await;
-    let (server, w1, w2) = (n.party(2).await, n.party(4).await, n.party(5).await);
-    let faulty_a = n.faulty("liar-a");
-    let data = n.data(&faulty_a, 0);
-    let (claim, _) = agent::post_claim(&server, &n.d, &data).await?;
-    let mut tasks = Vec::new();
-    let mut liar_traces = vec![faulty_a, n.faulty("liar-b")];
-    for (i, w) in [w1, w2].into_iter().enumerate() {
-        let mut t = n.trace(&format!("watch-{i}"));
-        let initial = t.claim_shape(32).initial_root;
-        let (dispute, _) = agent::open_dispute(&w, &n.d, claim, &data, initial, &mut t).await?;
-        let (d, c) = (n.d.clone(), w.clone());
-        tasks.push(tokio::spawn(async move { agent::play(&c, &d, dispute, Side::Challenger, &mut t, POLL, &mut quiet()).await }));
-        let mut lt = liar_traces.remove(0);
-        let (d, c) = (n.d.clone(), server.clone());
-        tasks.push(tokio::spawn(async move { agent::play(&c, &d, dispute, Side::Claimant, &mut lt, POLL, &mut quiet()).await }));
+async fn two_watchtowers_on_one_bad_claim() -> Result<()> {
+    let n = net("two-watchtowers").await;
+    let mut mirror = Mirror::new(&n.d)?;
+    let mut server = n.party(2, &mut mirror, n.faulty("liar")).await;
+    let mut w1 = n.party(4, &mut mirror, n.trace("watch-1")).await;
+    let mut w2 = n.party(5, &mut mirror, n.trace("watch-2")).await;
+    let data = n.data(&server.trace, 0);
+    let (claim, _) = player::post_claim(&server.chain, &n.d, &data).await?;
+    // Both watchtowers play the same honest strategy: the second finds most of its moves made
+    // (identical nodes are one node) and answers only what is left.
+    n.play(&mut mirror, &mut [&mut w1, &mut w2, &mut server], claim).await;
+    n.settle(&mut mirror, &mut [&mut w1, &mut w2, &mut server], claim).await;
+    assert_eq!(n.claim_status(claim).await, REFUTED);
+    for w in [&w1, &w2] {
+        for &id in mirror.model.nodes_of(claim) {
+            if mirror.model.node(id).unwrap().poster == w.player.honest.me {
+                assert_eq!(mirror.model.status_of(id), Status::Stood, "watchtower node {id}");
+            }
+        }
     }
-    let mut outcomes = Vec::new();
-    for t in tasks {
-        outcomes.push(t.await??);
-    }
-    // Challenger outcomes are at 0 and 2; one refuted the claim, the other won too or was
-    // cancelled with its stake back. The liar won nothing.
-    let statuses: Vec<u8> = [0, 2].iter().map(|&i| outcomes[i].status).collect();
-    assert!(statuses.contains(&dispute_status::CHALLENGER_WON), "{statuses:?}");
-    assert!(statuses.iter().all(|s| *s == dispute_status::CHALLENGER_WON || *s == dispute_status::CANCELLED), "{statuses:?}");
-    assert!(!outcomes[1].won && !outcomes[3].won);
-    assert_eq!(n.claim_status(claim).await, claim_status::REFUTED);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silent_server_loses_by_timeout() -> Result<()> {
+async fn silent_server_loses_when_its_clock_runs_out() -> Result<()> {
     let n = net("silent").await;
-    let (server, watcher) = (n.party(2).await, n.party(4).await);
-    let faulty = n.faulty("liar");
-    let data = n.data(&faulty, 0);
-    let (claim, _) = agent::post_claim(&server, &n.d, &data).await?;
-    let mut t = n.trace("watch");
-    let initial = t.claim_shape(32).initial_root;
-    let (dispute, _) = agent::open_dispute(&watcher, &n.d, claim, &data, initial, &mut t).await?;
-    // The server never answers; the chain's clock moves past its budget.
-    n.deployer.warp(n.d.params.clock_time + 1).await?;
-    let out = agent::play(&watcher, &n.d, dispute, Side::Challenger, &mut t, POLL, &mut quiet()).await?;
-    assert!(out.won);
-    assert_eq!(out.moves.last().map(|m| m.kind.as_str()), Some("timeout"));
-    assert_eq!(n.claim_status(claim).await, claim_status::REFUTED);
+    let mut mirror = Mirror::new(&n.d)?;
+    let server = n.party(2, &mut mirror, n.faulty("liar")).await;
+    let mut watcher = n.party(4, &mut mirror, n.trace("watch")).await;
+    let data = n.data(&server.trace, 0);
+    let (claim, _) = player::post_claim(&server.chain, &n.d, &data).await?;
+    // The server never answers the watchtower's counter.
+    assert_eq!(n.play(&mut mirror, &mut [&mut watcher], claim).await, 1);
+    n.settle(&mut mirror, &mut [&mut watcher], claim).await;
+    assert_eq!(n.claim_status(claim).await, REFUTED);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn output_disputes_honest_proves_and_wrong_output_loses() -> Result<()> {
+async fn output_challenges_honest_proves_and_wrong_output_loses() -> Result<()> {
     let n = net("output").await;
-    let (server, liar, watcher) = (n.party(1).await, n.party(2).await, n.party(4).await);
-    let reg_w = IClaimRegistry::new(n.d.registry, &watcher.provider);
-    let bond = U256::from(ETH / 2);
-    // An honest claim challenged on its output: the server proves it with the final state's
-    // output proof.
-    let honest = n.trace("server");
-    let data = n.data(&honest, 0);
-    let (claim, _) = agent::post_claim(&server, &n.d, &data).await?;
-    let r = watcher.send(reg_w.challengeOutput(claim, data.clone()).value(bond).into_transaction_request(), "challengeOutput").await?;
-    let dispute = event_in::<IClaimRegistry::ClaimChallenged>(&r).unwrap().disputeId;
-    let run = gavel_runner::run::run(
-        crate::runtime(),
-        n.model.clone(),
-        &gavel_codec::decode(&n.input).unwrap(),
-        &MachineOptions::default(),
-        gavel_runner::run::TraceMode::FinalRoot,
-        &mut |_| {},
-    )?;
-    assert_eq!(run.state_root, data.finalStateRoot.0);
-    agent::defend_output(&server, &n.d, dispute, &data, run.output_proof.clone()).await?;
-    let game = IDisputeGame::new(n.d.game, &watcher.provider);
-    assert_eq!(game.getDispute(dispute).call().await?.status, dispute_status::CLAIMANT_WON);
-    // A claim with the true final state but another output cannot prove it and times out.
+    let mut mirror = Mirror::new(&n.d)?;
+    let mut server = n.party(1, &mut mirror, n.trace("server")).await;
+    let mut watcher = n.party(4, &mut mirror, n.trace("watch")).await;
+    let liar = Chain::connect(&n.d.rpc_url, DEV_KEYS[2]).await?;
+    let bond = U256::from(n.d.params.counter_bond);
+    // An honest claim challenged on its output by raw transaction: the server proves it.
+    let data = n.data(&server.trace, 0);
+    let (claim, _) = player::post_claim(&server.chain, &n.d, &data).await?;
+    let court_l = ICourt::new(n.d.court, &liar.provider);
+    liar.send(court_l.challengeOutput(claim, data.clone()).value(bond).into_transaction_request(), "challengeOutput").await?;
+    assert_eq!(n.play(&mut mirror, &mut [&mut server], claim).await, 1, "the server proves the output");
+    assert_eq!(n.play(&mut mirror, &mut [&mut watcher], claim).await, 0, "a proven output leaves the watchtower nothing to do");
+    n.settle(&mut mirror, &mut [&mut server], claim).await;
+    assert_eq!(n.claim_status(claim).await, FINAL);
+    // A claim with the true final state but another output: the watchtower challenges it, the
+    // true final state's proof does not prove it, and the claim is refuted.
     let mut wrong = data.clone();
     wrong.outputRoot.0[0] ^= 1;
-    let (bad, _) = agent::post_claim(&liar, &n.d, &wrong).await?;
-    let r = watcher.send(reg_w.challengeOutput(bad, wrong.clone()).value(bond).into_transaction_request(), "challengeOutput").await?;
-    let dispute = event_in::<IClaimRegistry::ClaimChallenged>(&r).unwrap().disputeId;
-    assert!(agent::defend_output(&liar, &n.d, dispute, &wrong, run.output_proof).await.is_err(), "a wrong output must not prove");
-    n.deployer.warp(n.d.params.clock_time + 1).await?;
-    watcher.send(game.timeout(dispute).into_transaction_request(), "timeout").await?;
-    assert_eq!(game.getDispute(dispute).call().await?.status, dispute_status::CHALLENGER_WON);
-    assert_eq!(n.claim_status(bad).await, claim_status::REFUTED);
+    let (bad, _) = player::post_claim(&liar, &n.d, &wrong).await?;
+    assert_eq!(n.play(&mut mirror, &mut [&mut watcher], bad).await, 1, "one output challenge");
+    mirror.sync(&liar).await?;
+    let challenge = *mirror.model.nodes_of(bad).last().unwrap();
+    let (_, proof) = server.trace.output_with_proof(data.macroStepCount)?.unwrap();
+    let tree_l = IClaimTree::new(n.d.tree, &liar.provider);
+    let prove = tree_l.proveOutput(challenge, wrong.finalStateRoot, wrong.outputRoot, proof.into());
+    assert!(liar.send(prove.into_transaction_request(), "proveOutput").await.is_err(), "a wrong output must not prove");
+    n.settle(&mut mirror, &mut [&mut watcher], bad).await;
+    assert_eq!(n.claim_status(bad).await, REFUTED);
     Ok(())
 }
 
@@ -261,39 +283,39 @@ fn declared_abi_matches_the_foundry_build() {
         let want = alloy::hex::encode(selector);
         assert!(all.iter().any(|(_, s)| *s == want), "{name} has no selector {want}");
     };
-    has("ClaimRegistry.sol", "ClaimRegistry", &IClaimRegistry::postClaimCall::SELECTOR);
-    has("ClaimRegistry.sol", "ClaimRegistry", &IClaimRegistry::challengeCall::SELECTOR);
-    has("ClaimRegistry.sol", "ClaimRegistry", &IClaimRegistry::challengeOutputCall::SELECTOR);
-    has("ClaimRegistry.sol", "ClaimRegistry", &IClaimRegistry::finalizeCall::SELECTOR);
-    has("ClaimRegistry.sol", "ClaimRegistry", &IClaimRegistry::settleRefutationCall::SELECTOR);
-    has("ClaimRegistry.sol", "ClaimRegistry", &IClaimRegistry::registerModelCall::SELECTOR);
-    has("ClaimRegistry.sol", "ClaimRegistry", &IClaimRegistry::claimsCall::SELECTOR);
-    has("ClaimRegistry.sol", "ClaimRegistry", &IClaimRegistry::modelsCall::SELECTOR);
-    has("ClaimRegistry.sol", "ClaimRegistry", IClaimRegistry::ClaimPosted::SIGNATURE_HASH.as_slice());
-    has("ClaimRegistry.sol", "ClaimRegistry", IClaimRegistry::ComputeRequested::SIGNATURE_HASH.as_slice());
-    has("ClaimRegistry.sol", "ClaimRegistry", IClaimRegistry::ClaimChallenged::SIGNATURE_HASH.as_slice());
-    has("DisputeGame.sol", "DisputeGame", &IDisputeGame::getDisputeCall::SELECTOR);
-    has("DisputeGame.sol", "DisputeGame", &IDisputeGame::moveCall::SELECTOR);
-    has("DisputeGame.sol", "DisputeGame", &IDisputeGame::stepCall::SELECTOR);
-    has("DisputeGame.sol", "DisputeGame", &IDisputeGame::proveOutputCall::SELECTOR);
-    has("DisputeGame.sol", "DisputeGame", &IDisputeGame::timeoutCall::SELECTOR);
-    has("DisputeGame.sol", "DisputeGame", &IDisputeGame::cancelCall::SELECTOR);
-    has("DisputeGame.sol", "DisputeGame", IDisputeGame::Dissected::SIGNATURE_HASH.as_slice());
-    has("DisputeGame.sol", "DisputeGame", IDisputeGame::StepExecuted::SIGNATURE_HASH.as_slice());
+    has("Court.sol", "Court", &ICourt::postClaimCall::SELECTOR);
+    has("Court.sol", "Court", &ICourt::commitClaimCall::SELECTOR);
+    has("Court.sol", "Court", &ICourt::challengeOutputCall::SELECTOR);
+    has("Court.sol", "Court", &ICourt::fulfillCall::SELECTOR);
+    has("Court.sol", "Court", &ICourt::registerModelCall::SELECTOR);
+    has("Court.sol", "Court", &ICourt::requestComputeCall::SELECTOR);
+    has("Court.sol", "Court", &ICourt::claimHashCall::SELECTOR);
+    has("Court.sol", "Court", &ICourt::claimStatusCall::SELECTOR);
+    has("Court.sol", "Court", &ICourt::withdrawCall::SELECTOR);
+    has("Court.sol", "Court", ICourt::ClaimPosted::SIGNATURE_HASH.as_slice());
+    has("Court.sol", "Court", ICourt::ComputeRequested::SIGNATURE_HASH.as_slice());
+    has("Court.sol", "Court", ICourt::ModelRegistered::SIGNATURE_HASH.as_slice());
+    has("Court.sol", "Court", ICourt::RequestFulfilled::SIGNATURE_HASH.as_slice());
+    has("Court.sol", "Court", ICourt::RequestCancelled::SIGNATURE_HASH.as_slice());
+    has("ClaimTree.sol", "ClaimTree", &IClaimTree::counterCall::SELECTOR);
+    has("ClaimTree.sol", "ClaimTree", &IClaimTree::stepCall::SELECTOR);
+    has("ClaimTree.sol", "ClaimTree", &IClaimTree::proveOutputCall::SELECTOR);
+    has("ClaimTree.sol", "ClaimTree", &IClaimTree::resolveNodeCall::SELECTOR);
+    has("ClaimTree.sol", "ClaimTree", &IClaimTree::withdrawCall::SELECTOR);
+    has("ClaimTree.sol", "ClaimTree", &IClaimTree::creditCall::SELECTOR);
+    has("ClaimTree.sol", "ClaimTree", IClaimTree::ClaimOpened::SIGNATURE_HASH.as_slice());
+    has("ClaimTree.sol", "ClaimTree", IClaimTree::Countered::SIGNATURE_HASH.as_slice());
+    has("ClaimTree.sol", "ClaimTree", IClaimTree::OutputChallenged::SIGNATURE_HASH.as_slice());
+    has("ClaimTree.sol", "ClaimTree", IClaimTree::OutputProven::SIGNATURE_HASH.as_slice());
+    has("ClaimTree.sol", "ClaimTree", IClaimTree::Stepped::SIGNATURE_HASH.as_slice());
+    has("ClaimTree.sol", "ClaimTree", IClaimTree::NodeResolved::SIGNATURE_HASH.as_slice());
     has("WasmMachine.sol", "WasmMachine", &IWasmMachine::initialStateRootCall::SELECTOR);
     has("WasmMachine.sol", "WasmMachine", &IWasmMachine::verifyOutputCall::SELECTOR);
     has("ExampleConsumer.sol", "ExampleConsumer", &IExampleConsumer::askCall::SELECTOR);
-    // getDispute's struct layout: decode a real zero dispute would not catch field order, so
-    // compare the ABI's output component names with the declaration order.
-    let abi: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(a.dir().join("DisputeGame.sol/DisputeGame.json")).unwrap()).unwrap();
-    let f = abi["abi"].as_array().unwrap().iter().find(|f| f["name"] == "getDispute").unwrap();
-    let names: Vec<&str> = f["outputs"][0]["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(
-        names,
-        [
-            "claimant", "start", "level", "parts", "status", "kind", "challenger", "end", "turn", "level2Depth", "moves", "macroStep",
-            "lastMoveAt", "claimantClock", "challengerClock", "rootsHash", "verifier", "claimId", "claimantStake", "challengerStake"
-        ]
-    );
+    // ClaimData's field order: the Court hashes abi.encode(data), so a reordering would make
+    // every restated claim mismatch.
+    let abi: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(a.dir().join("Court.sol/Court.json")).unwrap()).unwrap();
+    let f = abi["abi"].as_array().unwrap().iter().find(|f| f["name"] == "postClaim").unwrap();
+    let names: Vec<&str> = f["inputs"][0]["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["modelId", "requestId", "macroStepCount", "level2Depth", "inputRoot", "outputRoot", "finalStateRoot"]);
 }

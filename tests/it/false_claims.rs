@@ -11,7 +11,7 @@ use alloy::primitives::{B256, U256};
 use gavel_bisection::binding::FAILED_OUTPUT;
 use gavel_bisection::state::BlobCommitment;
 use gavel_challenger::chain::{event_in, Chain, DEV_KEYS};
-use gavel_challenger::contracts::{claim_status, IClaimRegistry};
+use gavel_challenger::contracts::{ICourt, IClaimTree};
 use gavel_challenger::trace::RunTrace;
 use gavel_codec::{DType, Tensor};
 use gavel_runner::cases::{repo_root, Case};
@@ -45,8 +45,8 @@ fn truth(t: &procs::Testnet, model: &Arc<Vec<u8>>, input: &[u8]) -> RunTrace {
     .unwrap()
 }
 
-fn data(model_id: u64, input: &[u8], n: u64, depth: u8, output: [u8; 32], final_root: [u8; 32]) -> IClaimRegistry::ClaimData {
-    IClaimRegistry::ClaimData {
+fn data(model_id: u64, input: &[u8], n: u64, depth: u8, output: [u8; 32], final_root: [u8; 32]) -> ICourt::ClaimData {
+    ICourt::ClaimData {
         modelId: model_id,
         requestId: 0,
         macroStepCount: n,
@@ -81,12 +81,12 @@ async fn every_false_claim_is_refuted_and_poison_claims_stop_nothing() {
         .map(|x| if x.name == "input" { Tensor::new(x.name.clone(), DType::I32, x.shape.clone(), x.data.clone()).unwrap() } else { x.clone() })
         .collect();
     let wrong_dtype = gavel_codec::encode(&retyped);
-    let reg_c = IClaimRegistry::new(d.registry, &consumer.provider);
+    let reg_c = ICourt::new(d.court, &consumer.provider);
     for input in [&good, &garbage, &wrong_dtype] {
         let root = B256::from(BlobCommitment::of(input).id());
         let ask = reg_c.requestCompute(1, root, input.clone().into(), 100_000).value(U256::from(ETH / 100));
         let r = consumer.send(ask.into_transaction_request(), "requestCompute").await.unwrap();
-        assert!(event_in::<IClaimRegistry::ComputeRequested>(&r).is_some());
+        assert!(event_in::<ICourt::ComputeRequested>(&r).is_some());
     }
 
     let real = truth(&t, &model, &good);
@@ -100,7 +100,7 @@ async fn every_false_claim_is_refuted_and_poison_claims_stop_nothing() {
 
     // (name, claim, expected: "execution" | "output" | "agrees"), posted in this order: the
     // poison claims first.
-    let cases: Vec<(&str, IClaimRegistry::ClaimData, &str)> = vec![
+    let cases: Vec<(&str, ICourt::ClaimData, &str)> = vec![
         ("poison: a failed run claimed done", data(1, &garbage, bb.macro_steps, bb.level2_depth, made_up("out"), made_up("final")), "execution"),
         ("poison: true failed state, made-up output", data(1, &wrong_dtype, bd.macro_steps, bd.level2_depth, made_up("out"), bd.final_root), "output"),
         ("true failed claim", data(1, &garbage, bb.macro_steps, bb.level2_depth, FAILED_OUTPUT, bb.final_root), "agrees"),
@@ -112,11 +112,11 @@ async fn every_false_claim_is_refuted_and_poison_claims_stop_nothing() {
         ("a succeeding run claimed failed", data(1, &good, n, depth, FAILED_OUTPUT, shape.final_root), "output"),
         ("true claim", data(1, &good, n, depth, shape.output_root, shape.final_root), "agrees"),
     ];
-    let reg = IClaimRegistry::new(d.registry, &liar.provider);
+    let reg = ICourt::new(d.court, &liar.provider);
     let mut ids = Vec::new();
     for (name, c, _) in &cases {
-        let r = liar.send(reg.postClaim(c.clone()).value(U256::from(ETH)).into_transaction_request(), name).await.unwrap();
-        ids.push(event_in::<IClaimRegistry::ClaimPosted>(&r).unwrap().claimId);
+        let r = liar.send(reg.postClaim(c.clone(), B256::ZERO).value(U256::from(ETH)).into_transaction_request(), name).await.unwrap();
+        ids.push(event_in::<ICourt::ClaimPosted>(&r).unwrap().claimId);
     }
 
     // The watchtower judges all of them; the liar never answers.
@@ -156,18 +156,15 @@ async fn every_false_claim_is_refuted_and_poison_claims_stop_nothing() {
     for e in &resolved {
         assert_eq!(e["verdict"], "won", "{e}");
     }
-    let status = |id: u64| {
-        let reg = IClaimRegistry::new(d.registry, &deployer.provider);
-        async move { reg.claims(id).call().await.unwrap().status }
-    };
-    for ((name, c, expected), id) in cases.iter().zip(&ids) {
-        let s = status(*id).await;
+    let court = ICourt::new(d.court, &deployer.provider);
+    let tree = IClaimTree::new(d.tree, &deployer.provider);
+    for ((name, _, expected), id) in cases.iter().zip(&ids) {
         if *expected == "agrees" {
-            // Nobody disputed it; its window has passed, so it finalizes.
-            deployer.send(reg.finalize(*id, c.clone()).into_transaction_request(), "finalize").await.unwrap();
-            assert_eq!(status(*id).await, claim_status::FINAL, "{name}");
+            // Nobody countered it; its window has passed: resolving it makes it final.
+            deployer.send(tree.resolveNode(*id, U256::from(16)).into_transaction_request(), "resolveNode").await.unwrap();
+            assert_eq!(court.claimStatus(*id).call().await.unwrap(), 2, "{name}");
         } else {
-            assert!(s == claim_status::REFUTED || s == claim_status::SETTLED, "{name}: claim {id} is in status {s}");
+            assert_eq!(court.claimStatus(*id).call().await.unwrap(), 3, "{name}: claim {id} is refuted");
         }
     }
     std::fs::remove_dir_all(&t.work).ok();
@@ -186,14 +183,14 @@ async fn a_host_grow_failure_falls_back_to_the_step_machine_and_still_wins() {
     let model = crate::model_bytes(&case);
     let good = gavel_codec::encode(&case.inputs);
     let root = B256::from(BlobCommitment::of(&good).id());
-    let reg_c = IClaimRegistry::new(d.registry, &consumer.provider);
+    let reg_c = ICourt::new(d.court, &consumer.provider);
     consumer.send(reg_c.requestCompute(1, root, good.clone().into(), 100_000).value(U256::from(ETH / 100)).into_transaction_request(), "ask").await.unwrap();
     let real = truth(&t, &model, &good);
     let shape = real.claim_shape(u64::from(d.params.k));
     let lie = data(1, &good, shape.macro_steps, shape.level2_depth, shape.output_root, made_up("final"));
-    let reg = IClaimRegistry::new(d.registry, &liar.provider);
-    let r = liar.send(reg.postClaim(lie).value(U256::from(ETH)).into_transaction_request(), "postClaim").await.unwrap();
-    let claim = event_in::<IClaimRegistry::ClaimPosted>(&r).unwrap().claimId;
+    let reg = ICourt::new(d.court, &liar.provider);
+    let r = liar.send(reg.postClaim(lie, B256::ZERO).value(U256::from(ETH)).into_transaction_request(), "postClaim").await.unwrap();
+    let claim = event_in::<ICourt::ClaimPosted>(&r).unwrap().claimId;
 
     let fault = [(gavel_runner::machine::FAULT_HOST_GROW_ENV, "1")];
     let (first, mut ev) = watch_with_env(&t, "watch.log", &fault);
@@ -212,8 +209,8 @@ async fn a_host_grow_failure_falls_back_to_the_step_machine_and_still_wins() {
     deployer.warp(d.params.clock_time + 1).await.unwrap();
     let resolved = ev.next("resolved", Duration::from_secs(120));
     assert_eq!(resolved["verdict"], "won", "{resolved}");
-    let s = IClaimRegistry::new(d.registry, &deployer.provider).claims(claim).call().await.unwrap().status;
-    assert!(s == claim_status::REFUTED || s == claim_status::SETTLED, "status {s}");
+    let s = ICourt::new(d.court, &deployer.provider).claimStatus(claim).call().await.unwrap();
+    assert_eq!(s, 3, "the claim is refuted");
     std::fs::remove_dir_all(&t.work).ok();
 }
 
@@ -273,7 +270,7 @@ async fn a_flood_of_valid_claims_does_not_push_a_false_claim_past_its_window() {
     use gavel_challenger::fast_trace::FastTrace;
     const FLOOD: usize = 20;
     const WINDOW: u32 = 20;
-    let mut t = procs::testnet("flood", &["--models", "ppocr_det"]);
+    let mut t = procs::testnet("flood", &["--models", "ppocr_det", "--clock-time", "20"]);
     let deployer = Chain::connect(&t.d.rpc_url, DEV_KEYS[0]).await.unwrap();
     let case = Case::load(&repo_root(), "ppocr_det").unwrap();
     let model = crate::model_bytes(&case);
@@ -298,7 +295,7 @@ async fn a_flood_of_valid_claims_does_not_push_a_false_claim_past_its_window() {
         gavel_codec::encode(&[Tensor::new(x.name.clone(), x.dtype, x.shape.clone(), data).unwrap()])
     };
     let inputs: Vec<Vec<u8>> = (0..FLOOD).map(crop).collect();
-    let reg_c = IClaimRegistry::new(d.registry, &consumer.provider);
+    let reg_c = ICourt::new(d.court, &consumer.provider);
     let runtime = Arc::new(crate::runtime().clone());
     let mut claims = Vec::new();
     for input in &inputs {
@@ -313,9 +310,9 @@ async fn a_flood_of_valid_claims_does_not_push_a_false_claim_past_its_window() {
 
     let (_watch, mut ev) = watch(&t, "watch.log");
     ev.next("started", Duration::from_secs(60));
-    let reg_s = IClaimRegistry::new(d.registry, &server.provider);
+    let reg_s = ICourt::new(d.court, &server.provider);
     for c in &claims {
-        server.send(reg_s.postClaim(c.clone()).value(U256::from(ETH)).into_transaction_request(), "postClaim").await.unwrap();
+        server.send(reg_s.postClaim(c.clone(), B256::ZERO).value(U256::from(ETH)).into_transaction_request(), "postClaim").await.unwrap();
     }
     // The watchtower is busy with the flood (running one input after another) when a false
     // claim on the same model (the short-window copy) arrives.
@@ -324,11 +321,11 @@ async fn a_flood_of_valid_claims_does_not_push_a_false_claim_past_its_window() {
     let mut lie = first.clone();
     lie.modelId = fast;
     lie.finalStateRoot = B256::from(made_up("final"));
-    let reg_l = IClaimRegistry::new(d.registry, &liar.provider);
+    let reg_l = ICourt::new(d.court, &liar.provider);
     let posted = std::time::Instant::now();
-    let r = liar.send(reg_l.postClaim(lie).value(U256::from(ETH)).into_transaction_request(), "postClaim").await.unwrap();
-    let posted_event = event_in::<IClaimRegistry::ClaimPosted>(&r).unwrap();
-    let (claim, deadline) = (posted_event.claimId, posted_event.deadline.to::<u64>());
+    let r = liar.send(reg_l.postClaim(lie, B256::ZERO).value(U256::from(ETH)).into_transaction_request(), "postClaim").await.unwrap();
+    let opened = event_in::<IClaimTree::ClaimOpened>(&r).unwrap();
+    let (claim, deadline) = (opened.rootId, opened.deadline.to::<u64>());
     let disputed = loop {
         let e = ev.next("disputed", Duration::from_secs(120));
         if e["claim"] == claim {
@@ -341,10 +338,11 @@ async fn a_flood_of_valid_claims_does_not_push_a_false_claim_past_its_window() {
     assert!(agreed < FLOOD / 2, "the false claim should jump the queue of the flood ({agreed} judged first)");
     assert_eq!(disputed["fault"], "execution");
     assert!(to_first_move < Duration::from_secs(u64::from(WINDOW) / 2), "disputed {to_first_move:?} after posting; the window is {WINDOW} s");
-    // Its dispute opened inside its window, on chain.
-    let reg = IClaimRegistry::new(d.registry, &deployer.provider);
-    assert!(reg.claims(claim).call().await.unwrap().openDisputes > 0);
-    assert!(deployer.now().await.unwrap() <= deadline + 2);
+    // Its counter landed inside its window, on chain.
+    let mut mirror = gavel_challenger::player::Mirror::new(&d).unwrap();
+    mirror.sync(&deployer).await.unwrap();
+    let counter = mirror.model.nodes_of(claim).get(1).copied().expect("the claim was countered");
+    assert!(mirror.model.node(counter).unwrap().posted_at <= deadline);
 
     // kill -9 with the dispute open and most of the flood unjudged: the restarted watchtower
     // resumes the dispute, judges the rest of the flood, and the liar, silent, loses.
@@ -385,7 +383,7 @@ async fn claims_on_runs_past_the_memory_limit_are_judged_like_any_other() {
     let case = Case::load(&repo_root(), "silero_vad").unwrap();
     let model = crate::model_bytes(&case);
     let good = gavel_codec::encode(&case.inputs);
-    let reg_c = IClaimRegistry::new(d.registry, &consumer.provider);
+    let reg_c = ICourt::new(d.court, &consumer.provider);
     let root = B256::from(BlobCommitment::of(&good).id());
     consumer.send(reg_c.requestCompute(1, root, good.clone().into(), 100_000).value(U256::from(ETH / 100)).into_transaction_request(), "ask").await.unwrap();
     let dir = t.work.join("truth");
@@ -403,11 +401,11 @@ async fn claims_on_runs_past_the_memory_limit_are_judged_like_any_other() {
         ("true failed claim", data(1, &good, s.macro_steps, s.level2_depth, FAILED_OUTPUT, s.final_root), "agrees"),
         ("after the poison: the failed state with a made-up output", data(1, &good, s.macro_steps, s.level2_depth, made_up("out"), s.final_root), "output"),
     ];
-    let reg = IClaimRegistry::new(d.registry, &liar.provider);
+    let reg = ICourt::new(d.court, &liar.provider);
     let mut ids = Vec::new();
     for (name, c, _) in &cases {
-        let r = liar.send(reg.postClaim(c.clone()).value(U256::from(ETH)).into_transaction_request(), name).await.unwrap();
-        ids.push(event_in::<IClaimRegistry::ClaimPosted>(&r).unwrap().claimId);
+        let r = liar.send(reg.postClaim(c.clone(), B256::ZERO).value(U256::from(ETH)).into_transaction_request(), name).await.unwrap();
+        ids.push(event_in::<ICourt::ClaimPosted>(&r).unwrap().claimId);
     }
     let (_watch, mut ev) = watch(&t, "watch.log");
     for ((name, _, expected), id) in cases.iter().zip(&ids) {
@@ -432,9 +430,9 @@ async fn claims_on_runs_past_the_memory_limit_are_judged_like_any_other() {
     for e in ev.next_n("resolved", 2, Duration::from_secs(120)) {
         assert_eq!(e["verdict"], "won", "{e}");
     }
-    let regd = IClaimRegistry::new(d.registry, &deployer.provider);
-    deployer.send(regd.finalize(ids[1], cases[1].1.clone()).into_transaction_request(), "finalize").await.unwrap();
-    assert_eq!(regd.claims(ids[1]).call().await.unwrap().status, claim_status::FINAL);
+    let tree = IClaimTree::new(d.tree, &deployer.provider);
+    deployer.send(tree.resolveNode(ids[1], U256::from(16)).into_transaction_request(), "resolveNode").await.unwrap();
+    assert_eq!(ICourt::new(d.court, &deployer.provider).claimStatus(ids[1]).call().await.unwrap(), 2);
     std::fs::remove_dir_all(&t.work).ok();
 }
 
@@ -444,7 +442,7 @@ async fn claims_on_runs_past_the_memory_limit_are_judged_like_any_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unverifiable_claims_and_deadlines_at_risk_are_alerts() {
     use gavel_challenger::chain::{register_model, ModelPolicy};
-    let mut t = procs::testnet("alerts", &[]);
+    let mut t = procs::testnet("alerts", &["--clock-time", "3"]);
     let deployer = Chain::connect(&t.d.rpc_url, DEV_KEYS[0]).await.unwrap();
     let case = Case::load(&repo_root(), "silero_vad").unwrap();
     let model = crate::model_bytes(&case);
@@ -455,7 +453,7 @@ async fn unverifiable_claims_and_deadlines_at_risk_are_alerts() {
     let d = t.d.clone();
     let (server, consumer) = (Chain::connect(&d.rpc_url, DEV_KEYS[1]).await.unwrap(), Chain::connect(&d.rpc_url, DEV_KEYS[3]).await.unwrap());
     let good = gavel_codec::encode(&case.inputs);
-    let reg_c = IClaimRegistry::new(d.registry, &consumer.provider);
+    let reg_c = ICourt::new(d.court, &consumer.provider);
     consumer.send(reg_c.requestCompute(1, B256::from(BlobCommitment::of(&good).id()), good.clone().into(), 100_000).value(U256::from(ETH / 100)).into_transaction_request(), "ask").await.unwrap();
     let real = truth(&t, &model, &good);
     let s = real.claim_shape(u64::from(d.params.k));
@@ -463,11 +461,11 @@ async fn unverifiable_claims_and_deadlines_at_risk_are_alerts() {
     let on_time = data(short, &good, s.macro_steps, s.level2_depth, s.output_root, s.final_root);
     let nowhere = b"an input nobody serves".to_vec();
     let hidden = data(1, &nowhere, s.macro_steps, s.level2_depth, s.output_root, s.final_root);
-    let reg = IClaimRegistry::new(d.registry, &server.provider);
+    let reg = ICourt::new(d.court, &server.provider);
     let mut ids = Vec::new();
     for c in [&on_time, &hidden] {
-        let r = server.send(reg.postClaim(c.clone()).value(U256::from(ETH)).into_transaction_request(), "postClaim").await.unwrap();
-        ids.push(event_in::<IClaimRegistry::ClaimPosted>(&r).unwrap().claimId);
+        let r = server.send(reg.postClaim(c.clone(), B256::ZERO).value(U256::from(ETH)).into_transaction_request(), "postClaim").await.unwrap();
+        ids.push(event_in::<ICourt::ClaimPosted>(&r).unwrap().claimId);
     }
     let args: Vec<String> = ["watch", "--deployment", &t.dep.display().to_string(), "--state", &t.work.join("watch").display().to_string(), "--poll-ms", "100", "--no-p2p", "--once"]
         .iter()

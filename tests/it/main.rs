@@ -14,6 +14,7 @@ mod procs;
 mod rpc;
 mod serve;
 mod state_root;
+mod swarm;
 mod tree_game;
 
 use std::sync::{Arc, OnceLock};

@@ -1,5 +1,5 @@
 //! The node commands as separate processes on a real anvil: `gavel devnet` deploys and serves
-//! the chain; `gavel watch` disputes a faulty claim, is killed with SIGKILL mid-dispute,
+//! the chain; `gavel watch` counters a faulty claim in its tree, is killed with SIGKILL mid-game,
 //! restarts from its database and still wins.
 
 use std::path::Path;
@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use crate::procs::{self, wait_event, Proc};
 
 use alloy::primitives::U256;
-use gavel_bisection::game::Side;
 use gavel_bisection::state::BlobCommitment;
 use gavel_challenger::agent;
 use gavel_challenger::chain::{event_in, Chain, DEV_KEYS};
-use gavel_challenger::contracts::{claim_status, IClaimRegistry, IExampleConsumer};
+use gavel_challenger::contracts::{ICourt, IExampleConsumer};
+use gavel_challenger::player::{self, Mirror, Player};
 use gavel_challenger::trace::RunTrace;
 use gavel_runner::cases::{repo_root, Case};
 use gavel_runner::machine::MachineOptions;
@@ -46,9 +46,10 @@ async fn watchtower_killed_mid_dispute_resumes_and_wins() {
     let example = IExampleConsumer::new(d.consumer, &consumer.provider);
     let ask = example.ask(1, input_root.into(), input.to_vec().into()).value(U256::from(10u64.pow(16)));
     let receipt = consumer.send(ask.into_transaction_request(), "ask").await.unwrap();
-    let request = event_in::<IClaimRegistry::ComputeRequested>(&receipt).unwrap().requestId;
+    let request = event_in::<ICourt::ComputeRequested>(&receipt).unwrap().requestId;
 
-    // The faulty server answers it with a corrupted run and defends its claim.
+    // The faulty server answers it with a corrupted run (commit, then reveal) and defends its
+    // claim in the tree with the same player as everyone, until it has had nothing to do for 5 s.
     let cache = work.join("liar");
     std::fs::create_dir_all(&cache).unwrap();
     let mut lying = tokio::task::block_in_place(|| {
@@ -56,35 +57,48 @@ async fn watchtower_killed_mid_dispute_resumes_and_wins() {
         RunTrace::faulty(t, 16, 1 << 22).unwrap()
     });
     let data = agent::claim_data(1, request, &input_root, &lying.claim_shape(u64::from(d.params.k)));
-    let (claim, _) = agent::post_claim(&liar, &d, &data).await.unwrap();
+    let (claim, _) = player::post_claim(&liar, &d, &data).await.unwrap();
 
     // The watchtower disputes it; we kill it right after its first move.
     let state = work.join("watch");
     let (first, rx) = watch(&deployment_file, &state, false);
     let opened = wait_event(&rx, "disputed", Duration::from_secs(120));
     assert_eq!(opened["claim"], claim);
-    let dispute = opened["dispute"].as_u64().unwrap();
+    assert!(opened["moves"].as_u64().unwrap() >= 1, "{opened}");
     let (l, dd) = (liar.clone(), d.clone());
     let defend = tokio::spawn(async move {
-        agent::play(&l, &dd, dispute, Side::Claimant, &mut lying, Duration::from_millis(100), &mut |_| {}).await
+        let mut mirror = Mirror::new(&dd).unwrap();
+        let mut me = Player::new(&mut mirror, l.address, true);
+        let (mut total, mut idle) = (0, Instant::now());
+        while idle.elapsed() < Duration::from_secs(5) {
+            mirror.sync(&l).await.unwrap();
+            let now = l.now().await.unwrap();
+            let n = me.play(&l, &dd, &mirror, claim, &mut lying, now).await.unwrap().len();
+            if n > 0 {
+                (total, idle) = (total + n, Instant::now());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        total
     });
     first.kill9();
     drop(rx);
 
-    // Restarted on the same state directory, it resumes the dispute and wins.
+    // Restarted on the same state directory, it resumes the game and wins.
     let (second, rx) = watch(&deployment_file, &state, true);
     let resumed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait_event(&rx, "resumed", Duration::from_secs(120))))
         .unwrap_or_else(|_| {
             let log = |n: &str| std::fs::read_to_string(state.with_extension(n)).unwrap_or_default();
             panic!("no resume; first watchtower:\n{}\nsecond:\n{}", log("first.log"), log("second.log"))
         });
-    assert_eq!(resumed["dispute"], dispute);
+    assert_eq!(resumed["claim"], claim);
+    let liar_moves = defend.await.unwrap();
+    assert!(liar_moves >= 1, "the liar defended its claim");
+    crate::procs::settle_when_quiet(&d, claim, Duration::from_secs(3), Duration::from_secs(180)).await;
     let resolved = wait_event(&rx, "resolved", Duration::from_secs(180));
     assert_eq!(resolved["verdict"], "won", "{resolved}");
-    let liar_outcome = defend.await.unwrap().unwrap();
-    assert!(!liar_outcome.won);
-    let reg = IClaimRegistry::new(d.registry, &liar.provider);
-    assert_eq!(reg.claims(claim).call().await.unwrap().status, claim_status::SETTLED);
+    let court = ICourt::new(d.court, &liar.provider);
+    assert_eq!(court.claimStatus(claim).call().await.unwrap(), 3, "refuted");
     drop(second);
 
     // `gavel devnet` stops its anvil on SIGTERM.

@@ -214,3 +214,27 @@ pub(crate) fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, s
 pub(crate) fn inference_body(model_id: u64, input: &[u8]) -> String {
     format!(r#"{{"model_id": {model_id}, "input": "0x{}"}}"#, input.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
+
+/// Waits until `claim`'s tree has been quiet (no new node) for `quiet`, then moves the chain's
+/// clock past every deadline in it, so the parties can resolve it. Returns the node count.
+pub(crate) async fn settle_when_quiet(d: &gavel_challenger::chain::Deployment, claim: u64, quiet: Duration, limit: Duration) -> usize {
+    let chain = gavel_challenger::chain::Chain::connect(&d.rpc_url, gavel_challenger::chain::DEV_KEYS[0]).await.unwrap();
+    let mut mirror = gavel_challenger::player::Mirror::new(d).unwrap();
+    let started = Instant::now();
+    let (mut count, mut since) = (0usize, Instant::now());
+    loop {
+        assert!(started.elapsed() < limit, "claim {claim}'s tree never came to rest");
+        mirror.sync(&chain).await.unwrap();
+        let n = mirror.model.nodes_of(claim).len();
+        if n != count {
+            (count, since) = (n, Instant::now());
+        } else if n >= 1 && since.elapsed() >= quiet {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let last = mirror.model.nodes_of(claim).iter().filter_map(|&id| mirror.model.node(id).map(|x| x.deadline)).max().unwrap_or(0);
+    let now = chain.now().await.unwrap();
+    chain.warp(last.saturating_sub(now) + 2).await.unwrap();
+    count
+}

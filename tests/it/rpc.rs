@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gavel_challenger::chain::{Chain, DEV_KEYS};
-use gavel_challenger::contracts::{claim_status, IClaimRegistry};
+use gavel_challenger::contracts::ICourt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -156,12 +156,12 @@ async fn nodes_survive_bad_rpc_replies_and_the_watchtower_still_wins() {
     assert_eq!(opened["claim"], claim);
     let sent = proxy.garbage_for(Duration::from_secs(2)).await;
     assert!(sent > 0, "garbage reached the watchtower mid-dispute");
+    crate::procs::settle_when_quiet(&d, claim, Duration::from_secs(4), Duration::from_secs(240)).await;
     let resolved = rx.next("resolved", Duration::from_secs(240));
     assert_eq!(resolved["verdict"], "won", "{resolved}");
     let chain = Chain::connect(&d.rpc_url, DEV_KEYS[0]).await.unwrap();
-    let reg = IClaimRegistry::new(d.registry, &chain.provider);
-    let status = reg.claims(claim).call().await.unwrap().status;
-    assert!(status == claim_status::REFUTED || status == claim_status::SETTLED, "claim status {status}");
+    let status = ICourt::new(d.court, &chain.provider).claimStatus(claim).call().await.unwrap();
+    assert_eq!(status, 3, "the claim is refuted");
     assert_eq!(claim, 1, "the request during the garbage posted no claim");
     assert_eq!(procs::http(&http, "GET", "/health", b"").0, 200);
     std::fs::remove_dir_all(&work).ok();

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use crate::procs::{self, events, wait_event, Proc};
 
 use alloy::primitives::U256;
-use gavel_bisection::game::Side;
 use gavel_bisection::state::BlobCommitment;
-use gavel_challenger::agent;
+use gavel_bisection::tree::Status;
 use gavel_challenger::chain::{event_in, Chain, DEV_KEYS};
-use gavel_challenger::contracts::{claim_status, IClaimRegistry, IExampleConsumer};
+use gavel_challenger::contracts::{ICourt, IExampleConsumer};
+use gavel_challenger::player::{Mirror, Player};
 use gavel_challenger::trace::RunTrace;
 use gavel_runner::cases::{repo_root, Case};
 use gavel_runner::machine::MachineOptions;
@@ -70,17 +70,17 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     assert!(!v["outputs"].as_array().unwrap().is_empty());
     let (s, c) = procs::http(&addr, "GET", &format!("/v1/claims/{http_claim}"), b"");
     assert_eq!(s, 200);
-    assert_eq!(c["chain_status"], claim_status::PENDING);
+    assert_eq!(c["chain_status"], 1, "pending: {c}");
 
     // Requests outside the server's policy are skipped with a reason: one that pays nothing, and
     // one whose callback may burn more gas than the server accepts to spend finalizing it.
     let consumer = Chain::connect(&d.rpc_url, DEV_KEYS[3]).await.unwrap();
     let input_root = BlobCommitment::of(&input).id();
-    let reg_c = IClaimRegistry::new(d.registry, &consumer.provider);
+    let reg_c = ICourt::new(d.court, &consumer.provider);
     for (payment, gas, why) in [(0u64, 100_000u32, "below the server's minimum"), (10u64.pow(16), 1_500_000, "above the server's maximum")] {
         let ask = reg_c.requestCompute(1, input_root.into(), input.clone().into(), gas).value(U256::from(payment));
         let r = consumer.send(ask.into_transaction_request(), "requestCompute").await.unwrap();
-        let request = event_in::<IClaimRegistry::ComputeRequested>(&r).unwrap().requestId;
+        let request = event_in::<ICourt::ComputeRequested>(&r).unwrap().requestId;
         let skipped = wait_event(&rx, "request_skipped", Duration::from_secs(60));
         assert_eq!(skipped["request"], request, "{skipped}");
         assert!(skipped["reason"].as_str().unwrap().contains(why), "{skipped}");
@@ -90,7 +90,7 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     let example = IExampleConsumer::new(d.consumer, &consumer.provider);
     let ask = example.ask(1, input_root.into(), input.clone().into()).value(U256::from(10u64.pow(16)));
     let r = consumer.send(ask.into_transaction_request(), "ask").await.unwrap();
-    let request = event_in::<IClaimRegistry::ComputeRequested>(&r).unwrap().requestId;
+    let request = event_in::<ICourt::ComputeRequested>(&r).unwrap().requestId;
     let answered = wait_event(&rx, "request_answered", Duration::from_secs(120));
     assert_eq!(answered["request"], request);
     let chain_claim = answered["claim"].as_u64().unwrap();
@@ -100,7 +100,7 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     let garbage = b"not a tensor set".to_vec();
     let ask = reg_c.requestCompute(1, BlobCommitment::of(&garbage).id().into(), garbage.clone().into(), 100_000).value(U256::from(10u64.pow(16)));
     let r = consumer.send(ask.into_transaction_request(), "requestCompute").await.unwrap();
-    let failed_request = event_in::<IClaimRegistry::ComputeRequested>(&r).unwrap().requestId;
+    let failed_request = event_in::<ICourt::ComputeRequested>(&r).unwrap().requestId;
     let answered = wait_event(&rx, "request_answered", Duration::from_secs(120));
     assert_eq!(answered["request"], failed_request, "{answered}");
     let failed_claim = answered["claim"].as_u64().unwrap();
@@ -118,38 +118,51 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
         RunTrace::faulty(t, 16, 1 << 22).unwrap()
     });
     let (_, rec) = procs::http(&addr, "GET", &format!("/v1/claims/{http_claim}"), b"");
-    let w = |k: &str| -> alloy::primitives::B256 { rec["claim"][k].as_str().unwrap().parse().unwrap() };
-    let data = IClaimRegistry::ClaimData {
-        modelId: 1,
-        requestId: 0,
-        macroStepCount: rec["claim"]["macro_steps"].as_u64().unwrap(),
-        level2Depth: rec["claim"]["level2_depth"].as_u64().unwrap() as u8,
-        inputRoot: w("input_root"),
-        outputRoot: w("output_root"),
-        finalStateRoot: w("final_root"),
-    };
-    assert_eq!(data.level2Depth, d.params.max_level2_depth, "a fast claim takes the largest depth");
-    let initial = lying.claim_shape(32).initial_root;
-    let (dispute, _) = agent::open_dispute(&liar, &d, http_claim, &data, initial, &mut lying).await.unwrap();
-    let out = agent::play(&liar, &d, dispute, Side::Challenger, &mut lying, Duration::from_millis(100), &mut |_| {}).await.unwrap();
-    assert!(!out.won, "the lying challenger must lose");
-    wait_event(&rx, "resolved", Duration::from_secs(60));
+    assert_eq!(rec["claim"]["level2_depth"].as_u64(), Some(u64::from(d.params.max_level2_depth)), "a fast claim takes the largest depth");
+    // The liar counters the HTTP claim with its corrupted trace and defends its nodes; the
+    // server answers each (it builds its step index only now). The liar stops when it has had
+    // nothing to do for 5 s.
+    let mut mirror = Mirror::new(&d).unwrap();
+    let mut me = Player::new(&mut mirror, liar.address, true);
+    let (mut liar_moves, mut idle) = (0, Instant::now());
+    while idle.elapsed() < Duration::from_secs(5) {
+        mirror.sync(&liar).await.unwrap();
+        let now = liar.now().await.unwrap();
+        let n = me.play(&liar, &d, &mirror, http_claim, &mut lying, now).await.unwrap().len();
+        if n > 0 {
+            (liar_moves, idle) = (liar_moves + n, Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(liar_moves >= 1, "the liar countered");
+    wait_event(&rx, "defending", Duration::from_secs(60));
 
-    // After the window the server finalizes both claims; the consumer's callback fires.
+    // Past every deadline the server resolves its claims, the request pays the on-chain claim
+    // and the consumer's callback fires.
+    for claim in [chain_claim, failed_claim, http_claim] {
+        procs::settle_when_quiet(&d, claim, Duration::from_secs(1), Duration::from_secs(60)).await;
+    }
     let deployer = Chain::connect(&d.rpc_url, DEV_KEYS[0]).await.unwrap();
-    deployer.warp(3601).await.unwrap();
-    let reg = IClaimRegistry::new(d.registry, &deployer.provider);
+    let court = ICourt::new(d.court, &deployer.provider);
     let t = Instant::now();
     loop {
-        let a = reg.claims(http_claim).call().await.unwrap().status;
-        let b = reg.claims(chain_claim).call().await.unwrap().status;
-        let c = reg.claims(failed_claim).call().await.unwrap().status;
-        if a == claim_status::FINAL && b == claim_status::FINAL && c == claim_status::FINAL {
+        let a = court.claimStatus(http_claim).call().await.unwrap();
+        let b = court.claimStatus(chain_claim).call().await.unwrap();
+        let c = court.claimStatus(failed_claim).call().await.unwrap();
+        if a == 2 && b == 2 && c == 2 {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "claims not finalized: {a} {b} {c}");
+        assert!(t.elapsed() < Duration::from_secs(90), "claims not final: {a} {b} {c}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    mirror.sync(&liar).await.unwrap();
+    for &id in mirror.model.nodes_of(http_claim) {
+        if mirror.model.node(id).unwrap().poster == me.honest.me {
+            assert_eq!(mirror.model.status_of(id), Status::Countered, "liar node {id}");
+        }
+    }
+    wait_event(&rx, "fulfilled", Duration::from_secs(60));
+    let (_, rec) = procs::http(&addr, "GET", &format!("/v1/claims/{chain_claim}"), b"");
     let got = example.results(request).call().await.unwrap();
     assert_eq!(got.to_string(), rec["claim"]["output_root"].as_str().unwrap());
     let (s, _) = procs::http(&addr, "GET", "/health", b"");

@@ -21,12 +21,12 @@ use gavel_runner::cases::{repo_root, Case};
 const ETH: u128 = 1_000_000_000_000_000_000;
 
 /// Deterministic puppet keys (test-only secrets).
-fn puppet_key(i: usize) -> String {
+pub(crate) fn puppet_key(i: usize) -> String {
     format!("0x{}", alloy::hex::encode(keccak256(format!("gavel puppet {i}").as_bytes())))
 }
 
 /// Funds `n` puppets from anvil's sixth dev account and connects them.
-async fn puppets(rpc: &str, n: usize) -> Vec<Chain> {
+pub(crate) async fn puppets(rpc: &str, n: usize) -> Vec<Chain> {
     let bank = Chain::connect(rpc, DEV_KEYS[5]).await.unwrap();
     let mut out = Vec::new();
     for i in 0..n {
@@ -39,19 +39,25 @@ async fn puppets(rpc: &str, n: usize) -> Vec<Chain> {
 }
 
 /// A made-up root, different for every tag.
-fn junk(tag: &str) -> B256 {
+pub(crate) fn junk(tag: &str) -> B256 {
     keccak256(tag.as_bytes())
 }
 
-/// The node's position and roots, as its `Countered` / `ClaimOpened` event told them.
-async fn node_event(chain: &Chain, tree: Address, id: u64) -> (IClaimTree::Position, Vec<B256>) {
+/// The node's position and roots, as its `Countered` (or, for a claim, `ClaimOpened`) event
+/// told them.
+pub(crate) async fn node_event(chain: &Chain, tree: Address, from: u64, id: u64) -> (IClaimTree::Position, Vec<B256>) {
     use alloy::providers::Provider;
-    let filter = alloy::rpc::types::Filter::new().address(tree).event_signature(IClaimTree::Countered::SIGNATURE_HASH).topic1(U256::from(id)).from_block(0);
-    let log = chain.provider.get_logs(&filter).await.unwrap().pop().unwrap();
-    let e = log.log_decode::<IClaimTree::Countered>().unwrap().inner.data;
-    let mut roots = vec![e.startRoot];
-    roots.extend(e.roots);
-    (IClaimTree::Position { level: e.level, macroStep: e.macroStep, start: e.start, end: e.end }, roots)
+    let filter = alloy::rpc::types::Filter::new().address(tree).event_signature(IClaimTree::Countered::SIGNATURE_HASH).topic1(U256::from(id)).from_block(from);
+    if let Some(log) = chain.provider.get_logs(&filter).await.unwrap().pop() {
+        let e = log.log_decode::<IClaimTree::Countered>().unwrap().inner.data;
+        let mut roots = vec![e.startRoot];
+        roots.extend(e.roots);
+        return (IClaimTree::Position { level: e.level, macroStep: e.macroStep, start: e.start, end: e.end }, roots);
+    }
+    let filter = alloy::rpc::types::Filter::new().address(tree).event_signature(IClaimTree::ClaimOpened::SIGNATURE_HASH).topic1(U256::from(id)).from_block(from);
+    let log = chain.provider.get_logs(&filter).await.unwrap().pop().expect("no such node");
+    let e = log.log_decode::<IClaimTree::ClaimOpened>().unwrap().inner.data;
+    (IClaimTree::Position { level: 1, macroStep: 0, start: 0, end: e.macroStepCount }, vec![e.initialRoot, e.finalRoot])
 }
 
 /// Plays until the honest strategy asks for nothing more now; returns the moves made.
@@ -135,7 +141,7 @@ async fn one_honest_player_beats_a_puppet_swarm_on_chain() {
 
     // The other half of the swarm defends the lie: false counters of the honest node at every
     // part it can reach, two per puppet.
-    let (at, roots) = node_event(&watcher, d.tree, honest_counter).await;
+    let (at, roots) = node_event(&watcher, d.tree, d.from_block, honest_counter).await;
     for (i, p) in swarm.iter().skip(16).enumerate() {
         let tree = IClaimTree::new(d.tree, &p.provider);
         for part in [i % (roots.len() - 1), (i + 7) % (roots.len() - 1)] {

@@ -354,14 +354,18 @@ impl Mirror {
     }
 
     /// Whether the tree of `claim` is fully decided as far as account `me` is concerned: its
-    /// root and every node `me` posted, countered or stepped are resolved.
+    /// root, every node `me` posted or stepped, and every node `me` countered (its reward) are
+    /// resolved.
     pub fn settled_for(&self, claim: u64, me: Account) -> bool {
         if self.model.status_of(claim) == Status::Unresolved {
             return false;
         }
-        self.model.nodes_of(claim).iter().all(|&id| {
+        let nodes = self.model.nodes_of(claim);
+        let countered: std::collections::HashSet<u64> =
+            nodes.iter().filter_map(|&id| self.model.node(id).filter(|x| x.poster == me && x.depth > 0).map(|x| x.parent)).collect();
+        nodes.iter().all(|&id| {
             let Some(x) = self.model.node(id) else { return true };
-            let mine = x.poster == me || self.model.stepper_of(id) == Some(me);
+            let mine = x.poster == me || self.model.stepper_of(id) == Some(me) || countered.contains(&id);
             !mine || self.model.status_of(id) != Status::Unresolved
         })
     }

@@ -510,7 +510,7 @@ impl Watchtower {
                 }
                 self.play(id, r, now).await?;
                 let me = self.player.honest.me;
-                if !self.mirror.settled_for(id, me) || self.has_moves(id) {
+                if !self.mirror.settled_for(id, me) {
                     self.store.put(id, r)?;
                     return Ok(true);
                 }

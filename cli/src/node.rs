@@ -51,6 +51,10 @@ pub(crate) struct DevnetArgs {
     /// Chess clock per side and dispute, seconds.
     #[arg(long, default_value_t = GameParams::default().clock_time)]
     clock_time: u64,
+    /// Time a team always keeps to answer a counter, seconds (default: the smaller of the
+    /// clock and 1 hour). Models' challenge windows lie between it and the clock.
+    #[arg(long)]
+    clock_extension: Option<u64>,
     /// Deploy, write the file and exit (stops the local anvil again; useful with --rpc-url).
     #[arg(long)]
     no_wait: bool,
@@ -85,7 +89,8 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
     };
     let deployer = Chain::connect(&rpc_url, &key).await?;
     let genesis = runtime.genesis(&MachineOptions { memory_limit_mib: args.memory_limit_mib })?;
-    let params = GameParams { clock_time: args.clock_time, clock_extension: args.clock_time.min(GameParams::default().clock_extension), ..GameParams::default() };
+    let clock_extension = args.clock_extension.unwrap_or(GameParams::default().clock_extension).min(args.clock_time);
+    let params = GameParams { clock_time: args.clock_time, clock_extension, ..GameParams::default() };
     let mut d = chain::deploy_all(&deployer, &artifacts, genesis, &runtime.guest.blake3, params).await?;
     for name in &args.models {
         let case = Case::load(&repo_root(), name)?;
@@ -107,11 +112,12 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
     }
     d.save(&args.deployment)?;
     if args.json {
-        println!("{}", json!({ "deployment": args.deployment, "rpc_url": rpc_url, "registry": d.registry.to_string(), "models": d.models }));
+        println!("{}", json!({ "deployment": args.deployment, "rpc_url": rpc_url, "court": d.court.to_string(), "tree": d.tree.to_string(), "registry_v1": d.registry.to_string(), "models": d.models }));
     } else {
         println!("gavel devnet: {} (chain {})", rpc_url, d.chain_id);
-        println!("  registry      {}", d.registry);
-        println!("  game          {}", d.game);
+        println!("  court         {}", d.court);
+        println!("  claim tree    {}", d.tree);
+        println!("  v1 registry   {} (unused by the nodes)", d.registry);
         println!("  wasm machine  {}", d.wasm_machine);
         println!("  consumer      {}", d.consumer);
         for m in &d.models {

@@ -270,7 +270,7 @@ async fn a_flood_of_valid_claims_does_not_push_a_false_claim_past_its_window() {
     use gavel_challenger::fast_trace::FastTrace;
     const FLOOD: usize = 20;
     const WINDOW: u32 = 20;
-    let mut t = procs::testnet("flood", &["--models", "ppocr_det", "--clock-time", "20"]);
+    let mut t = procs::testnet("flood", &["--models", "ppocr_det", "--clock-extension", "10"]);
     let deployer = Chain::connect(&t.d.rpc_url, DEV_KEYS[0]).await.unwrap();
     let case = Case::load(&repo_root(), "ppocr_det").unwrap();
     let model = crate::model_bytes(&case);

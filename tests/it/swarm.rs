@@ -14,6 +14,7 @@ use alloy::sol_types::SolValue;
 use gavel_bisection::state::BlobCommitment;
 use gavel_challenger::chain::{event_in, Chain, DEV_KEYS};
 use gavel_challenger::contracts::{IClaimTree, ICourt, IExampleConsumer};
+use gavel_challenger::fast_trace::FastTrace;
 use gavel_challenger::player::Mirror;
 use gavel_runner::cases::{repo_root, Case};
 
@@ -124,9 +125,33 @@ async fn watchtower_and_server_beat_a_32_puppet_swarm_end_to_end() {
         }
     }
 
-    // Once both trees are quiet, every deadline passes; the parties resolve them.
-    procs::settle_when_quiet(&d, bad, Duration::from_secs(5), Duration::from_secs(300)).await;
-    procs::settle_when_quiet(&d, good, Duration::from_secs(2), Duration::from_secs(120)).await;
+    // Once every false node of both trees is answered (judged here with an honest trace of our
+    // own: no counter, step or proof the honest strategy needs is missing), every deadline
+    // passes and the parties resolve the trees.
+    let rt = std::sync::Arc::new(crate::runtime().clone());
+    let model = crate::model_bytes(&case);
+    let mut truth = tokio::task::block_in_place(|| FastTrace::open(rt, model, std::sync::Arc::new(input.clone()), &d.machine_options())).unwrap();
+    let started = std::time::Instant::now();
+    let mut referee = Mirror::new(&d).unwrap();
+    let judge = referee.account(alloy::primitives::Address::repeat_byte(0x42));
+    let mut honest = gavel_bisection::tree::Honest::stake_only(judge);
+    let mut answered_twice = 0;
+    while answered_twice < 2 {
+        assert!(started.elapsed() < Duration::from_secs(300), "the honest parties never answered every false node");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        referee.sync(&deployer).await.unwrap();
+        let now = deployer.now().await.unwrap();
+        let mut missing = 0;
+        for claim in [bad, good] {
+            let moves = tokio::task::block_in_place(|| honest.moves(&referee.model, claim, &mut truth, now)).unwrap();
+            missing += moves.iter().filter(|m| !matches!(m.action, gavel_bisection::tree::Action::Resolve { .. })).count();
+        }
+        answered_twice = if missing == 0 { answered_twice + 1 } else { 0 };
+    }
+    eprintln!("swarm e2e: every false node answered {:.1} s after the defenders' last counter", started.elapsed().as_secs_f64());
+    let last = [bad, good].iter().flat_map(|&c| referee.model.nodes_of(c).to_vec()).filter_map(|id| referee.model.node(id).map(|x| x.deadline)).max().unwrap();
+    let now = deployer.now().await.unwrap();
+    deployer.warp(last.saturating_sub(now) + 2).await.unwrap();
     let mut verdicts = std::collections::HashMap::new();
     while verdicts.len() < 2 {
         let e = wev.next("resolved", Duration::from_secs(180));

@@ -17,8 +17,7 @@ contract ExampleConsumer is IComputeConsumer {
     /// @notice A final result arrived.
     event ResultReceived(uint64 indexed requestId, uint64 claimId, bytes32 outputRoot);
 
-    /// @notice The registry we request from: the v2 Court in gavel's deployments (its
-    ///         `requestCompute` and callback have the same signatures as the v1 registry's).
+    /// @notice The registry we request from.
     ClaimRegistry public immutable registry;
     /// @notice Final output roots by request id (zero until final).
     mapping(uint64 => bytes32) public results;

@@ -13,7 +13,7 @@ use gavel_bisection::state::BlobCommitment;
 use gavel_challenger::agent;
 use gavel_challenger::chain::{event_in, Chain, DEV_KEYS};
 use gavel_challenger::contracts::{ICourt, IExampleConsumer};
-use gavel_challenger::player::{self, Mirror, Player};
+use gavel_challenger::player;
 use gavel_challenger::trace::RunTrace;
 use gavel_runner::cases::{repo_root, Case};
 use gavel_runner::machine::MachineOptions;
@@ -66,21 +66,7 @@ async fn watchtower_killed_mid_dispute_resumes_and_wins() {
     assert_eq!(opened["claim"], claim);
     assert!(opened["moves"].as_u64().unwrap() >= 1, "{opened}");
     let (l, dd) = (liar.clone(), d.clone());
-    let defend = tokio::spawn(async move {
-        let mut mirror = Mirror::new(&dd).unwrap();
-        let mut me = Player::new(&mut mirror, l.address, true);
-        let (mut total, mut idle) = (0, Instant::now());
-        while idle.elapsed() < Duration::from_secs(5) {
-            mirror.sync(&l).await.unwrap();
-            let now = l.now().await.unwrap();
-            let n = me.play(&l, &dd, &mirror, claim, &mut lying, now).await.unwrap().len();
-            if n > 0 {
-                (total, idle) = (total + n, Instant::now());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        total
-    });
+    let defend = tokio::spawn(async move { crate::tree_game::play_until_idle(&l, &dd, claim, &mut lying, Duration::from_secs(5)).await });
     first.kill9();
     drop(rx);
 

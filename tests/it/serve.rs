@@ -13,7 +13,7 @@ use gavel_bisection::state::BlobCommitment;
 use gavel_bisection::tree::Status;
 use gavel_challenger::chain::{event_in, Chain, DEV_KEYS};
 use gavel_challenger::contracts::{ICourt, IExampleConsumer};
-use gavel_challenger::player::{Mirror, Player};
+use gavel_challenger::player::Mirror;
 use gavel_challenger::trace::RunTrace;
 use gavel_runner::cases::{repo_root, Case};
 use gavel_runner::machine::MachineOptions;
@@ -122,18 +122,7 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     // The liar counters the HTTP claim with its corrupted trace and defends its nodes; the
     // server answers each (it builds its step index only now). The liar stops when it has had
     // nothing to do for 5 s.
-    let mut mirror = Mirror::new(&d).unwrap();
-    let mut me = Player::new(&mut mirror, liar.address, true);
-    let (mut liar_moves, mut idle) = (0, Instant::now());
-    while idle.elapsed() < Duration::from_secs(5) {
-        mirror.sync(&liar).await.unwrap();
-        let now = liar.now().await.unwrap();
-        let n = me.play(&liar, &d, &mirror, http_claim, &mut lying, now).await.unwrap().len();
-        if n > 0 {
-            (liar_moves, idle) = (liar_moves + n, Instant::now());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let liar_moves = crate::tree_game::play_until_idle(&liar, &d, http_claim, &mut lying, Duration::from_secs(5)).await;
     assert!(liar_moves >= 1, "the liar countered");
     wait_event(&rx, "defending", Duration::from_secs(60));
 
@@ -155,9 +144,11 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
         assert!(t.elapsed() < Duration::from_secs(90), "claims not final: {a} {b} {c}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let mut mirror = Mirror::new(&d).unwrap();
     mirror.sync(&liar).await.unwrap();
+    let liar_account = mirror.account_of(liar.address).expect("the liar acted");
     for &id in mirror.model.nodes_of(http_claim) {
-        if mirror.model.node(id).unwrap().poster == me.honest.me {
+        if mirror.model.node(id).unwrap().poster == liar_account {
             assert_eq!(mirror.model.status_of(id), Status::Countered, "liar node {id}");
         }
     }

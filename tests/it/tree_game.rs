@@ -60,6 +60,24 @@ pub(crate) async fn node_event(chain: &Chain, tree: Address, from: u64, id: u64)
     (IClaimTree::Position { level: 1, macroStep: 0, start: 0, end: e.macroStepCount }, vec![e.initialRoot, e.finalRoot])
 }
 
+/// Plays `claim`'s tree as `chain`'s signer with `trace` (honest or faulty) until it has had
+/// nothing to do for `idle`; returns the moves made. The other parties are processes.
+pub(crate) async fn play_until_idle(chain: &Chain, d: &gavel_challenger::chain::Deployment, claim: u64, trace: &mut gavel_challenger::trace::RunTrace, idle: std::time::Duration) -> usize {
+    let mut mirror = Mirror::new(d).unwrap();
+    let mut me = Player::new(&mut mirror, chain.address, true);
+    let (mut total, mut since) = (0, std::time::Instant::now());
+    while since.elapsed() < idle {
+        mirror.sync(chain).await.unwrap();
+        let now = chain.now().await.unwrap();
+        let n = me.play(chain, d, &mirror, claim, trace, now).await.unwrap().len();
+        if n > 0 {
+            (total, since) = (total + n, std::time::Instant::now());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    total
+}
+
 /// Plays until the honest strategy asks for nothing more now; returns the moves made.
 async fn play_out(p: &mut Player, chain: &Chain, d: &gavel_challenger::chain::Deployment, m: &mut Mirror, claim: u64, truth: &mut FastTrace) -> usize {
     let mut total = 0;

@@ -108,7 +108,6 @@ pub struct Mirror {
     court: Address,
     tree: Address,
     accounts: HashMap<Address, Account>,
-    addresses: Vec<Address>,
     claim_bonds: HashMap<u64, u128>,
     claims: BTreeMap<u64, PostedClaim>,
     opened: Option<(IClaimTree::ClaimOpened, u64)>,
@@ -137,7 +136,6 @@ impl Mirror {
             court: d.court,
             tree: d.tree,
             accounts,
-            addresses: vec![ESCROW],
             claim_bonds: HashMap::new(),
             claims: BTreeMap::new(),
             opened: None,
@@ -149,23 +147,13 @@ impl Mirror {
 
     /// The model's account number of `a` (assigned on first sight).
     pub fn account(&mut self, a: Address) -> Account {
-        if let Some(n) = self.accounts.get(&a) {
-            return *n;
-        }
-        self.addresses.push(a);
-        let n = self.addresses.len() as Account;
-        self.accounts.insert(a, n);
-        n
+        let next = self.accounts.len() as Account + 1;
+        *self.accounts.entry(a).or_insert(next)
     }
 
     /// The model's account number of `a`, if it has acted.
     pub fn account_of(&self, a: Address) -> Option<Account> {
         self.accounts.get(&a).copied()
-    }
-
-    /// The address of account `n`.
-    pub fn address(&self, n: Account) -> Option<Address> {
-        self.addresses.get((n as usize).checked_sub(1)?).copied()
     }
 
     /// Every claim posted so far, by id.
@@ -183,9 +171,10 @@ impl Mirror {
         &self.requests
     }
 
-    /// The claims answering request `id`, in posting order.
-    pub fn claims_of(&self, request: u64) -> Vec<u64> {
-        self.claims.iter().filter(|(_, c)| c.data.requestId == request).map(|(id, _)| *id).collect()
+    /// The latest deadline of any node in the trees of `claims`: one second later every node of
+    /// them can be resolved.
+    pub fn last_deadline(&self, claims: &[u64]) -> u64 {
+        claims.iter().flat_map(|&c| self.model.nodes_of(c)).filter_map(|&id| self.model.node(id).map(|x| x.deadline)).max().unwrap_or(0)
     }
 
     /// A claim's status: its root node's (`Stood` = final, `Countered` = refuted).
@@ -426,33 +415,40 @@ impl Player {
         let t = IClaimTree::new(d.tree, &chain.provider);
         let bond = U256::from(d.params.counter_bond);
         let k = u64::from(d.params.k);
-        let record = |kind, node, created, part: Option<u8>, segment, r: &TransactionReceipt| TreeMove {
-            kind,
-            node,
-            created,
-            part,
-            segment,
-            gas: r.gas_used,
-            tx: r.transaction_hash.to_string(),
-            block: r.block_number.unwrap_or(0),
+        let record = |node, created, part: Option<u8>, r: &TransactionReceipt| -> Result<TreeMove> {
+            // The segment of the part countered or stepped, descended to level 2 if needed.
+            let segment = match part {
+                Some(p) => {
+                    let depth = mirror.model.node(node).map_or(0, |x| x.level2_depth);
+                    mirror.model.dissection_of(node).ok().and_then(|at| at.part(u64::from(p), k, depth)).map(|s| (s.level, s.macro_step, s.start, s.end))
+                }
+                None => None,
+            };
+            Ok(TreeMove {
+                kind: action_name(mv),
+                node,
+                created,
+                part,
+                segment,
+                gas: r.gas_used,
+                tx: r.transaction_hash.to_string(),
+                block: r.block_number.unwrap_or(0),
+            })
         };
+        let dissection = |node: u64| mirror.model.dissection_of(node).map_err(|e| anyhow::anyhow!("{e}"));
         match mv {
             Action::Counter { parent, part, roots } => {
-                let at = mirror.model.dissection_of(*parent).map_err(|e| anyhow::anyhow!("{e}"))?;
-                let depth = mirror.model.node(*parent).map_or(0, |x| x.level2_depth);
-                let seg = at.part(u64::from(*part), k, depth).map(|s| (s.level, s.macro_step, s.start, s.end));
+                let at = dissection(*parent)?;
                 let call = t.counter(*parent, position(at), roots_arg(&at.roots), *part, roots_arg(roots)).value(bond);
                 let r = chain.send(call.into_transaction_request(), &format!("countering node {parent} at part {part}")).await?;
                 let created = crate::chain::event_in::<IClaimTree::Countered>(&r).map(|e| e.id);
-                Ok(record("counter", *parent, created, Some(*part), seg, &r))
+                record(*parent, created, Some(*part), &r)
             }
             Action::Step { node, part, proof } => {
-                let at = mirror.model.dissection_of(*node).map_err(|e| anyhow::anyhow!("{e}"))?;
-                let depth = mirror.model.node(*node).map_or(0, |x| x.level2_depth);
-                let seg = at.part(u64::from(*part), k, depth).map(|s| (s.level, s.macro_step, s.start, s.end));
+                let at = dissection(*node)?;
                 let call = t.step(*node, position(at), roots_arg(&at.roots), *part, Bytes::from(proof.clone()));
                 let r = chain.send(call.into_transaction_request(), &format!("stepping node {node} at part {part}")).await?;
-                Ok(record("step", *node, None, Some(*part), seg, &r))
+                record(*node, None, Some(*part), &r)
             }
             Action::OutputChallenge { claim } => {
                 let c = mirror.claim(*claim).with_context(|| format!("claim {claim} is not in the mirror"))?;
@@ -460,7 +456,7 @@ impl Player {
                 let call = court.challengeOutput(*claim, c.data.clone()).value(bond);
                 let r = chain.send(call.into_transaction_request(), &format!("challenging the output of claim {claim}")).await?;
                 let created = crate::chain::event_in::<IClaimTree::OutputChallenged>(&r).map(|e| e.id);
-                Ok(record("output_challenge", *claim, created, None, None, &r))
+                record(*claim, created, None, &r)
             }
             Action::ProveOutput { node, proof } => {
                 let Some(NodeKind::Output { final_root, output_root }) = mirror.model.node(*node).map(|x| &x.kind) else {
@@ -468,12 +464,12 @@ impl Player {
                 };
                 let call = t.proveOutput(*node, b256(final_root), b256(output_root), Bytes::from(proof.clone()));
                 let r = chain.send(call.into_transaction_request(), &format!("proving the output against node {node}")).await?;
-                Ok(record("prove_output", *node, None, None, None, &r))
+                record(*node, None, None, &r)
             }
             Action::Resolve { node } => {
                 let call = t.resolveNode(*node, U256::from(RESOLVE_BATCH));
                 let r = chain.send(call.into_transaction_request(), &format!("resolving node {node}")).await?;
-                Ok(record("resolve", *node, None, None, None, &r))
+                record(*node, None, None, &r)
             }
         }
     }
@@ -494,6 +490,24 @@ impl Player {
         }
         Ok(done)
     }
+}
+
+/// One turn of a node (`gavel watch`, `gavel serve`) on `claim`'s tree: plays every move the
+/// strategy requires, says each as a `move` event, and brings the mirror up to date with them, so
+/// the next claim is looked at with our own moves in the tree. Returns how many landed.
+#[allow(clippy::too_many_arguments)]
+pub async fn play_turn<P>(player: &mut Player, chain: &Chain, d: &Deployment, mirror: &mut Mirror, claim: u64, truth: &mut P, now: u64) -> Result<usize>
+where
+    P: ClaimTruth + TraceProvider<Error = anyhow::Error>,
+{
+    let moves = player.play(chain, d, mirror, claim, truth, now).await?;
+    for m in &moves {
+        crate::emit(serde_json::json!({ "event": "move", "claim": claim, "kind": m.kind, "node": m.node, "created": m.created, "part": m.part, "segment": m.segment, "gas": m.gas }));
+    }
+    if !moves.is_empty() {
+        mirror.sync(chain).await?;
+    }
+    Ok(moves.len())
 }
 
 fn action_name(a: &Action) -> &'static str {

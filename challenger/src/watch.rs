@@ -170,6 +170,8 @@ pub struct Watchtower {
     player: Player,
     /// Our trace of each claim whose tree we play (rebuilt after a restart).
     traces: HashMap<u64, FastTrace>,
+    /// The first request and the first claim of the mirror `scan` has not looked at yet.
+    scanned: (u64, u64),
     p2p: Option<(Node, tokio::sync::mpsc::Receiver<gavel_p2p::Event>)>,
     /// Peers that announced a claim: asked first for its blobs.
     hints: HashMap<u64, PeerId>,
@@ -197,7 +199,7 @@ impl Watchtower {
         };
         let mut mirror = Mirror::new(&cfg.deployment)?;
         let player = Player::new(&mut mirror, chain.address, true);
-        Ok(Watchtower { cfg, chain, store, runtime, mirror, player, traces: HashMap::new(), p2p, hints: HashMap::new(), fetches: Fetches::default(), backoff: HashMap::new(), confirmations: Arc::new(tokio::sync::Semaphore::new(1)), judge_time: Duration::from_secs(1), at_risk: Default::default() })
+        Ok(Watchtower { cfg, chain, store, runtime, mirror, player, traces: HashMap::new(), scanned: (1, 1), p2p, hints: HashMap::new(), fetches: Fetches::default(), backoff: HashMap::new(), confirmations: Arc::new(tokio::sync::Semaphore::new(1)), judge_time: Duration::from_secs(1), at_risk: Default::default() })
     }
 
     /// The p2p node, if the watchtower joined the network.
@@ -245,12 +247,14 @@ impl Watchtower {
         if self.mirror.sync(&self.chain).await? == 0 {
             return Ok(());
         }
-        for r in self.mirror.requests().values() {
+        let (next_request, next_claim) = self.scanned;
+        for r in self.mirror.requests().range(next_request..).map(|(_, r)| r) {
             if !r.input.is_empty() && BlobCommitment::of(&r.input).id() == r.input_root && self.store.blob(&r.input_root)?.is_none() {
                 self.store.put_blob(&r.input_root, &r.input)?;
             }
         }
-        let claims: Vec<(u64, player::PostedClaim)> = self.mirror.claims().iter().map(|(id, c)| (*id, c.clone())).collect();
+        let claims: Vec<(u64, player::PostedClaim)> = self.mirror.claims().range(next_claim..).map(|(id, c)| (*id, c.clone())).collect();
+        let scanned = (self.mirror.requests().keys().next_back().map_or(next_request, |id| id + 1), claims.last().map_or(next_claim, |(id, _)| id + 1));
         for (id, c) in claims {
             let deadline = self.mirror.model.node(id).map(|x| x.deadline);
             match self.store.get::<ClaimRecord>(id)? {
@@ -268,6 +272,8 @@ impl Watchtower {
                 }
             }
         }
+        // Only once everything is stored: a failure above looks at the same events again.
+        self.scanned = scanned;
         Ok(())
     }
 
@@ -545,15 +551,8 @@ impl Watchtower {
     /// Plays every move the honest strategy requires on `claim` now; returns how many landed.
     async fn play(&mut self, claim: u64, r: &mut ClaimRecord, now: u64) -> Result<usize> {
         let trace = self.traces.get_mut(&claim).context("no trace of the claim")?;
-        let moves = self.player.play(&self.chain, &self.cfg.deployment, &self.mirror, claim, trace, now).await?;
-        for m in &moves {
-            emit(serde_json::json!({ "event": "move", "claim": claim, "kind": m.kind, "node": m.node, "created": m.created, "part": m.part, "segment": m.segment, "gas": m.gas }));
-        }
-        r.moves += moves.len() as u64;
-        if !moves.is_empty() {
-            // Our own moves are in the tree before the next claim is looked at.
-            self.mirror.sync(&self.chain).await?;
-        }
-        Ok(moves.len())
+        let moves = player::play_turn(&mut self.player, &self.chain, &self.cfg.deployment, &mut self.mirror, claim, trace, now).await?;
+        r.moves += moves as u64;
+        Ok(moves)
     }
 }

@@ -341,12 +341,7 @@ async fn demo_chain(args: DemoArgs) -> Result<()> {
             None => true,
         };
     mirror.sync(&watcher).await?;
-    let last_deadline = [faulty_claim, honest_claim]
-        .iter()
-        .flat_map(|c| mirror.model.nodes_of(*c).to_vec())
-        .filter_map(|id| mirror.model.node(id).map(|x| x.deadline))
-        .max()
-        .unwrap_or(0);
+    let last_deadline = mirror.last_deadline(&[faulty_claim, honest_claim]);
     pb.set_message("moving the chain clock past every deadline of the two trees");
     let now = deployer.now().await?;
     deployer.warp(last_deadline.saturating_sub(now) + 2).await?;

@@ -115,7 +115,7 @@ impl Net {
     /// stake.
     async fn settle(&self, mirror: &mut Mirror, parties: &mut [&mut Party], claim: u64) {
         mirror.sync(&self.deployer).await.unwrap();
-        let last = mirror.model.nodes_of(claim).iter().filter_map(|&id| mirror.model.node(id).map(|x| x.deadline)).max().unwrap();
+        let last = mirror.last_deadline(&[claim]);
         let now = self.deployer.now().await.unwrap();
         self.deployer.warp(last.saturating_sub(now) + 2).await.unwrap();
         self.play(mirror, parties, claim).await;

@@ -233,7 +233,7 @@ pub(crate) async fn settle_when_quiet(d: &gavel_challenger::chain::Deployment, c
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let last = mirror.model.nodes_of(claim).iter().filter_map(|&id| mirror.model.node(id).map(|x| x.deadline)).max().unwrap_or(0);
+    let last = mirror.last_deadline(&[claim]);
     let now = chain.now().await.unwrap();
     chain.warp(last.saturating_sub(now) + 2).await.unwrap();
     count

@@ -9,41 +9,19 @@
 
 use std::time::Duration;
 
-use alloy::primitives::{keccak256, B256, U256};
+use alloy::primitives::{keccak256, U256};
 use alloy::sol_types::SolValue;
 use gavel_bisection::state::BlobCommitment;
 use gavel_challenger::chain::{event_in, Chain, DEV_KEYS};
-use gavel_challenger::contracts::{IClaimTree, ICourt, IExampleConsumer};
+use gavel_challenger::contracts::{ICourt, IExampleConsumer};
 use gavel_challenger::fast_trace::FastTrace;
 use gavel_challenger::player::Mirror;
 use gavel_runner::cases::{repo_root, Case};
 
 use crate::procs::{self, EventLog};
-use crate::tree_game::{junk, node_event, puppets};
+use crate::tree_game::{junk, puppets, sybil_counters};
 
 const ETH: u128 = 1_000_000_000_000_000_000;
-
-/// False counters of `node` (a dissection) by `who`, one per listed part, junk roots.
-async fn sybil_counters(d: &gavel_challenger::chain::Deployment, who: &Chain, node: u64, parts: &[usize], tag: &str) -> usize {
-    let (at, roots) = node_event(who, d.tree, d.from_block, node).await;
-    let tree = IClaimTree::new(d.tree, &who.provider);
-    let k = u64::from(d.params.k);
-    let mut made = 0;
-    for &part in parts {
-        let n = (roots.len() - 1) as u64;
-        let part = part % n as usize;
-        let (s, e) = (gavel_bisection::game::point(at.start, at.end, n, part as u64), gavel_bisection::game::point(at.start, at.end, n, part as u64 + 1));
-        let count = if at.level == 1 && e - s == 1 { k } else { (e - s).min(k) };
-        if at.level == 2 && e - s == 1 {
-            continue;
-        }
-        let fake: Vec<B256> = (0..count).map(|j| junk(&format!("{tag} {node} {part} {j}"))).collect();
-        let call = tree.counter(node, at.clone(), roots.clone(), part as u8, fake).value(U256::from(d.params.counter_bond));
-        who.send(call.into_transaction_request(), "sybil counter").await.unwrap();
-        made += 1;
-    }
-    made
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watchtower_and_server_beat_a_32_puppet_swarm_end_to_end() {
@@ -149,7 +127,7 @@ async fn watchtower_and_server_beat_a_32_puppet_swarm_end_to_end() {
         answered_twice = if missing == 0 { answered_twice + 1 } else { 0 };
     }
     eprintln!("swarm e2e: every false node answered {:.1} s after the defenders' last counter", started.elapsed().as_secs_f64());
-    let last = [bad, good].iter().flat_map(|&c| referee.model.nodes_of(c).to_vec()).filter_map(|id| referee.model.node(id).map(|x| x.deadline)).max().unwrap();
+    let last = referee.last_deadline(&[bad, good]);
     let now = deployer.now().await.unwrap();
     deployer.warp(last.saturating_sub(now) + 2).await.unwrap();
     let mut verdicts = std::collections::HashMap::new();

@@ -60,6 +60,29 @@ pub(crate) async fn node_event(chain: &Chain, tree: Address, from: u64, id: u64)
     (IClaimTree::Position { level: 1, macroStep: 0, start: 0, end: e.macroStepCount }, vec![e.initialRoot, e.finalRoot])
 }
 
+/// False counters of `node` (a claim or a dissection) by `who`, one per listed part (modulo the
+/// node's part count; one-instruction parts are skipped), junk roots: raw transactions.
+pub(crate) async fn sybil_counters(d: &gavel_challenger::chain::Deployment, who: &Chain, node: u64, parts: &[usize], tag: &str) -> usize {
+    let (at, roots) = node_event(who, d.tree, d.from_block, node).await;
+    let tree = IClaimTree::new(d.tree, &who.provider);
+    let k = u64::from(d.params.k);
+    let mut made = 0;
+    for &part in parts {
+        let n = (roots.len() - 1) as u64;
+        let part = part % n as usize;
+        let (s, e) = (gavel_bisection::game::point(at.start, at.end, n, part as u64), gavel_bisection::game::point(at.start, at.end, n, part as u64 + 1));
+        let count = if at.level == 1 && e - s == 1 { k } else { (e - s).min(k) };
+        if at.level == 2 && e - s == 1 {
+            continue;
+        }
+        let fake: Vec<B256> = (0..count).map(|j| junk(&format!("{tag} {node} {part} {j}"))).collect();
+        let call = tree.counter(node, at.clone(), roots.clone(), part as u8, fake).value(U256::from(d.params.counter_bond));
+        who.send(call.into_transaction_request(), "sybil counter").await.unwrap();
+        made += 1;
+    }
+    made
+}
+
 /// Plays `claim`'s tree as `chain`'s signer with `trace` (honest or faulty) until it has had
 /// nothing to do for `idle`; returns the moves made. The other parties are processes.
 pub(crate) async fn play_until_idle(chain: &Chain, d: &gavel_challenger::chain::Deployment, claim: u64, trace: &mut gavel_challenger::trace::RunTrace, idle: std::time::Duration) -> usize {
@@ -116,7 +139,6 @@ async fn one_honest_player_beats_a_puppet_swarm_on_chain() {
     }
 
     // The liar's claim, by raw transaction: the true output with a made-up final state.
-    let bond = U256::from(d.params.counter_bond);
     let lie = ICourt::ClaimData {
         modelId: 1,
         requestId: 0,
@@ -129,18 +151,11 @@ async fn one_honest_player_beats_a_puppet_swarm_on_chain() {
     let court = ICourt::new(d.court, &liar.provider);
     let r = liar.send(court.postClaim(lie.clone(), B256::ZERO).value(U256::from(ETH)).into_transaction_request(), "postClaim").await.unwrap();
     let claim = event_in::<ICourt::ClaimPosted>(&r).unwrap().claimId;
-    let initial = event_in::<IClaimTree::ClaimOpened>(&r).unwrap().initialRoot;
 
     // Attack 1 (issue 19), v2 form: half the swarm "challenges" the lie first with false
     // dissections of their own (to take the reward or crowd the honest counter out).
-    let parts = n.min(k) as usize;
-    let claim_at = IClaimTree::Position { level: 1, macroStep: 0, start: 0, end: n };
-    let claim_roots = vec![initial, lie.finalStateRoot];
     for (i, p) in swarm.iter().take(16).enumerate() {
-        let roots: Vec<B256> = (0..parts).map(|j| junk(&format!("sybil {i} {j}"))).collect();
-        let tree = IClaimTree::new(d.tree, &p.provider);
-        let call = tree.counter(claim, claim_at.clone(), claim_roots.clone(), 0, roots).value(bond);
-        p.send(call.into_transaction_request(), "puppet counter of the claim").await.unwrap();
+        sybil_counters(&d, p, claim, &[0], &format!("sybil {i}")).await;
     }
 
     // The honest watchtower: one player, its own trace.
@@ -159,32 +174,16 @@ async fn one_honest_player_beats_a_puppet_swarm_on_chain() {
 
     // The other half of the swarm defends the lie: false counters of the honest node at every
     // part it can reach, two per puppet.
-    let (at, roots) = node_event(&watcher, d.tree, d.from_block, honest_counter).await;
     for (i, p) in swarm.iter().skip(16).enumerate() {
-        let tree = IClaimTree::new(d.tree, &p.provider);
-        for part in [i % (roots.len() - 1), (i + 7) % (roots.len() - 1)] {
-            let mut seg_parts = 0u64;
-            let (s, e) = (gavel_bisection::game::point(at.start, at.end, (roots.len() - 1) as u64, part as u64), gavel_bisection::game::point(at.start, at.end, (roots.len() - 1) as u64, part as u64 + 1));
-            if at.level == 1 && e - s == 1 {
-                seg_parts = k.pow(u32::from(depth)).min(k);
-            } else if e - s > 1 {
-                seg_parts = (e - s).min(k);
-            }
-            if seg_parts == 0 {
-                continue;
-            }
-            let fake: Vec<B256> = (0..seg_parts).map(|j| junk(&format!("defender {i} {part} {j}"))).collect();
-            let call = tree.counter(honest_counter, at.clone(), roots.clone(), part as u8, fake).value(bond);
-            // Two puppets may pick the same part with different roots: both land.
-            p.send(call.into_transaction_request(), "puppet counter of the honest node").await.unwrap();
-        }
+        // Two puppets may pick the same part with different roots: both land.
+        sybil_counters(&d, p, honest_counter, &[i, i + 7], &format!("defender {i}")).await;
     }
     let second = play_out(&mut me, &watcher, &d, &mut mirror, claim, &mut truth).await;
     assert!(second >= 16, "the honest player answered {second} defender nodes");
 
     // Every deadline passes; the honest player resolves what it has a stake in, bottom-up.
     mirror.sync(&watcher).await.unwrap();
-    let last = mirror.model.nodes_of(claim).iter().map(|&id| mirror.model.node(id).unwrap().deadline).max().unwrap();
+    let last = mirror.last_deadline(&[claim]);
     let posted = mirror.claim(claim).unwrap().posted_at;
     assert!(last <= posted + d.params.clock_time * 2 + gavel_bisection::game::rounds(n, depth, k) * d.params.clock_extension);
     let now = deployer.now().await.unwrap();

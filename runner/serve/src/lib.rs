@@ -363,11 +363,14 @@ impl Server {
             if r.status != "pending" {
                 continue;
             }
+            let before = (r.moves, r.status.clone(), r.paid);
             if let Err(e) = self.tend(&mut game, id, &mut r, me, now).await {
                 tracing::warn!(claim = id, error = %format!("{e:#}"), "claim");
                 emit(json!({ "event": "claim_error", "claim": id, "error": format!("{e:#}") }));
             }
-            self.store.put(id, &r)?;
+            if (r.moves, r.status.clone(), r.paid) != before {
+                self.store.put(id, &r)?;
+            }
         }
         Ok(())
     }
@@ -392,14 +395,7 @@ impl Server {
             }
             let Game { mirror, player, traces } = game;
             let trace = traces.get_mut(&id).context("trace")?;
-            let moves = player.play(&self.chain, d, mirror, id, trace, now).await?;
-            for m in &moves {
-                emit(json!({ "event": "move", "claim": id, "kind": m.kind, "node": m.node, "created": m.created, "part": m.part, "gas": m.gas }));
-            }
-            r.moves += moves.len() as u64;
-            if !moves.is_empty() {
-                game.mirror.sync(&self.chain).await?;
-            }
+            r.moves += player::play_turn(player, &self.chain, d, mirror, id, trace, now).await? as u64;
         } else if !contested && game.mirror.status(id) == Status::Unresolved && now > root.deadline {
             // Nobody countered it: resolving it returns the bond and makes it final. The chain
             // checks the deadline again (`now` may run ahead of its clock by a block).

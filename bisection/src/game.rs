@@ -1,8 +1,8 @@
-//! The dispute game's shared logic (`spec/game.md`), reproduced bit for bit from the contracts:
-//! positions, dissection commitments, the level-1 → level-2 descent, round counts; the honest
-//! move solver both the model server and the watchtower use (agent → solver → trace provider);
-//! a referee that applies the contract's rules off chain for simulations; and the toy machine
-//! of `contracts/src/toy/ToyStepVerifier.sol`.
+//! Dissection logic shared by every claim-tree node (`spec/game.md`), reproduced bit for bit
+//! from the contracts: positions, dissection commitments, the level-1 → level-2 descent, round
+//! counts; the honest answer to one dissection (the tree's H1, `tree.rs`, calls it with the
+//! party's trace); and the toy machine of `contracts/src/toy/ToyStepVerifier.sol`. The tree's
+//! rules are in `tree.rs`.
 
 use crate::merkle::{keccak256, Hash32};
 
@@ -197,121 +197,6 @@ fn root_at<P: TraceProvider>(p: &mut P, seg: &Segment, position: u64, from_level
         return p.root(LEVEL_MACRO, 0, seg.macro_step + 1);
     }
     p.root(seg.level, seg.macro_step, position)
-}
-
-/// Who wins a game.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
-    /// The claimant.
-    Claimant,
-    /// The challenger.
-    Challenger,
-}
-
-impl Side {
-    /// The other side.
-    pub fn other(self) -> Side {
-        match self {
-            Side::Claimant => Side::Challenger,
-            Side::Challenger => Side::Claimant,
-        }
-    }
-}
-
-/// The machine's step function as the game calls it: `(macro_step, root, proof) -> root after`,
-/// `None` if the proof does not open `root` (the transaction reverts).
-pub type StepFn<'a> = dyn FnMut(u64, Hash32, &[u8]) -> Option<Hash32> + 'a;
-
-/// Why the referee rejected a move (the contract reverts with the same condition).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum MoveError {
-    /// `InvalidPosition`.
-    #[error("invalid position {0}")]
-    InvalidPosition(u64),
-    /// `WrongRootCount`.
-    #[error("expected {expected} roots, got {found}")]
-    WrongRootCount {
-        /// Expected.
-        expected: u64,
-        /// Found.
-        found: u64,
-    },
-    /// `NotDisagreeing`.
-    #[error("the last root agrees with the opponent's")]
-    NotDisagreeing,
-    /// `StepRequired`.
-    #[error("the part is one instruction: step, do not dissect")]
-    StepRequired,
-    /// `NotAtStep`.
-    #[error("the part is not one instruction")]
-    NotAtStep,
-}
-
-/// The contract's rules for one execution dispute, off chain: for simulations and for nodes to
-/// check a move before sending it.
-pub struct Referee {
-    /// Arity.
-    pub k: u64,
-    /// The claim's level-2 depth.
-    pub depth: u8,
-    /// The latest dissection.
-    pub current: Dissection,
-    /// Whose turn it is.
-    pub turn: Side,
-    /// Moves made.
-    pub moves: u64,
-}
-
-impl Referee {
-    /// A dispute over a claim `(n, initial, final)`: the challenger moves first (its opening
-    /// picks the claim's one part).
-    pub fn new(k: u64, depth: u8, n: u64, initial: Hash32, final_root: Hash32) -> Referee {
-        Referee { k, depth, current: Dissection::claim(n, initial, final_root), turn: Side::Challenger, moves: 0 }
-    }
-
-    /// Applies the mover's move. `execute_step(macro_step, root, proof)` is the machine's step
-    /// function (`None` if the proof does not open `root`: the transaction reverts). Returns the
-    /// winner once the game ends.
-    pub fn apply(
-        &mut self,
-        mv: &Move,
-        execute_step: &mut StepFn<'_>,
-    ) -> Result<Option<Side>, MoveError> {
-        let choice = match mv {
-            Move::Dissect { choice, .. } | Move::Step { choice, .. } => *choice,
-        };
-        let seg = self.current.part(choice, self.k, self.depth).ok_or(MoveError::InvalidPosition(choice))?;
-        match mv {
-            Move::Step { proof, .. } => {
-                if !seg.is_step() {
-                    return Err(MoveError::NotAtStep);
-                }
-                let Some(after) = execute_step(seg.macro_step, seg.start_root, proof) else {
-                    return Err(MoveError::NotAtStep);
-                };
-                self.moves += 1;
-                Ok(Some(if after == seg.end_root { self.turn.other() } else { self.turn }))
-            }
-            Move::Dissect { roots, .. } => {
-                if seg.is_step() {
-                    return Err(MoveError::StepRequired);
-                }
-                let n = part_count(seg.end - seg.start, self.k);
-                if roots.len() as u64 != n {
-                    return Err(MoveError::WrongRootCount { expected: n, found: roots.len() as u64 });
-                }
-                if roots[n as usize - 1] == seg.end_root {
-                    return Err(MoveError::NotDisagreeing);
-                }
-                let mut all = vec![seg.start_root];
-                all.extend_from_slice(roots);
-                self.current = Dissection { level: seg.level, macro_step: seg.macro_step, start: seg.start, end: seg.end, roots: all };
-                self.turn = self.turn.other();
-                self.moves += 1;
-                Ok(None)
-            }
-        }
-    }
 }
 
 /// The toy machine of `ToyStepVerifier.sol` (`spec/game.md`, "Toy machine").

@@ -44,6 +44,9 @@ pub struct Params {
     pub counter_bond: Wei,
     /// Receives the non-reward share of every countered node's bond.
     pub escrow: Account,
+    /// Paid to whoever decides a node (`resolveNode`), from its bond: below the escrow's share
+    /// of a counter bond (`spec/game-v2.md`, "Resolution and bonds"; finding M1).
+    pub resolver_fee: Wei,
 }
 
 /// The machine as the tree calls it (`IStepVerifier.executeStep`, `IStateBinding.verifyOutput`).
@@ -308,6 +311,11 @@ impl ClaimTree {
         if p.clock_time > u32::MAX as u64 || p.counter_bond == 0 || span.is_none_or(|s| s > 1 << 62) {
             return Err(TreeError::BadParams);
         }
+        // Reward + fee stay below the whole bond, so a liar resolving its own countered node
+        // through a puppet never recovers all of it.
+        if p.resolver_fee >= p.counter_bond - p.counter_bond * REWARD_BPS / 10_000 {
+            return Err(TreeError::BadParams);
+        }
         Ok(ClaimTree {
             params,
             nodes: Vec::new(),
@@ -527,10 +535,11 @@ impl ClaimTree {
     /// counter sits at or below the lowest part of a standing counter or step, or there is no
     /// such counter or step (review R1: unresolved counters above it never block). A blocked
     /// walk begun in this call reverts (`ChildUnresolved`); one begun earlier starts over and
-    /// returns `false`. Countered: `REWARD_BPS` of the bond to the counter at the lowest part
-    /// (the oldest there; the stepper or prover if it is a step or proof), the rest to the
-    /// escrow. Stood: the bond back to its poster. Returns `true` once resolved.
-    pub fn resolve_node(&mut self, id: u64, max_children: usize, now: u64) -> Result<bool, TreeError> {
+    /// returns `false`. The call that decides the node pays `resolver` the resolver fee from
+    /// the bond. Countered: `REWARD_BPS` of the bond to the counter at the lowest part (the
+    /// oldest there; the stepper or prover if it is a step or proof), the rest less the fee to
+    /// the escrow. Stood: the bond less the fee back to its poster. Returns `true` once resolved.
+    pub fn resolve_node(&mut self, resolver: Account, id: u64, max_children: usize, now: u64) -> Result<bool, TreeError> {
         let x = self.node(id).ok_or(TreeError::UnknownNode(id))?;
         let deadline = x.deadline;
         let r = self.resolutions[id as usize - 1];
@@ -578,6 +587,7 @@ impl ClaimTree {
             return Ok(false);
         }
         let bond = self.nodes[id as usize - 1].bond;
+        let fee = self.params.resolver_fee;
         if best != 0 {
             // INVARIANT: a node is countered iff it has an uncountered counter, a successful
             // step, or (output challenge) a proof; its poster then gets nothing back.
@@ -585,12 +595,14 @@ impl ClaimTree {
             let counterer = if best_child != 0 { self.nodes[best_child as usize - 1].poster } else { self.stepper_of[&id] };
             let reward = bond * REWARD_BPS / 10_000;
             self.add_credit(counterer, reward);
-            self.add_credit(self.params.escrow, bond - reward);
+            self.add_credit(self.params.escrow, bond - reward - fee);
         } else {
             r.status = Status::Stood;
             let poster = self.nodes[id as usize - 1].poster;
-            self.add_credit(poster, bond);
+            self.add_credit(poster, bond - fee);
         }
+        // INVARIANT: every wei of the bond is credited once (fee < the escrow's share: `new`).
+        self.add_credit(resolver, fee);
         self.nodes[id as usize - 1].bond = 0;
         Ok(true)
     }
@@ -851,7 +863,7 @@ impl ClaimTree {
                 }
                 _ => Err(TreeError::WrongNodeKind(*node)),
             },
-            Action::Resolve { node } => self.resolve_node(*node, usize::MAX, now).map(|_| None),
+            Action::Resolve { node } => self.resolve_node(who, *node, usize::MAX, now).map(|_| None),
         }
     }
 

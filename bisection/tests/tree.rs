@@ -10,9 +10,9 @@
 //! --release -p gavel-bisection --test tree -- --ignored`) runs 24 seeds up to S = 128 and 12
 //! seeds at S = 512.
 //!
-//! Measured, not asserted: resolutions the honest party must pay for without a reward (nodes
-//! whose true answer an adversary posted first, "take-overs"); asserted zero for the strategies
-//! without take-overs.
+//! Resolutions: every resolution the honest party makes is paid by the resolver fee, so none is
+//! uncompensated, take-overs included (finding M1: before the fee, nodes whose true answer an
+//! adversary posted first cost the honest party up to 205 unpaid resolutions a run).
 
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
@@ -43,10 +43,13 @@ const COUNTER_GAS: u64 = 210_000;
 const STEP_GAS: u64 = 400_000;
 const OUTPUT_CHALLENGE_GAS: u64 = 210_000;
 const PROVE_GAS: u64 = 400_000;
-const RESOLVE_GAS: u64 = 75_000;
+/// A cold `resolveNode` by a third party (its credit slot new), tx gas (`GasV2.t.sol`).
+const RESOLVE_GAS: u64 = 105_000;
+/// The resolver fee, in gas units at a gas price of 1 ("Bond sizes": ≈ 150k gas).
+const RESOLVER_FEE: Wei = 150_000;
 
 fn params() -> Params {
-    Params { k: K, max_level2_depth: 8, clock_time: CLOCK, clock_extension: EXT, counter_bond: COUNTER_BOND, escrow: ESCROW }
+    Params { k: K, max_level2_depth: 8, clock_time: CLOCK, clock_extension: EXT, counter_bond: COUNTER_BOND, escrow: ESCROW, resolver_fee: RESOLVER_FEE }
 }
 
 /// A deterministic RNG (SplitMix64).
@@ -559,7 +562,7 @@ struct Config {
 struct Report {
     nodes: u64,
     rejected: usize,
-    uncompensated_resolves: usize,
+    honest_resolves: usize,
     honest_net: i128,
     honest_cost: u64,
     /// When the claim was resolved, as a share of `maxResolutionTime` after its posting.
@@ -647,32 +650,21 @@ fn run(cfg: Config) -> Report {
     // Conservation while nodes nobody needs are still live (D5).
     assert_eq!(tree.total_credits() + tree.live_bonds(), tree.deposited(), "{cfg:?}");
 
-    // The honest party: never loses a bond, its rewards pay for its answers and the resolutions
-    // they entail ("Bond sizes"). Resolutions of nodes rewarded to others (taken-over answers)
-    // or of its own claim are not covered by the tree: counted apart.
-    let mut covered_resolves = 0u64;
-    let mut uncompensated = 0usize;
-    for &id in &honest.resolved {
-        let x = tree.node(id).unwrap();
-        let r = tree.resolution(id);
-        let rewarded_to = match r.status {
-            Status::Countered if r.best_child != 0 => tree.node(r.best_child).map(|c| c.poster),
-            Status::Countered => tree.stepper_of(id),
-            _ => None,
-        };
-        if (x.poster == HONEST && x.depth > 0) || rewarded_to == Some(HONEST) {
-            covered_resolves += 1;
-        } else if x.depth > 0 {
-            uncompensated += 1;
-        }
-    }
+    // The honest party: never loses a bond, its rewards pay for its answers ("Bond sizes"), and
+    // the resolver fee pays for every resolution it makes, whoever got the node's reward
+    // (take-overs included: finding M1).
     for &id in tree.nodes_of(claim) {
         let x = tree.node(id).unwrap();
         if x.poster == HONEST {
             assert_eq!(tree.status_of(id), Status::Stood, "{cfg:?}: honest node {id} did not stand");
         }
     }
-    let honest_cost = honest.answer_gas + covered_resolves * RESOLVE_GAS;
+    // Every resolution counts, the claim's and taken-over nodes' included: `honest_net` holds
+    // the fees (before M1's fix this only held without the resolutions of nodes rewarded to
+    // others, up to 205 a run at S = 512).
+    // (Resolving its own claim is the claimant's cost of being paid, as posting it is.)
+    let resolves = honest.resolved.iter().filter(|&&id| id != claim || claimant != HONEST).count();
+    let honest_cost = honest.answer_gas + resolves as u64 * RESOLVE_GAS;
     let honest_net = tree.credit(HONEST) as i128 - honest.deposits as i128;
     assert!(honest_net >= 0, "{cfg:?}: honest party lost {}", -honest_net);
     assert!(honest_net >= honest_cost as i128, "{cfg:?}: honest rewards {honest_net} < cost of its moves {honest_cost}");
@@ -683,7 +675,7 @@ fn run(cfg: Config) -> Report {
     let ids = tree.nodes_of(claim).to_vec();
     for &id in ids.iter().rev() {
         if tree.status_of(id) == Status::Unresolved {
-            while !tree.resolve_node(id, 2, sweep).unwrap_or_else(|e| panic!("{cfg:?}: sweep of {id}: {e}")) {}
+            while !tree.resolve_node(ESCROW - 2, id, 2, sweep).unwrap_or_else(|e| panic!("{cfg:?}: sweep of {id}: {e}")) {}
         }
     }
     assert_eq!(tree.live_bonds(), 0);
@@ -699,7 +691,7 @@ fn run(cfg: Config) -> Report {
     Report {
         nodes: ids.len() as u64,
         rejected: adversary.rejected,
-        uncompensated_resolves: uncompensated,
+        honest_resolves: honest.resolved.len(),
         honest_net,
         honest_cost,
         resolved_share: (at - T0) as f64 / max_time as f64,
@@ -721,15 +713,9 @@ impl BondPosted for gavel_bisection::tree::Node {
     }
 }
 
-/// Strategies under which the adversary itself posts true answers (takes rewards over), so the
-/// honest party may resolve nodes whose reward goes to others.
-fn takes_over(s: Strategy) -> bool {
-    matches!(s, Strategy::SelfCounter | Strategy::SelfChallenge | Strategy::Mix)
-}
-
 fn sweep(accounts: &[u64], strategies: &[Strategy], seeds: u64) {
     let started = std::time::Instant::now();
-    let mut worst_uncompensated: HashMap<String, usize> = HashMap::new();
+    let mut most_resolves: HashMap<String, usize> = HashMap::new();
     let mut runs = 0;
     let mut latest: f64 = 0.0;
     for &strategy in strategies {
@@ -754,15 +740,12 @@ fn sweep(accounts: &[u64], strategies: &[Strategy], seeds: u64) {
                     let report = run(cfg);
                     runs += 1;
                     latest = latest.max(report.resolved_share);
-                    if !takes_over(strategy) {
-                        assert_eq!(report.uncompensated_resolves, 0, "{cfg:?}: {report:?}");
-                    }
-                    let w = worst_uncompensated.entry(format!("{strategy:?}")).or_default();
-                    *w = (*w).max(report.uncompensated_resolves);
+                    let w = most_resolves.entry(format!("{strategy:?}")).or_default();
+                    *w = (*w).max(report.honest_resolves);
                     if s >= 64 && seed == 0 {
                         eprintln!(
-                            "{strategy:?} S={s} liar_claim={liar_claim:?}: {} nodes, {} adversary moves rejected, honest net {} for {} gas, {} uncompensated resolutions",
-                            report.nodes, report.rejected, report.honest_net, report.honest_cost, report.uncompensated_resolves
+                            "{strategy:?} S={s} liar_claim={liar_claim:?}: {} nodes, {} adversary moves rejected, honest net {} for {} gas, {} resolutions (each paid by the fee)",
+                            report.nodes, report.rejected, report.honest_net, report.honest_cost, report.honest_resolves
                         );
                     }
                 }
@@ -770,7 +753,7 @@ fn sweep(accounts: &[u64], strategies: &[Strategy], seeds: u64) {
         }
     }
     eprintln!(
-        "{runs} runs in {:?}; latest claim resolution at {latest:.3} of maxResolutionTime; most uncompensated honest resolutions per run: {worst_uncompensated:?}",
+        "{runs} runs in {:?}; latest claim resolution at {latest:.3} of maxResolutionTime; most honest resolutions per run: {most_resolves:?}",
         started.elapsed()
     );
 }
@@ -897,27 +880,28 @@ fn resolution_passes_over_dangling_counters_and_restarts_batched_walks() {
         dangling.push(tree.counter(4, l, &ld, j, &vec![fake("dangling", i as u64, 0, 0); n], COUNTER_BOND, T0).unwrap());
     }
     let after = T0 + 3 * CLOCK;
-    assert!(matches!(tree.resolve_node(l, usize::MAX, T0 + 10), Err(TreeError::NotYetResolvable { .. })));
-    tree.resolve_node(h, usize::MAX, after).unwrap();
+    assert!(matches!(tree.resolve_node(HONEST, l, usize::MAX, T0 + 10), Err(TreeError::NotYetResolvable { .. })));
+    tree.resolve_node(HONEST, h, usize::MAX, after).unwrap();
     // The false counter at part 0 sits below H: the fresh walk reverts on it.
-    assert_eq!(tree.resolve_node(l, usize::MAX, after), Err(TreeError::ChildUnresolved(low)));
+    assert_eq!(tree.resolve_node(HONEST, l, usize::MAX, after), Err(TreeError::ChildUnresolved(low)));
     // A batched walk: the first call examines two counters, the second ends blocked and starts over.
-    assert_eq!(tree.resolve_node(l, 2, after), Ok(false));
-    assert_eq!(tree.resolve_node(l, 10, after), Ok(false));
+    assert_eq!(tree.resolve_node(HONEST, l, 2, after), Ok(false));
+    assert_eq!(tree.resolve_node(HONEST, l, 10, after), Ok(false));
     assert_eq!(tree.resolution(l).cursor, tree.resolution(l).last_child);
     // The low counter is itself countered (its answer would be a step; a standing child will do).
     let moves = Honest::new(0).moves(&tree, claim, &mut truth, T0 + 1).unwrap();
     let answer = moves.iter().find(|m| matches!(&m.action, Action::Counter { parent, .. } if *parent == low)).unwrap().action.clone();
     let hl = tree.play(0, &answer, &toy, T0 + 1).unwrap().unwrap();
-    tree.resolve_node(hl, usize::MAX, after).unwrap();
-    tree.resolve_node(low, usize::MAX, after).unwrap();
+    tree.resolve_node(HONEST, hl, usize::MAX, after).unwrap();
+    tree.resolve_node(HONEST, low, usize::MAX, after).unwrap();
     assert_eq!(tree.status_of(low), Status::Countered);
-    // Now L resolves though every dangling counter is unresolved (review R1); H gets the reward.
+    // Now L resolves though every dangling counter is unresolved (review R1); H gets the reward,
+    // and as L's resolver the fee; the escrow the rest of each countered bond.
     let before = tree.credit(0);
-    assert_eq!(tree.resolve_node(l, usize::MAX, after), Ok(true));
+    assert_eq!(tree.resolve_node(HONEST, l, usize::MAX, after), Ok(true));
     assert_eq!(tree.status_of(l), Status::Countered);
-    assert_eq!(tree.credit(0) - before, COUNTER_BOND / 2);
-    assert_eq!(tree.credit(ESCROW), COUNTER_BOND - COUNTER_BOND / 2 + COUNTER_BOND - COUNTER_BOND / 2);
+    assert_eq!(tree.credit(0) - before, COUNTER_BOND / 2 + RESOLVER_FEE);
+    assert_eq!(tree.credit(ESCROW), 2 * (COUNTER_BOND - COUNTER_BOND / 2 - RESOLVER_FEE));
     assert!(dangling.iter().all(|&d| tree.status_of(d) == Status::Unresolved));
     assert_eq!(tree.total_credits() + tree.live_bonds(), tree.deposited());
     // Honest resolution never touches the dangling nodes.

@@ -12,11 +12,11 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolValue;
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, Context, Result};
 use gavel_bisection::binding::Genesis;
 use serde::{Deserialize, Serialize};
 
-use crate::contracts::{Artifacts, DisputeParams, IClaimRegistry, ICourt, IDisputeGame, TreeParams, WasmGenesis};
+use crate::contracts::{Artifacts, ICourt, IClaimTree, TreeParams, WasmGenesis};
 
 /// The well-known private keys of anvil's default accounts (public test keys: never use them on
 /// a real chain). Index 0 deploys; the demo gives the others to its parties.
@@ -36,18 +36,19 @@ pub struct GameParams {
     pub k: u8,
     /// Largest level-2 depth.
     pub max_level2_depth: u8,
-    /// Chess clock per side, seconds.
+    /// Chess clock per team and path, seconds (spec/game-v2.md, "Clocks").
     pub clock_time: u64,
-    /// Clock top-up after an opponent move, seconds.
+    /// Time every node leaves to answer it, seconds.
     pub clock_extension: u64,
-    /// Wei per dissection move.
-    pub move_bond: u128,
-    /// Wei per counter, output challenge (v2 claim trees; a claim bonds at least this).
-    #[serde(default = "default_counter_bond")]
+    /// Wei per counter or output challenge (a claim bonds at least this).
     pub counter_bond: u128,
-    /// Seconds a request takes claims before its consumer may cancel it (v2 Court).
-    #[serde(default = "default_request_timeout")]
+    /// Seconds a request takes claims before its consumer may cancel it.
     pub request_timeout: u64,
+    /// Wei paid from a node's bond to whoever resolves it (below half the counter bond).
+    pub resolver_fee: u128,
+    /// Blocks after its commitment within which a claim on a request must be revealed; a
+    /// request's claims rank by commitment block (`spec/game-v2.md`, D1).
+    pub reveal_blocks: u64,
 }
 
 fn default_counter_bond() -> u128 {
@@ -56,11 +57,24 @@ fn default_counter_bond() -> u128 {
     25_000_000_000_000_000
 }
 
+fn default_resolver_fee() -> u128 {
+    // A third party's cold `resolveNode` (≈ 105k gas) at 20 gwei, the price the counter bond
+    // assumes.
+    2_100_000_000_000_000
+}
+
+/// The devnet's reveal window: blocks come every second there (and with every transaction), so
+/// a few blocks are seconds. A mainnet deployment should use about 256 (≈ 51 min).
+const DEVNET_REVEAL_BLOCKS: u64 = 8;
+
 fn default_request_timeout() -> u64 {
     // Above maxResolutionTime of the largest claim shape with the default clocks
     // (2 × 12 h + 20 × 1 h), so an honest server that answers at once is always paid.
     3 * 24 * 3600
 }
+
+/// The `format` of deployment files this build reads and writes.
+pub const DEPLOYMENT_FORMAT: &str = "gavel.deployment.v2";
 
 /// Receives the non-reward half of every countered v2 bond: a burn address, so that nobody who
 /// plays can also collect it (spec/game-v2.md, D3).
@@ -68,23 +82,24 @@ pub const ESCROW: Address = alloy::primitives::address!("0x000000000000000000000
 
 impl Default for GameParams {
     fn default() -> GameParams {
-        // spec/game.md "fast L2" set; a move costs ~100k gas, the bond covers it at 20 gwei.
+        // spec/game-v2.md "fast L2" set.
         GameParams {
             k: 32,
             max_level2_depth: 12,
             clock_time: 12 * 3600,
             clock_extension: 3600,
-            move_bond: 2_000_000_000_000_000,
             counter_bond: default_counter_bond(),
             request_timeout: default_request_timeout(),
+            resolver_fee: default_resolver_fee(),
+            reveal_blocks: DEVNET_REVEAL_BLOCKS,
         }
     }
 }
 
-/// A model registered with the registry.
+/// A model registered with the Court.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelEntry {
-    /// Registry model id.
+    /// Court model id.
     pub id: u64,
     /// Human name (the file stem).
     pub name: String,
@@ -96,16 +111,14 @@ pub struct ModelEntry {
     pub path: PathBuf,
     /// Wei per claim.
     pub claim_bond: u128,
-    /// Wei per dispute.
-    pub challenge_bond: u128,
-    /// Seconds a claim can be challenged.
+    /// Seconds a claim can be countered.
     pub challenge_window: u32,
 }
 
 /// What `gavel devnet` writes: every address and parameter a node needs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deployment {
-    /// `gavel.deployment.v1`.
+    /// `gavel.deployment.v2` (v1 files named the retired ClaimRegistry and DisputeGame).
     pub format: String,
     /// Chain id.
     pub chain_id: u64,
@@ -113,21 +126,15 @@ pub struct Deployment {
     pub rpc_url: String,
     /// Block of the first deployment transaction (nodes scan events from here).
     pub from_block: u64,
-    /// ClaimRegistry.
-    pub registry: Address,
-    /// DisputeGame (created by the registry).
-    pub game: Address,
     /// StepVerifier (the one-step prover dispatcher).
     pub step_verifier: Address,
     /// WasmMachine (IStepVerifier + IStateBinding of the pinned guest).
     pub wasm_machine: Address,
     /// ExampleConsumer.
     pub consumer: Address,
-    /// v2 Court (models, requests, commit-reveal claims).
-    #[serde(default)]
+    /// Court (models, requests, commit-reveal claims).
     pub court: Address,
-    /// v2 ClaimTree (created by the Court): one open tree of counters per claim.
-    #[serde(default)]
+    /// ClaimTree (created by the Court): one open tree of counters per claim.
     pub tree: Address,
     /// blake3 of the pinned guest module.
     pub guest_blake3: String,
@@ -144,8 +151,8 @@ impl Deployment {
     pub fn load(path: &Path) -> Result<Deployment> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read deployment {}", path.display()))?;
         let d: Deployment = serde_json::from_str(&text).with_context(|| format!("{} is not a gavel deployment", path.display()))?;
-        if d.format != "gavel.deployment.v1" {
-            bail!("{}: format {:?}, want gavel.deployment.v1", path.display(), d.format);
+        if d.format != DEPLOYMENT_FORMAT {
+            bail!("{}: format {:?}, want {DEPLOYMENT_FORMAT} (redeploy with gavel devnet)", path.display(), d.format);
         }
         Ok(d)
     }
@@ -320,15 +327,6 @@ pub async fn deploy_all(chain: &Chain, artifacts: &Artifacts, genesis: Genesis, 
     let (wasm_machine, _) = chain
         .deploy(artifacts.bytecode("WasmMachine.sol", "WasmMachine")?, (step_verifier, g).abi_encode_params(), "WasmMachine")
         .await?;
-    let p = DisputeParams {
-        k: params.k,
-        maxLevel2Depth: params.max_level2_depth,
-        clockTime: params.clock_time,
-        clockExtension: params.clock_extension,
-        moveBond: alloy::primitives::Uint::<96, 2>::from(params.move_bond),
-    };
-    let (registry, _) = chain.deploy(artifacts.bytecode("ClaimRegistry.sol", "ClaimRegistry")?, p.abi_encode(), "ClaimRegistry").await?;
-    let game = IClaimRegistry::new(registry, &chain.provider).game().call().await.context("registry.game()")?;
     let tp = TreeParams {
         k: params.k,
         maxLevel2Depth: params.max_level2_depth,
@@ -336,25 +334,24 @@ pub async fn deploy_all(chain: &Chain, artifacts: &Artifacts, genesis: Genesis, 
         clockExtension: params.clock_extension,
         counterBond: alloy::primitives::Uint::<96, 2>::from(params.counter_bond),
         escrow: ESCROW,
+        resolverFee: alloy::primitives::Uint::<96, 2>::from(params.resolver_fee),
     };
-    let (court, _) =
-        chain.deploy(artifacts.bytecode("Court.sol", "Court")?, (tp, params.request_timeout).abi_encode_params(), "Court").await?;
+    let (court, _) = chain
+        .deploy(artifacts.bytecode("Court.sol", "Court")?, (tp, params.request_timeout, params.reveal_blocks).abi_encode_params(), "Court")
+        .await?;
     let tree = ICourt::new(court, &chain.provider).tree().call().await.context("court.tree()")?;
-    // The example consumer asks the Court (its `requestCompute` has the registry's signature).
     let (consumer, _) =
         chain.deploy(artifacts.bytecode("ExampleConsumer.sol", "ExampleConsumer")?, court.abi_encode(), "ExampleConsumer").await?;
-    // The game must be the one the registry created, with the parameters asked for.
-    let k = IDisputeGame::new(game, &chain.provider).k().call().await?;
+    // The tree must be the one the Court created, with the parameters asked for.
+    let k = IClaimTree::new(tree, &chain.provider).k().call().await?;
     if k != U256::from(params.k) {
-        bail!("the deployed game has k = {k}, asked for {}", params.k);
+        bail!("the deployed claim tree has k = {k}, asked for {}", params.k);
     }
     Ok(Deployment {
-        format: "gavel.deployment.v1".into(),
+        format: DEPLOYMENT_FORMAT.into(),
         chain_id: chain.chain_id().await?,
         rpc_url: chain.rpc_url.clone(),
         from_block,
-        registry,
-        game,
         step_verifier,
         wasm_machine,
         consumer,
@@ -370,45 +367,26 @@ pub async fn deploy_all(chain: &Chain, artifacts: &Artifacts, genesis: Genesis, 
 /// A model's bond policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ModelPolicy {
-    /// Wei per claim.
+    /// Wei per claim (at least the deployment's counter bond).
     pub claim_bond: u128,
-    /// Wei per dispute.
-    pub challenge_bond: u128,
-    /// Seconds a claim can be challenged.
+    /// Seconds a claim can be countered (between the clock extension and the clock).
     pub challenge_window: u32,
 }
 
-/// Registers a model (its ONNX bytes) with the deployment's registry and records it.
+/// Registers a model (its ONNX bytes) with the deployment's Court and records it.
 pub async fn register_model(chain: &Chain, d: &mut Deployment, name: &str, path: &Path, bytes: &[u8], policy: ModelPolicy) -> Result<u64> {
-    let ModelPolicy { claim_bond, challenge_bond, challenge_window } = policy;
+    let ModelPolicy { claim_bond, challenge_window } = policy;
     let model_root = gavel_bisection::state::BlobCommitment::of(bytes).id();
-    let registry = IClaimRegistry::new(d.registry, &chain.provider);
-    let call = registry.registerModel(
+    let court = ICourt::new(d.court, &chain.provider);
+    let call = court.registerModel(
         b256(&d.genesis.code),
         b256(&model_root),
         d.wasm_machine,
         alloy::primitives::Uint::<96, 2>::from(claim_bond),
-        alloy::primitives::Uint::<96, 2>::from(challenge_bond),
         challenge_window,
     );
     let receipt = chain.send(call.into_transaction_request(), &format!("registering model {name}")).await?;
-    let id = event_in::<IClaimRegistry::ModelRegistered>(&receipt)
-        .map(|e| e.modelId)
-        .context("no ModelRegistered event")?;
-    if d.court != Address::ZERO {
-        // The same model on the v2 Court, under the same id (both count from 1).
-        let court = ICourt::new(d.court, &chain.provider);
-        let call = court.registerModel(
-            b256(&d.genesis.code),
-            b256(&model_root),
-            d.wasm_machine,
-            alloy::primitives::Uint::<96, 2>::from(claim_bond),
-            challenge_window,
-        );
-        let receipt = chain.send(call.into_transaction_request(), &format!("registering model {name} with the court")).await?;
-        let id2 = event_in::<ICourt::ModelRegistered>(&receipt).map(|e| e.modelId).context("no ModelRegistered event from the court")?;
-        ensure!(id2 == id, "the court registered model {name} as {id2}, the registry as {id}");
-    }
+    let id = event_in::<ICourt::ModelRegistered>(&receipt).map(|e| e.modelId).context("no ModelRegistered event from the court")?;
     d.models.push(ModelEntry {
         id,
         name: name.to_string(),
@@ -416,7 +394,6 @@ pub async fn register_model(chain: &Chain, d: &mut Deployment, name: &str, path:
         blake3: blake3_hex(bytes),
         path: path.to_path_buf(),
         claim_bond,
-        challenge_bond,
         challenge_window,
     });
     Ok(id)
@@ -455,8 +432,9 @@ impl Anvil {
         PathBuf::from("anvil")
     }
 
-    /// Starts anvil on a free port (or `port`) and waits until it answers. `block_time`: mine a
-    /// block every so many seconds instead of on every transaction.
+    /// Starts anvil on a free port (or `port`) and waits until it answers. It mines a block on
+    /// every transaction and, like a live chain, one every `block_time` seconds (default 1) when
+    /// idle: a claim's reveal window is counted in blocks.
     pub fn start(port: Option<u16>, block_time: Option<u64>) -> Result<Anvil> {
         let port = match port {
             Some(p) => p,
@@ -465,9 +443,7 @@ impl Anvil {
         let bin = Anvil::binary();
         let mut cmd = std::process::Command::new(&bin);
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent", "--accounts", "10"]);
-        if let Some(t) = block_time {
-            cmd.args(["--block-time", &t.to_string()]);
-        }
+        cmd.args(["--block-time", &block_time.unwrap_or(1).to_string(), "--mixed-mining"]);
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd
             .spawn()

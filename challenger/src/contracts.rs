@@ -12,16 +12,6 @@ use anyhow::{bail, Context, Result};
 #[allow(clippy::too_many_arguments, missing_docs)]
 mod abi {
     alloy::sol! {
-        /// `DisputeGame.Params`: the registry's constructor argument.
-        #[derive(Debug)]
-        struct DisputeParams {
-            uint8 k;
-            uint8 maxLevel2Depth;
-            uint64 clockTime;
-            uint64 clockExtension;
-            uint96 moveBond;
-        }
-    
         /// `WasmMachine.Genesis`: its constructor's second argument.
         #[derive(Debug)]
         struct WasmGenesis {
@@ -33,92 +23,7 @@ mod abi {
             uint32 outputIdAddress;
         }
     
-        #[sol(rpc)]
-        #[derive(Debug)]
-        interface IClaimRegistry {
-            struct ClaimData {
-                uint64 modelId;
-                uint64 requestId;
-                uint64 macroStepCount;
-                uint8 level2Depth;
-                bytes32 inputRoot;
-                bytes32 outputRoot;
-                bytes32 finalStateRoot;
-            }
-    
-            event ModelRegistered(uint64 indexed modelId, bytes32 codeRoot, bytes32 modelRoot, address verifier, uint96 claimBond, uint96 challengeBond, uint32 challengeWindow);
-            event ComputeRequested(uint64 indexed requestId, address indexed consumer, uint64 indexed modelId, bytes32 inputRoot, uint96 payment, uint32 callbackGasLimit, bytes input);
-            event ClaimPosted(uint64 indexed claimId, address indexed claimant, ClaimData data, uint40 deadline);
-            event ClaimChallenged(uint64 indexed claimId, uint64 indexed disputeId, address indexed challenger, bool outputDispute);
-            event ClaimRefuted(uint64 indexed claimId, address indexed challenger);
-            event ClaimFinalized(uint64 indexed claimId, uint64 indexed requestId, bytes32 outputRoot);
-            event RequestReopened(uint64 indexed requestId, uint64 refutedClaimId);
-            event CallbackResult(uint64 indexed requestId, bool ok);
-            event Credited(address indexed account, uint256 amount);
-    
-            function game() external view returns (address);
-            function models(uint64 modelId) external view returns (bytes32 codeRoot, bytes32 modelRoot, address verifier, uint96 claimBond, uint96 challengeBond, uint32 challengeWindow, bool exists);
-            function claims(uint64 claimId) external view returns (bytes32 dataHash, address claimant, uint40 deadline, uint8 status, uint16 openDisputes);
-            function credit(address account) external view returns (uint256);
-            function claimCount() external view returns (uint64);
-            function registerModel(bytes32 codeRoot, bytes32 modelRoot, address verifier, uint96 claimBond, uint96 challengeBond, uint32 challengeWindow) external returns (uint64 modelId);
-            function requestCompute(uint64 modelId, bytes32 inputRoot, bytes calldata input, uint32 callbackGasLimit) external payable returns (uint64 requestId);
-            function postClaim(ClaimData calldata data) external payable returns (uint64 claimId);
-            function challenge(uint64 claimId, ClaimData calldata data, bytes32[] calldata roots) external payable returns (uint64 disputeId);
-            function challengeOutput(uint64 claimId, ClaimData calldata data) external payable returns (uint64 disputeId);
-            function finalize(uint64 claimId, ClaimData calldata data) external;
-            function settleRefutation(uint64 claimId, ClaimData calldata data) external;
-            function withdraw() external;
-        }
-    
-        #[sol(rpc)]
-        #[derive(Debug)]
-        interface IDisputeGame {
-            struct Dispute {
-                address claimant;
-                uint64 start;
-                uint8 level;
-                uint8 parts;
-                uint8 status;
-                uint8 kind;
-                address challenger;
-                uint64 end;
-                uint8 turn;
-                uint8 level2Depth;
-                uint16 moves;
-                uint64 macroStep;
-                uint64 lastMoveAt;
-                uint64 claimantClock;
-                uint64 challengerClock;
-                bytes32 rootsHash;
-                address verifier;
-                uint64 claimId;
-                uint128 claimantStake;
-                uint128 challengerStake;
-            }
-    
-            event DisputeOpened(uint64 indexed disputeId, uint64 indexed claimId, uint8 kind, address claimant, address challenger, bytes32 initialRoot, bytes32 finalRoot, uint64 macroStepCount, uint8 level2Depth);
-            event Dissected(uint64 indexed disputeId, uint16 move, uint8 mover, uint8 level, uint64 macroStep, uint64 start, uint64 end, bytes32 startRoot, bytes32[] roots);
-            event StepExecuted(uint64 indexed disputeId, uint8 mover, uint64 macroStep, uint64 instruction, bytes32 rootBefore, bytes32 claimedAfter, bytes32 rootAfter);
-            event OutputProven(uint64 indexed disputeId);
-            event DisputeResolved(uint64 indexed disputeId, uint64 indexed claimId, uint8 status, address winner, uint256 payout);
-    
-            function k() external view returns (uint256);
-            function maxLevel2Depth() external view returns (uint8);
-            function clockTime() external view returns (uint64);
-            function clockExtension() external view returns (uint64);
-            function moveBond() external view returns (uint96);
-            function credit(address account) external view returns (uint256);
-            function getDispute(uint64 disputeId) external view returns (Dispute memory);
-            function move(uint64 disputeId, bytes32[] calldata prevRoots, uint256 choice, bytes32[] calldata roots) external payable;
-            function step(uint64 disputeId, bytes32[] calldata prevRoots, uint256 choice, bytes calldata proof) external;
-            function proveOutput(uint64 disputeId, bytes32 finalRoot, bytes32 outputRoot, bytes calldata proof) external;
-            function timeout(uint64 disputeId) external;
-            function cancel(uint64 disputeId) external;
-            function withdraw() external;
-        }
-    
-        /// `ClaimTree.Params`: the Court's first constructor argument (v2).
+        /// `ClaimTree.Params`: the Court's first constructor argument.
         #[derive(Debug)]
         struct TreeParams {
             uint8 k;
@@ -127,9 +32,10 @@ mod abi {
             uint64 clockExtension;
             uint96 counterBond;
             address escrow;
+            uint96 resolverFee;
         }
 
-        /// The v2 Court (`contracts/src/v2/Court.sol`): models, requests, commit-reveal claims.
+        /// The Court (`contracts/src/v2/Court.sol`): models, requests, commit-reveal claims.
         #[sol(rpc)]
         #[derive(Debug)]
         interface ICourt {
@@ -155,7 +61,9 @@ mod abi {
             function tree() external view returns (address);
             function requestTimeout() external view returns (uint64);
             function models(uint64 modelId) external view returns (bytes32 codeRoot, bytes32 modelRoot, address verifier, uint96 claimBond, uint32 challengeWindow);
-            function requests(uint64 requestId) external view returns (address consumer, uint64 modelId, uint32 callbackGasLimit, uint96 payment, uint40 expiry, uint8 status, uint64 head, bytes32 inputRoot);
+            function requests(uint64 requestId) external view returns (address consumer, uint64 modelId, uint32 callbackGasLimit, uint96 payment, uint40 expiry, uint8 status, uint64 head, uint48 tail, bytes32 inputRoot);
+            function revealBlocks() external view returns (uint64);
+            function queue(uint64 claimId) external view returns (uint64 prev, uint64 next, uint64 commitBlock);
             function claimHash(uint64 claimId) external view returns (bytes32);
             function commitBlock(bytes32 commitment) external view returns (uint256);
             function credit(address account) external view returns (uint256);
@@ -172,7 +80,7 @@ mod abi {
             function withdraw() external;
         }
 
-        /// The v2 claim tree (`contracts/src/v2/ClaimTree.sol`): one open tree of counters per claim.
+        /// The claim tree (`contracts/src/v2/ClaimTree.sol`): one open tree of counters per claim.
         #[sol(rpc)]
         #[derive(Debug)]
         interface IClaimTree {
@@ -188,7 +96,7 @@ mod abi {
             event OutputChallenged(uint64 indexed id, uint64 indexed rootId, address poster, bytes32 finalRoot, bytes32 outputRoot, uint40 deadline);
             event OutputProven(uint64 indexed id, address prover);
             event Stepped(uint64 indexed nodeId, uint8 part, address stepper, uint64 macroStep, uint64 instruction, bytes32 rootBefore, bytes32 claimedAfter, bytes32 rootAfter);
-            event NodeResolved(uint64 indexed id, uint64 indexed rootId, uint8 status, address counterer);
+            event NodeResolved(uint64 indexed id, uint64 indexed rootId, uint8 status, address counterer, address resolver, uint256 fee);
             event Credited(address indexed account, uint256 amount);
             event Withdrawn(address indexed account, uint256 amount);
 
@@ -198,6 +106,7 @@ mod abi {
             function clockExtension() external view returns (uint64);
             function counterBond() external view returns (uint96);
             function escrow() external view returns (address);
+            function resolverFee() external view returns (uint96);
             function credit(address account) external view returns (uint256);
             function statusOf(uint64 id) external view returns (uint8);
             function liveBond(uint64 id) external view returns (uint256);
@@ -230,20 +139,6 @@ mod abi {
 
 pub use abi::*;
 
-/// Dispute status values (`DisputeGame.Status`).
-pub mod dispute_status {
-    /// No such dispute.
-    pub const NONE: u8 = 0;
-    /// Being played.
-    pub const ACTIVE: u8 = 1;
-    /// The claimant won.
-    pub const CLAIMANT_WON: u8 = 2;
-    /// The challenger won.
-    pub const CHALLENGER_WON: u8 = 3;
-    /// The claim was refuted by another dispute; stakes returned.
-    pub const CANCELLED: u8 = 4;
-}
-
 /// Node status values (`ClaimTree.Status`): a claim's root node `STOOD` is final, `COUNTERED`
 /// refuted.
 pub mod node_status {
@@ -253,18 +148,6 @@ pub mod node_status {
     pub const COUNTERED: u8 = 1;
     /// Stood: its bond went back to its poster.
     pub const STOOD: u8 = 2;
-}
-
-/// Claim status values (`ClaimRegistry.ClaimStatus`).
-pub mod claim_status {
-    /// Challengeable or being disputed.
-    pub const PENDING: u8 = 1;
-    /// Final: the consumer got its result.
-    pub const FINAL: u8 = 2;
-    /// Lost a dispute.
-    pub const REFUTED: u8 = 3;
-    /// Lost a dispute and its bond was paid out.
-    pub const SETTLED: u8 = 4;
 }
 
 /// The Foundry project's build output (`contracts/out`).
@@ -289,7 +172,7 @@ impl Artifacts {
         candidates.push(gavel_runner::cases::repo_root().join("contracts/out"));
         candidates.push(PathBuf::from("contracts/out"));
         for c in &candidates {
-            if c.join("ClaimRegistry.sol/ClaimRegistry.json").is_file() {
+            if c.join("Court.sol/Court.json").is_file() {
                 return Ok(Artifacts::new(c.clone()));
             }
         }
@@ -305,7 +188,7 @@ impl Artifacts {
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
     }
 
-    /// The creation bytecode of contract `name` from `source` (e.g. `ClaimRegistry.sol`).
+    /// The creation bytecode of contract `name` from `source` (e.g. `Court.sol`).
     pub fn bytecode(&self, source: &str, name: &str) -> Result<Bytes> {
         let a = self.artifact(source, name)?;
         let hex_code = a["bytecode"]["object"].as_str().with_context(|| format!("{name}: no bytecode.object"))?;

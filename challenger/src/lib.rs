@@ -11,6 +11,7 @@ pub mod net;
 pub mod player;
 pub mod store;
 pub mod trace;
+pub mod tree_vectors;
 pub mod watch;
 
 /// One line of a node's event log: a JSON object on stdout (what scripts and tests read).

@@ -129,6 +129,7 @@ impl Mirror {
             clock_extension: d.params.clock_extension,
             counter_bond: d.params.counter_bond,
             escrow: 1,
+            resolver_fee: d.params.resolver_fee,
         };
         let model = tree::ClaimTree::new(params).map_err(|e| anyhow::anyhow!("the deployment's game parameters: {e}"))?;
         Ok(Mirror {
@@ -318,9 +319,17 @@ impl Mirror {
                 .map_err(|err| fail(&format!("output proof of {}", e.id), err))?;
         } else if topic == IClaimTree::NodeResolved::SIGNATURE_HASH {
             let e = log.log_decode::<IClaimTree::NodeResolved>()?.inner.data;
+            anyhow::ensure!(
+                e.fee == U256::from(self.model.params.resolver_fee),
+                "node {}: resolver fee {} on chain, {} in the deployment",
+                e.id,
+                e.fee,
+                self.model.params.resolver_fee
+            );
+            let resolver = self.account(e.resolver);
             // The chain may have walked the counters over several calls; the model walks them in
             // one and must reach the same outcome.
-            let done = self.model.resolve_node(e.id, usize::MAX, t).map_err(|err| fail(&format!("resolution of node {}", e.id), err))?;
+            let done = self.model.resolve_node(resolver, e.id, usize::MAX, t).map_err(|err| fail(&format!("resolution of node {}", e.id), err))?;
             let status = self.model.status_of(e.id);
             let want = match e.status {
                 1 => Status::Countered,
@@ -564,6 +573,26 @@ pub async fn post_claim(chain: &Chain, d: &Deployment, data: &ICourt::ClaimData)
     let receipt = chain.send(call.into_transaction_request(), "posting the claim").await?;
     let id = crate::chain::event_in::<ICourt::ClaimPosted>(&receipt).map(|e| e.claimId).context("no ClaimPosted event")?;
     Ok((id, receipt))
+}
+
+/// Whether claim `claim` on a request can be paid as far as the reveal window goes: no claim
+/// committed earlier can still be revealed ahead of it (`block > commitBlock + revealBlocks`,
+/// `Court.fulfill`'s `RevealWindowOpen`). Claims without a request are always past it.
+pub async fn reveal_window_closed(chain: &Chain, d: &Deployment, claim: u64) -> Result<bool> {
+    let q = ICourt::new(d.court, &chain.provider).queue(claim).call().await.context("reading the claim's queue entry")?;
+    let block = chain.provider.get_block_number().await?;
+    Ok(q.commitBlock == 0 || block > q.commitBlock + d.params.reveal_blocks)
+}
+
+/// Waits (at most `limit`) until [`reveal_window_closed`] for `claim`; blocks keep coming on a
+/// live chain and on the devnet (one a second when idle).
+pub async fn wait_reveal_window(chain: &Chain, d: &Deployment, claim: u64, limit: std::time::Duration) -> Result<()> {
+    let started = std::time::Instant::now();
+    while !reveal_window_closed(chain, d, claim).await? {
+        anyhow::ensure!(started.elapsed() < limit, "claim {claim}: the reveal window is still open after {limit:?} (are blocks being mined?)");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    Ok(())
 }
 
 /// A fresh salt for a claim commitment (it only has to differ between a signer's claims).

@@ -149,7 +149,7 @@ async fn demo_chain(args: DemoArgs) -> Result<()> {
         &args.case,
         &case.model,
         &model_bytes,
-        chain::ModelPolicy { claim_bond, challenge_bond: params.counter_bond, challenge_window: window },
+        chain::ModelPolicy { claim_bond, challenge_window: window },
     )
     .await?;
     done(&pb, format!("anvil at {}, contracts deployed, model {} registered (id {model_id})", anvil.rpc_url, args.case));
@@ -369,6 +369,7 @@ async fn demo_chain(args: DemoArgs) -> Result<()> {
     }
     let bad_claim_to_slash_secs = t_bad_claim.elapsed().as_secs_f64();
     let court_h = ICourt::new(deployment.court, &honest.provider);
+    player::wait_reveal_window(&honest, &deployment, honest_claim, Duration::from_secs(deployment.params.reveal_blocks + 30)).await?;
     let fin = honest.send(court_h.fulfill(honest_claim, honest_data.clone(), U256::from(64)).into_transaction_request(), "fulfilling the request").await?;
     let callback_fired = fin.inner.logs().iter().any(|l| l.log_decode::<IExampleConsumer::ResultReceived>().is_ok());
     let result = IExampleConsumer::new(deployment.consumer, &consumer.provider).results(request_id).call().await?;

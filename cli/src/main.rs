@@ -408,6 +408,7 @@ fn write_vectors(out: &Path) -> Result<()> {
     write("numeric-integer.json", &numeric["integer"])?;
     write("numeric-float.json", &numeric["float"])?;
     write("game.json", &vectors::game())?;
+    write("tree.json", &gavel_challenger::tree_vectors::games())?;
     let synthetic = vectors::synthetic_steps();
     write("steps-synthetic.json", &vectors::steps_json(&synthetic))?;
     let simd = vectors::simd_steps();

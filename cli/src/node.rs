@@ -42,19 +42,24 @@ pub(crate) struct DevnetArgs {
     /// Claim bond per claim, ETH.
     #[arg(long, default_value_t = 1.0)]
     claim_bond: f64,
-    /// Challenge bond per dispute, ETH.
-    #[arg(long, default_value_t = 0.5)]
-    challenge_bond: f64,
+    /// Bond per counter and output challenge, ETH (default: 0.025; a claim bond must be at
+    /// least this).
+    #[arg(long)]
+    counter_bond: Option<f64>,
     /// Challenge window, seconds.
     #[arg(long, default_value_t = 3600)]
     window: u32,
-    /// Chess clock per side and dispute, seconds.
+    /// Chess clock per team and path of a claim tree, seconds.
     #[arg(long, default_value_t = GameParams::default().clock_time)]
     clock_time: u64,
     /// Time a team always keeps to answer a counter, seconds (default: the smaller of the
     /// clock and 1 hour). Models' challenge windows lie between it and the clock.
     #[arg(long)]
     clock_extension: Option<u64>,
+    /// Blocks after its commitment within which a claim on a request must be revealed (the
+    /// devnet mines a block a second when idle; a mainnet deployment should use about 256).
+    #[arg(long, default_value_t = GameParams::default().reveal_blocks)]
+    reveal_blocks: u64,
     /// Deploy, write the file and exit (stops the local anvil again; useful with --rpc-url).
     #[arg(long)]
     no_wait: bool,
@@ -63,6 +68,12 @@ pub(crate) struct DevnetArgs {
     json: bool,
     #[command(flatten)]
     guest: GuestArgs,
+}
+
+/// `eth` as wei; a negative, non-finite or absurd amount is an error naming `flag`.
+fn eth_to_wei(eth: f64, flag: &str) -> Result<u128> {
+    anyhow::ensure!(eth.is_finite() && (0.0..=1e9).contains(&eth), "{flag} {eth}: want an amount of ETH between 0 and 1e9");
+    Ok((eth * ETH) as u128)
 }
 
 pub(crate) fn devnet(args: DevnetArgs) -> Result<()> {
@@ -90,7 +101,14 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
     let deployer = Chain::connect(&rpc_url, &key).await?;
     let genesis = runtime.genesis(&MachineOptions { memory_limit_mib: args.memory_limit_mib })?;
     let clock_extension = args.clock_extension.unwrap_or(GameParams::default().clock_extension).min(args.clock_time);
-    let params = GameParams { clock_time: args.clock_time, clock_extension, ..GameParams::default() };
+    let counter_bond = match args.counter_bond {
+        Some(eth) => eth_to_wei(eth, "--counter-bond")?,
+        None => GameParams::default().counter_bond,
+    };
+    let claim_bond = eth_to_wei(args.claim_bond, "--claim-bond")?;
+    anyhow::ensure!(claim_bond >= counter_bond, "--claim-bond must be at least the counter bond ({} ETH)", counter_bond as f64 / ETH);
+    anyhow::ensure!(args.reveal_blocks > 0, "--reveal-blocks must be at least 1");
+    let params = GameParams { clock_time: args.clock_time, clock_extension, counter_bond, reveal_blocks: args.reveal_blocks, ..GameParams::default() };
     let mut d = chain::deploy_all(&deployer, &artifacts, genesis, &runtime.guest.blake3, params).await?;
     for name in &args.models {
         let case = Case::load(&repo_root(), name)?;
@@ -102,8 +120,7 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
             &case.model,
             &bytes,
             chain::ModelPolicy {
-                claim_bond: (args.claim_bond * ETH) as u128,
-                challenge_bond: (args.challenge_bond * ETH) as u128,
+                claim_bond,
                 // The tree requires clockExtension <= window <= clockTime (spec/game-v2.md, R2).
                 challenge_window: args.window.clamp(params.clock_extension as u32, params.clock_time.min(u64::from(u32::MAX)) as u32),
             },
@@ -112,12 +129,11 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
     }
     d.save(&args.deployment)?;
     if args.json {
-        println!("{}", json!({ "deployment": args.deployment, "rpc_url": rpc_url, "court": d.court.to_string(), "tree": d.tree.to_string(), "registry_v1": d.registry.to_string(), "models": d.models }));
+        println!("{}", json!({ "deployment": args.deployment, "rpc_url": rpc_url, "court": d.court.to_string(), "tree": d.tree.to_string(), "models": d.models }));
     } else {
         println!("gavel devnet: {} (chain {})", rpc_url, d.chain_id);
         println!("  court         {}", d.court);
         println!("  claim tree    {}", d.tree);
-        println!("  v1 registry   {} (unused by the nodes)", d.registry);
         println!("  wasm machine  {}", d.wasm_machine);
         println!("  consumer      {}", d.consumer);
         for m in &d.models {
@@ -339,7 +355,7 @@ pub(crate) fn bench_serve(case_name: &str, requests: usize, fast_claims: bool, a
         let mut d = chain::deploy_all(&deployer, &Artifacts::locate()?, genesis, &runtime.guest.blake3, GameParams::default()).await?;
         let case = Case::load(&repo_root(), case_name)?;
         let bytes = std::fs::read(&case.model).with_context(|| format!("model {}", case.model.display()))?;
-        let model_id = chain::register_model(&deployer, &mut d, case_name, &case.model, &bytes, chain::ModelPolicy { claim_bond: 10u128.pow(18), challenge_bond: 10u128.pow(17) * 5, challenge_window: 3600 }).await?;
+        let model_id = chain::register_model(&deployer, &mut d, case_name, &case.model, &bytes, chain::ModelPolicy { claim_bond: 10u128.pow(18), challenge_window: 3600 }).await?;
         let state = std::env::temp_dir().join(format!("gavel-bench-serve-{}", std::process::id()));
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = format!("127.0.0.1:{port}");

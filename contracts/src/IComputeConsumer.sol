@@ -2,9 +2,9 @@
 pragma solidity ^0.8.28;
 
 /// @title IComputeConsumer
-/// @notice Implemented by contracts that request inferences from the ClaimRegistry.
+/// @notice Implemented by contracts that request inferences from the Court (`v2/Court.sol`).
 interface IComputeConsumer {
-    /// @notice Called by the registry once the claim answering `requestId` is final. Never called
+    /// @notice Called by the court once the claim answering `requestId` is final. Never called
     ///         for a refuted claim. Runs with the gas limit the request asked for; if it reverts,
     ///         the claim is final anyway (the failure is logged).
     /// @param requestId The request being answered.

@@ -48,7 +48,7 @@ async fn net(name: &str) -> Net {
     let mut d = chain::deploy_all(&deployer, &artifacts, genesis, &rt.guest.blake3, GameParams::default()).await.unwrap();
     let case = Case::load(&repo_root(), "silero_vad").unwrap();
     let model = crate::model_bytes(&case);
-    let policy = chain::ModelPolicy { claim_bond: ETH, challenge_bond: d.params.counter_bond, challenge_window: WINDOW };
+    let policy = chain::ModelPolicy { claim_bond: ETH, challenge_window: WINDOW };
     let model_id = chain::register_model(&deployer, &mut d, "silero_vad", &case.model, &model, policy).await.unwrap();
     let input = Arc::new(gavel_codec::encode(&case.inputs));
     let input_root = BlobCommitment::of(&input).id();

@@ -275,7 +275,7 @@ async fn a_flood_of_valid_claims_does_not_push_a_false_claim_past_its_window() {
     let case = Case::load(&repo_root(), "ppocr_det").unwrap();
     let model = crate::model_bytes(&case);
     let det = t.d.models.iter().find(|m| m.name == "ppocr_det").expect("the detector is registered").id;
-    let fast = register_model(&deployer, &mut t.d, "ppocr_det_fast", &case.model, &model, ModelPolicy { claim_bond: ETH, challenge_bond: ETH / 2, challenge_window: WINDOW })
+    let fast = register_model(&deployer, &mut t.d, "ppocr_det_fast", &case.model, &model, ModelPolicy { claim_bond: ETH, challenge_window: WINDOW })
         .await
         .unwrap();
     t.d.save(&t.dep).unwrap();
@@ -446,7 +446,7 @@ async fn unverifiable_claims_and_deadlines_at_risk_are_alerts() {
     let deployer = Chain::connect(&t.d.rpc_url, DEV_KEYS[0]).await.unwrap();
     let case = Case::load(&repo_root(), "silero_vad").unwrap();
     let model = crate::model_bytes(&case);
-    let short = register_model(&deployer, &mut t.d, "silero_vad_short", &case.model, &model, ModelPolicy { claim_bond: ETH, challenge_bond: ETH / 2, challenge_window: 3 })
+    let short = register_model(&deployer, &mut t.d, "silero_vad_short", &case.model, &model, ModelPolicy { claim_bond: ETH, challenge_window: 3 })
         .await
         .unwrap();
     t.d.save(&t.dep).unwrap();

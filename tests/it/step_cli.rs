@@ -102,7 +102,7 @@ fn committed_vectors_are_current() {
     let dir = std::env::temp_dir().join(format!("gavel-vectors-{}", std::process::id()));
     let out = gavel(&["guest", "vectors", "--out", dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for name in ["numeric-integer.json", "numeric-float.json", "steps-synthetic.json", "steps-silero.json", "game.json", "binding.json"] {
+    for name in ["numeric-integer.json", "numeric-float.json", "steps-synthetic.json", "steps-silero.json", "game.json", "tree.json", "binding.json"] {
         let fresh = std::fs::read(dir.join(name)).unwrap();
         let committed = std::fs::read(repo().join("spec/vectors").join(name)).unwrap();
         assert!(fresh == committed, "spec/vectors/{name} is stale: run `gavel guest vectors`");

@@ -9,7 +9,9 @@ import {Dissection} from "../lib/Dissection.sol";
 /// @notice The v2 dispute game: every claim is the root of an open tree of counters. Anyone may
 ///         counter any node at any of its parts, in any number; per-path chess clocks bound the
 ///         time; resolution is bottom-up and a countered node's bond is split between the counter
-///         at its lowest part and a fixed escrow. Created by (and taking claims from) one Court.
+///         at its lowest part and a fixed escrow, less a fixed fee to whoever resolves the node
+///         (a standing node pays the same fee out of the bond returned to its poster). Created
+///         by (and taking claims from) one Court.
 /// @dev Rules, the honest strategy and why it always wins: spec/game-v2.md. Positions, parts and
 ///      commitments are v1's (lib/Dissection.sol, spec/game.md "Positions", "Commitments").
 ///      A node is stored as three slots (links and clocks, poster and bond, resolution) plus one
@@ -27,10 +29,16 @@ contract ClaimTree {
         /// Time a team always has left to answer a counter (0 < extension <= clockTime), seconds.
         uint64 clockExtension;
         /// Wei bonded by every counter (depth >= 1); REWARD_BPS of it must cover an honest
-        /// step or counter plus the resolutions it entails (spec/game-v2.md, "Bonds").
+        /// step or counter plus resolving the honest node (the countered node's resolution is
+        /// paid by its resolver fee) (spec/game-v2.md, "Bond sizes").
         uint96 counterBond;
-        /// Receives the non-reward share of every countered node's bond.
+        /// Receives the non-reward share of every countered node's bond (less the fee).
         address escrow;
+        /// Wei paid, out of a node's bond, to whoever resolves it (the call that decides it):
+        /// from the escrow's share if it is countered, from the poster's returned bond if it
+        /// stands. Must be below the escrow's share of `counterBond`, so that a liar resolving
+        /// its own countered node still loses part of its bond (spec/game-v2.md, "Bond sizes").
+        uint96 resolverFee;
     }
 
     /// @notice The segment a node dissects: `level`, `macroStep` (level 2 only) and [start, end].
@@ -189,8 +197,12 @@ contract ClaimTree {
         bytes32 claimedAfter,
         bytes32 rootAfter
     );
-    /// @notice Node `id` was resolved. If countered, `counterer` got the reward share.
-    event NodeResolved(uint64 indexed id, uint64 indexed rootId, Status status, address counterer);
+    /// @notice Node `id` was resolved by `resolver`, who was paid `fee` out of its bond. If
+    ///         countered, `counterer` got the reward share and the escrow the rest less `fee`;
+    ///         if it stood, its poster got its bond less `fee` (the whole bond if it resolved it).
+    event NodeResolved(
+        uint64 indexed id, uint64 indexed rootId, Status status, address counterer, address resolver, uint256 fee
+    );
     /// @notice `account` may withdraw `amount` more.
     event Credited(address indexed account, uint256 amount);
     /// @notice `account` withdrew `amount`.
@@ -214,8 +226,10 @@ contract ClaimTree {
     uint64 public immutable clockExtension;
     /// @notice Bond of every counter, wei.
     uint96 public immutable counterBond;
-    /// @notice Receives the non-reward share of countered bonds.
+    /// @notice Receives the non-reward share of countered bonds (less the resolver fee).
     address public immutable escrow;
+    /// @notice Paid out of a node's bond to whoever resolves it, wei.
+    uint96 public immutable resolverFee;
 
     /// @notice Nodes by id (from 1).
     mapping(uint64 => Node) internal nodes;
@@ -240,6 +254,11 @@ contract ClaimTree {
         if (p.k < 2 || p.k > 64 || p.clockExtension == 0 || p.clockExtension > p.clockTime) revert BadParams();
         if (p.clockTime > type(uint32).max || p.counterBond == 0 || p.escrow == address(0)) revert BadParams();
         if (uint256(p.k) ** p.maxLevel2Depth > 2 ** 62) revert BadParams();
+        // INVARIANT: the fee fits in the escrow's share of every bond (a claim bonds at least
+        // counterBond and the escrow's share grows with the bond), strictly, so that the reward
+        // share plus the fee is less than any bond: a liar resolving its own countered node
+        // still loses something.
+        if (p.resolverFee >= p.counterBond - (uint256(p.counterBond) * REWARD_BPS) / 10_000) revert BadParams();
         court = msg.sender;
         k = p.k;
         maxLevel2Depth = p.maxLevel2Depth;
@@ -247,6 +266,7 @@ contract ClaimTree {
         clockExtension = p.clockExtension;
         counterBond = p.counterBond;
         escrow = p.escrow;
+        resolverFee = p.resolverFee;
     }
 
     modifier onlyCourt() {
@@ -404,8 +424,10 @@ contract ClaimTree {
     ///         can change the outcome is resolved, examining at most `maxChildren` counters per
     ///         call (call again to go on). Countered if a counter stood, a step succeeded or
     ///         (output challenge) the output was proven: REWARD_BPS of its bond to the counter at
-    ///         the lowest part (the oldest one there), the rest to `escrow`. Otherwise it stood:
-    ///         its bond back to its poster. Anyone may call it.
+    ///         the lowest part (the oldest one there), `resolverFee` to the caller, the rest to
+    ///         `escrow`. Otherwise it stood: `resolverFee` to the caller, the rest of its bond back
+    ///         to its poster. The fee goes to the call that decides the node (returns true).
+    ///         Anyone may call it.
     /// @dev Unresolved counters at parts above the lowest standing counter or step are passed
     ///      over: they cannot change the outcome or the reward, and may be dangling nodes nobody
     ///      is paid to resolve (spec/game-v2.md, "Resolution and bonds"). If the walk ends with an
@@ -446,24 +468,41 @@ contract ClaimTree {
         }
         (r.cursor, r.pendingPart, r.pendingChild) = (cursor, pendingPart, pendingChild);
         if (cursor != 0) return false;
+        _decide(id, x.root, r, best, bestChild);
+        return true;
+    }
+
+    /// Decides node `id` (its walk ended unblocked): splits its bond as `resolveNode` says.
+    function _decide(uint64 id, uint48 rootId, Resolution storage r, uint8 best, uint48 bestChild) private {
         Stake storage stake = stakes[id];
         uint256 bond = stake.bond;
+        uint256 fee = resolverFee;
         address counterer;
+        Status status;
+        // INVARIANT: every wei of the bond is credited once: reward + fee + escrow share, or fee
+        // + the poster's share (fee < the escrow's share of any bond: constructor).
         if (best != 0) {
             // INVARIANT: a node is countered iff it has an uncountered counter, a successful
             // step, or (output challenge) a proof; its poster then gets nothing back.
-            r.status = Status.Countered;
+            status = Status.Countered;
             counterer = bestChild != 0 ? stakes[bestChild].poster : stepperOf[id];
             uint256 reward = (bond * REWARD_BPS) / 10_000;
             _credit(counterer, reward);
-            _credit(escrow, bond - reward);
+            _credit(escrow, bond - reward - fee);
+            _credit(msg.sender, fee);
         } else {
-            r.status = Status.Stood;
-            _credit(stake.poster, bond);
+            status = Status.Stood;
+            address poster = stake.poster;
+            if (poster == msg.sender) {
+                _credit(poster, bond);
+            } else {
+                _credit(poster, bond - fee);
+                _credit(msg.sender, fee);
+            }
         }
+        r.status = status;
         stake.bond = 0;
-        emit NodeResolved(id, x.root, r.status, counterer);
-        return true;
+        emit NodeResolved(id, rootId, status, counterer, msg.sender, fee);
     }
 
     /// @notice Sends the sender its whole credit.

@@ -8,10 +8,12 @@ import {IComputeConsumer} from "../IComputeConsumer.sol";
 /// @title Court
 /// @notice v2 models, requests and claims. Every claim is the root of its own open dispute tree
 ///         (ClaimTree, deployed by this contract). Claims never lock a request: any number may
-///         answer it; the request pays the first of its claims, in posting order, that is not
-///         refuted, once that claim is final; the consumer may take its payment back after the
-///         request expires. A claim answering a request reveals a commitment made in an earlier
-///         block, so a copy of it seen in the mempool is always posted after it.
+///         answer it; the request pays the first of its claims, by commit block (then posting
+///         order), that is not refuted, once that claim is final and no earlier commitment can
+///         still be revealed; the consumer may take its payment back after the request expires.
+///         A claim answering a request reveals, within `revealBlocks` blocks, a commitment made
+///         in an earlier block, so a copy of it (committed only once the reveal is public) always
+///         ranks after it.
 /// @dev Rules in spec/game-v2.md. A claim's id is its root node id in the tree; its fields are
 ///      stored as one hash and restated where needed. Payments are credited and pulled with
 ///      `withdraw`; bonds live in the tree and are pulled from it.
@@ -53,10 +55,23 @@ contract Court {
         uint96 payment;
         uint40 expiry;
         RequestStatus status;
-        /// Index in `requestClaims` of the first claim not known to be refuted.
+        /// The first claim of the request's priority list (0: none); refuted claims are
+        /// unlinked from the head by `fulfill` and `skipRefuted`.
         uint64 head;
+        /// The last claim of the request's priority list (0: none).
+        uint48 tail;
         // ---
         bytes32 inputRoot;
+    }
+
+    /// @notice A claim's place in its request's priority list, sorted by (commitBlock, claim id)
+    ///         (one slot). `prev` and `next` are stale once the claim is unlinked (refuted and
+    ///         skipped at the head).
+    struct QueueEntry {
+        uint64 prev;
+        uint64 next;
+        /// The block of the claim's commitment.
+        uint64 commitBlock;
     }
 
     /// @notice What a claim is, as seen from the tree.
@@ -96,6 +111,14 @@ contract Court {
     error NotConsumer(uint64 requestId);
     /// @notice No commitment for this claim, or it was made in this block.
     error NotCommitted(bytes32 commitment);
+    /// @notice The commitment is older than `revealBlocks` blocks: it can no longer be revealed
+    ///         (commit again, in a later block than this one, and reveal in time).
+    error RevealExpired(bytes32 commitment, uint256 lastRevealBlock);
+    /// @notice A claim committed before this one could still be revealed (and rank before it):
+    ///         the claim can be paid from block `firstBlock` on.
+    error RevealWindowOpen(uint64 claimId, uint256 firstBlock);
+    /// @notice The reveal window is 0 blocks.
+    error BadRevealBlocks();
     /// @notice The claim is not final (its root has not stood).
     error ClaimNotFinal(uint64 claimId);
     /// @notice The claim does not answer a request.
@@ -128,7 +151,8 @@ contract Court {
         uint40 expiry,
         bytes input
     );
-    /// @notice A claim commitment was recorded at `blockNumber`.
+    /// @notice A claim commitment was recorded at `blockNumber` (it can be revealed until
+    ///         `blockNumber + revealBlocks`).
     event ClaimCommitted(bytes32 indexed commitment, uint256 blockNumber);
     /// @notice A claim was posted; its tree is ClaimTree root `claimId`.
     event ClaimPosted(uint64 indexed claimId, address indexed claimant, ClaimData data);
@@ -152,16 +176,21 @@ contract Court {
     ClaimTree public immutable tree;
     /// @notice Seconds a request takes claims; after that the consumer may cancel it.
     uint64 public immutable requestTimeout;
+    /// @notice Blocks after its commitment within which a claim on a request must be revealed;
+    ///         a claim is paid only once that many blocks have passed since its own commitment
+    ///         (spec/game-v2.md, "Requests and payment"; 256 on mainnet).
+    uint64 public immutable revealBlocks;
 
     /// @notice Models by id (from 1).
     mapping(uint64 => Model) public models;
     /// @notice Requests by id (from 1).
     mapping(uint64 => Request) public requests;
-    /// @notice The claims answering each request, in posting order.
-    mapping(uint64 => uint64[]) internal requestClaims;
+    /// @notice Each request claim's place in its request's priority list, by claim id.
+    mapping(uint64 => QueueEntry) public queue;
     /// @notice keccak256(abi.encode(ClaimData)) by claim id (= the claim's root node id).
     mapping(uint64 => bytes32) public claimHash;
-    /// @notice Block number of each claim commitment (first commitment wins).
+    /// @notice Block number of each claim commitment (the first commitment keeps its block while
+    ///         it can be revealed; deleted when revealed).
     mapping(bytes32 => uint256) public commitBlock;
     /// @notice Withdrawable balances (payments and refunds).
     mapping(address => uint256) public credit;
@@ -173,9 +202,13 @@ contract Court {
     /// @param treeParams Parameters of the claim tree this Court deploys.
     /// @param requestTimeout_ Seconds a request takes claims (spec/game-v2.md, "Requests", says
     ///        how long an honest server needs to be sure of its payment).
-    constructor(ClaimTree.Params memory treeParams, uint64 requestTimeout_) {
+    /// @param revealBlocks_ Blocks within which a commitment must be revealed (> 0; 256 on
+    ///        mainnet: its time must stay well below every challenge window).
+    constructor(ClaimTree.Params memory treeParams, uint64 requestTimeout_, uint64 revealBlocks_) {
+        if (revealBlocks_ == 0) revert BadRevealBlocks();
         tree = new ClaimTree(treeParams);
         requestTimeout = requestTimeout_;
+        revealBlocks = revealBlocks_;
     }
 
     // ------------------------------------------------------------------ models
@@ -197,8 +230,8 @@ contract Court {
         uint32 challengeWindow
     ) external returns (uint64 modelId) {
         if (
-            verifier.code.length == 0 || claimBond < tree.counterBond()
-                || challengeWindow < tree.clockExtension() || challengeWindow > tree.clockTime()
+            verifier.code.length == 0 || claimBond < tree.counterBond() || challengeWindow < tree.clockExtension()
+                || challengeWindow > tree.clockTime()
         ) revert BadModel();
         // A code root the verifier rejects would make every claim on the model unpostable, and
         // every request on it a payment that only expiry returns.
@@ -239,6 +272,7 @@ contract Court {
             expiry: expiry,
             status: RequestStatus.Open,
             head: 0,
+            tail: 0,
             inputRoot: inputRoot
         });
         emit ComputeRequested(
@@ -265,11 +299,13 @@ contract Court {
     // ------------------------------------------------------------------ claims
 
     /// @notice Records a claim commitment `keccak256(abi.encode(claimant, data, salt))`; the
-    ///         claim answering a request is posted in a later block with the same data and salt.
-    ///         A commitment already recorded keeps its first block.
+    ///         claim answering a request is posted in a later block, at most `revealBlocks`
+    ///         blocks later, with the same data and salt. A commitment already recorded keeps its
+    ///         first block while it can still be revealed; an expired one is recorded anew.
     /// @param commitment The commitment.
     function commitClaim(bytes32 commitment) external {
-        if (commitBlock[commitment] != 0) return;
+        uint256 b = commitBlock[commitment];
+        if (b != 0 && block.number <= b + revealBlocks) return;
         commitBlock[commitment] = block.number;
         emit ClaimCommitted(commitment, block.number);
     }
@@ -277,11 +313,14 @@ contract Court {
     /// @notice Posts a bonded claim "model on input gives output, through finalStateRoot after
     ///         macroStepCount macro-steps of at most k^level2Depth instructions each" as the root
     ///         of a new claim tree. msg.value must be the model's claimBond. A claim answering a
-    ///         request (requestId != 0) must have been committed in an earlier block.
+    ///         request (requestId != 0) must have been committed in an earlier block, at most
+    ///         `revealBlocks` blocks ago; it takes its place in the request's priority list by
+    ///         commit block (after the claims committed in the same block or earlier).
     /// @param data The claim; `requestId` 0 for a claim not answering an on-chain request.
     /// @param salt The commitment's salt (ignored when requestId is 0).
     /// @return claimId The new claim's id (its root node id in the tree).
     function postClaim(ClaimData calldata data, bytes32 salt) external payable returns (uint64 claimId) {
+        uint256 committedAt;
         Model storage model = models[data.modelId];
         if (model.verifier == address(0)) revert UnknownModel(data.modelId);
         if (msg.value != model.claimBond) revert WrongValue(model.claimBond, msg.value);
@@ -295,10 +334,13 @@ contract Court {
             if (block.timestamp > r.expiry) revert RequestExpired(data.requestId, r.expiry);
             if (r.modelId != data.modelId || r.inputRoot != data.inputRoot) revert RequestMismatch(data.requestId);
             bytes32 commitment = keccak256(abi.encode(msg.sender, data, salt));
-            uint256 committedAt = commitBlock[commitment];
+            committedAt = commitBlock[commitment];
             // INVARIANT: a claim on a request was committed, with its claimant in the preimage,
-            // in an earlier block than the one posting it.
+            // in an earlier block than the one posting it, and at most revealBlocks before it.
             if (committedAt == 0 || committedAt >= block.number) revert NotCommitted(commitment);
+            if (block.number > committedAt + revealBlocks) {
+                revert RevealExpired(commitment, committedAt + revealBlocks);
+            }
             delete commitBlock[commitment];
         }
         bytes32 initialRoot =
@@ -313,7 +355,7 @@ contract Court {
             data.finalStateRoot
         );
         claimHash[claimId] = keccak256(abi.encode(data));
-        if (data.requestId != 0) requestClaims[data.requestId].push(claimId);
+        if (data.requestId != 0) _enqueue(requests[data.requestId], claimId, uint64(committedAt));
         emit ClaimPosted(claimId, msg.sender, data);
     }
 
@@ -328,27 +370,32 @@ contract Court {
         nodeId = tree.openOutputChallenge{value: msg.value}(claimId, msg.sender, data.finalStateRoot, data.outputRoot);
     }
 
-    /// @notice Skips up to `maxClaims` refuted claims at the head of a request's queue, so that
-    ///         `fulfill` never has to skip an unbounded number. Anyone may call it.
+    /// @notice Unlinks up to `maxClaims` refuted claims at the head of a request's priority list,
+    ///         so that `fulfill` never has to skip an unbounded number. Anyone may call it.
     /// @param requestId The request.
     /// @param maxClaims Claims to examine.
-    /// @return head The claim now at the head (0 if the queue is exhausted).
+    /// @return head The claim now at the head (0 if the list is empty).
     function skipRefuted(uint64 requestId, uint256 maxClaims) external returns (uint64 head) {
         Request storage r = requests[requestId];
-        uint64[] storage queue = requestClaims[requestId];
-        uint256 i = r.head;
-        uint256 stop = i + maxClaims;
-        while (i < queue.length && i < stop && tree.statusOf(queue[i]) == ClaimTree.Status.Countered) i++;
-        r.head = uint64(i);
-        return i < queue.length ? queue[i] : 0;
+        uint64 first = r.head;
+        head = first;
+        for (uint256 i = 0; i < maxClaims && head != 0 && tree.statusOf(head) == ClaimTree.Status.Countered; i++) {
+            head = queue[head].next;
+        }
+        if (head == first) return head;
+        r.head = head;
+        if (head == 0) r.tail = 0;
+        else queue[head].prev = 0;
     }
 
-    /// @notice Pays a request to its first claim (in posting order) that is not refuted, once that
-    ///         claim is final, and calls the consumer back with exactly its gas limit. Skips at
-    ///         most `maxSkips` refuted claims before it (see `skipRefuted`). Anyone may call it.
+    /// @notice Pays a request to its first claim (by commit block, then posting order) that is not
+    ///         refuted, once that claim is final and `revealBlocks` blocks have passed since its
+    ///         commitment (no claim committed before it can be revealed any more), and calls the
+    ///         consumer back with exactly its gas limit. Unlinks at most `maxSkips` refuted claims
+    ///         before it (see `skipRefuted`). Anyone may call it.
     /// @param claimId The final claim.
     /// @param data The claim's fields, restated.
-    /// @param maxSkips Refuted claims this call may skip at the head of the request's queue.
+    /// @param maxSkips Refuted claims this call may skip at the head of the request's list.
     function fulfill(uint64 claimId, ClaimData calldata data, uint256 maxSkips) external {
         _checkData(claimId, data);
         uint64 requestId = data.requestId;
@@ -356,16 +403,19 @@ contract Court {
         Request storage r = requests[requestId];
         if (r.status != RequestStatus.Open) revert RequestNotOpen(requestId);
         if (tree.statusOf(claimId) != ClaimTree.Status.Stood) revert ClaimNotFinal(claimId);
-        uint64[] storage queue = requestClaims[requestId];
-        uint256 i = r.head;
-        for (uint256 skipped = 0; queue[i] != claimId; i++) {
-            // INVARIANT: a request pays the first of its claims, in posting order, that was not
-            // refuted; a claim never jumps a pending or final claim posted before it.
-            if (skipped++ == maxSkips || tree.statusOf(queue[i]) != ClaimTree.Status.Countered) {
-                revert NotFirst(queue[i]);
-            }
+        // INVARIANT: a claim is paid only when no claim ranking before it can still be posted: a
+        // claim committed in an earlier block had to be revealed by now.
+        uint256 lastReveal = uint256(queue[claimId].commitBlock) + revealBlocks;
+        if (block.number <= lastReveal) revert RevealWindowOpen(claimId, lastReveal + 1);
+        uint64 head = r.head;
+        for (uint256 skipped = 0; head != claimId; head = queue[head].next) {
+            // INVARIANT: a request pays the first of its claims, by commit block then posting
+            // order, that was not refuted; a claim never jumps a pending or final claim ahead.
+            if (skipped++ == maxSkips || tree.statusOf(head) != ClaimTree.Status.Countered) revert NotFirst(head);
         }
-        r.head = uint64(i);
+        // The request is closed: no claim is inserted any more, so the paid claim's `prev` link
+        // is left as it is.
+        r.head = head;
         r.status = RequestStatus.Fulfilled;
         uint96 payment = r.payment;
         r.payment = 0;
@@ -397,14 +447,44 @@ contract Court {
         return ClaimStatus.Pending;
     }
 
-    /// @notice The claims answering a request, in posting order.
+    /// @notice The claims answering a request, in priority order (commit block, then posting
+    ///         order), from the head of its list: refuted claims already skipped at the head are
+    ///         left out; once the request is fulfilled, the paid claim comes first.
     /// @param requestId The request.
-    /// @return The claim ids.
-    function claimsOf(uint64 requestId) external view returns (uint64[] memory) {
-        return requestClaims[requestId];
+    /// @return ids The claim ids.
+    function claimsOf(uint64 requestId) external view returns (uint64[] memory ids) {
+        uint64 first = requests[requestId].head;
+        uint256 n;
+        for (uint64 c = first; c != 0; c = queue[c].next) {
+            n++;
+        }
+        ids = new uint64[](n);
+        n = 0;
+        for (uint64 c = first; c != 0; c = queue[c].next) {
+            ids[n++] = c;
+        }
     }
 
     // ------------------------------------------------------------------ internals
+
+    /// Inserts claim `claimId`, committed at `committedAt`, into its request's priority list after
+    /// every claim committed in the same block or earlier, walking back from the tail over the
+    /// claims committed later (each cost its poster a postClaim and a claim bond).
+    function _enqueue(Request storage r, uint64 claimId, uint64 committedAt) private {
+        uint64 prev = r.tail;
+        while (prev != 0) {
+            QueueEntry storage e = queue[prev];
+            if (e.commitBlock <= committedAt) break;
+            prev = e.prev;
+        }
+        uint64 next = prev == 0 ? r.head : queue[prev].next;
+        queue[claimId] = QueueEntry(prev, next, committedAt);
+        if (prev == 0) r.head = claimId;
+        else queue[prev].next = claimId;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        if (next == 0) r.tail = uint48(claimId); // tree node ids are uint48
+        else queue[next].prev = claimId;
+    }
 
     function _checkData(uint64 claimId, ClaimData calldata data) private view {
         bytes32 h = claimHash[claimId];

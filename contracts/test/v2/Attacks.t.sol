@@ -45,13 +45,15 @@ contract AttacksTest is TreePlayer {
         uint256 acted = honestPlay(watchtower, id);
         assertEq(acted, count + 1, "one counter of the claim, one of each puppet");
         vm.warp(uint256(lastDeadline(id)) + 1);
-        resolveAll(id);
+        resolveAllAs(watchtower, id);
         assertEq(uint8(court.claimStatus(id)), uint8(Court.ClaimStatus.Refuted), "false claim refuted");
         assertEq(_armyCredit(), 0, "the army gets nothing back");
-        // Every honest counter stood; the claim's and every puppet's reward share went to it.
+        // Every honest counter stood; the claim's and every puppet's reward share went to it,
+        // and the resolver fee of every node it resolved that was not its own.
         assertEq(
             tree.credit(watchtower),
-            (count + 1) * uint256(COUNTER_BOND) + CLAIM_BOND / 2 + count * uint256(COUNTER_BOND) / 2
+            (count + 1) * uint256(COUNTER_BOND) + CLAIM_BOND / 2 + count * uint256(COUNTER_BOND) / 2 + (count + 1)
+                * uint256(RESOLVER_FEE)
         );
         emit log_named_uint("sybil counters", count);
         emit log_named_uint("honest gas (counters + resolutions)", honestGas);
@@ -125,9 +127,10 @@ contract AttacksTest is TreePlayer {
 
     /// Attack 6 and the liar's best self-countering: a puppet posts the TRUE counter of the
     /// false claim before anyone (same transaction), so the honest party's identical counter is
-    /// a duplicate. The claim is still refuted; the liar recovers its puppet's bond and at most
-    /// the reward share of the claim bond; the rest of the claim bond is in escrow.
-    function test_attack6_liarPreemptsWithTrueCounter_recoversAtMostRewardShare() public {
+    /// a duplicate, and the liar resolves everything itself. The claim is still refuted; the
+    /// liar recovers its puppet's bond and at most the reward share of the claim bond plus one
+    /// resolver fee; the rest of the claim bond is in escrow.
+    function test_attack6_liarPreemptsWithTrueCounter_recoversAtMostRewardShareAndFee() public {
         Court.ClaimData memory data = claimData(false, N, 7, 0);
         uint64 id = post(liar, data);
         (, uint8 part, bytes32[] memory roots,) = honestResponse(id);
@@ -136,11 +139,12 @@ contract AttacksTest is TreePlayer {
         _sync();
         assertEq(honestPlay(watchtower, id), 0, "nothing left for the honest party to do");
         vm.warp(uint256(lastDeadline(id)) + 1);
-        resolveAll(id);
+        resolveAllAs(liar, id);
         assertEq(uint8(court.claimStatus(id)), uint8(Court.ClaimStatus.Refuted));
         uint256 liarDeposits = CLAIM_BOND + COUNTER_BOND;
-        assertEq(_armyCredit() + tree.credit(liar), liarDeposits - CLAIM_BOND / 2);
-        assertEq(tree.credit(escrow), CLAIM_BOND / 2);
+        assertEq(_armyCredit() + tree.credit(liar), liarDeposits - CLAIM_BOND / 2 + RESOLVER_FEE);
+        assertEq(tree.credit(escrow), CLAIM_BOND / 2 - RESOLVER_FEE);
+        assertLt(CLAIM_BOND / 2 + RESOLVER_FEE, CLAIM_BOND, "the lie still costs the liar");
     }
 
     /// Attack 6: puppets that challenge their own false claim with false roots (v1 refunded them
@@ -162,8 +166,10 @@ contract AttacksTest is TreePlayer {
     }
 
     /// A liar side (claimant + puppets) that plays any mix of true and false counters of its own
-    /// claim never gets back more than its deposits minus the escrow share of its claim bond.
-    function testFuzz_liarSelfCounter_recoversAtMostRewardShare(uint256 seed) public {
+    /// claim never gets back more than its deposits minus the escrow share of its claim bond;
+    /// if it also resolves its own nodes, the escrow share less one resolver fee per countered
+    /// node of its own (reward share + fee < bond).
+    function testFuzz_liarSelfCounter_recoversAtMostRewardShare(uint256 seed, bool liarResolves) public {
         vm.pauseGasMetering();
         Court.ClaimData memory data = claimData(false, 1 + uint64(seed % 25), seed, 0);
         uint64 id = post(liar, data);
@@ -181,9 +187,30 @@ contract AttacksTest is TreePlayer {
         honestPlay(watchtower, id);
         uint256 before = tree.credit(liar);
         vm.warp(uint256(lastDeadline(id)) + 1);
-        resolveAll(id);
-        assertEq(uint8(court.claimStatus(id)), uint8(Court.ClaimStatus.Refuted));
-        assertLe(tree.credit(liar) - before, deposits - CLAIM_BOND / 2);
+        if (!liarResolves) {
+            resolveAll(id);
+            assertEq(uint8(court.claimStatus(id)), uint8(Court.ClaimStatus.Refuted));
+            assertLe(tree.credit(liar) - before, deposits - CLAIM_BOND / 2);
+        } else {
+            // The liar resolves its own nodes, the honest party its own (children first).
+            uint256 countered;
+            for (uint256 i = nodesOf[id].length; i > 0; i--) {
+                uint64 x = nodesOf[id][i - 1];
+                address poster = tree.posterOf(x);
+                vm.prank(poster == liar ? liar : watchtower);
+                tree.resolveNode(x, type(uint256).max);
+                if (poster == liar && tree.statusOf(x) == ClaimTree.Status.Countered) countered++;
+            }
+            assertEq(uint8(court.claimStatus(id)), uint8(Court.ClaimStatus.Refuted));
+            assertGe(countered, 1);
+            // Each countered node of the liar's cost it its bond less (at most) the reward share
+            // and one fee; the claim's reward share is the most it can recover.
+            assertLe(
+                tree.credit(liar) - before,
+                deposits - (CLAIM_BOND - CLAIM_BOND / 2 - RESOLVER_FEE) - (countered - 1)
+                    * uint256(COUNTER_BOND - RESOLVER_FEE)
+            );
+        }
         vm.resumeGasMetering();
     }
 

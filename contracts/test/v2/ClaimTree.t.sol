@@ -24,17 +24,24 @@ contract ClaimTreeTest is TreePlayer {
         resolveAll(rootId);
     }
 
+    /// The same, every resolution sent by `who` (who collects the resolver fees).
+    function _finishAndResolveAs(address who, uint64 rootId) internal {
+        vm.warp(uint256(lastDeadline(rootId)) + 1);
+        resolveAllAs(who, rootId);
+    }
+
     // ------------------------------------------------------------------ honest wins
 
     function test_lyingClaim_honestCounters_refuted() public {
         uint64 id = post(liar, claimData(false, N, 1, 0));
         assertEq(honestPlay(watchtower, id), 1);
-        _finishAndResolve(id);
+        _finishAndResolveAs(watchtower, id);
         assertEq(uint8(nodeStatus(id)), uint8(ClaimTree.Status.Countered));
         assertEq(uint8(court.claimStatus(id)), uint8(Court.ClaimStatus.Refuted));
-        // The watchtower's counter stood (bond back) and took the reward share of the claim bond.
-        assertEq(tree.credit(watchtower), COUNTER_BOND + CLAIM_BOND / 2);
-        assertEq(tree.credit(escrow), CLAIM_BOND / 2);
+        // The watchtower's counter stood (bond back) and took the reward share of the claim bond,
+        // and the fee for resolving the claim (out of the escrow's share).
+        assertEq(tree.credit(watchtower), COUNTER_BOND + CLAIM_BOND / 2 + RESOLVER_FEE);
+        assertEq(tree.credit(escrow), CLAIM_BOND / 2 - RESOLVER_FEE);
         assertEq(tree.credit(liar), 0);
     }
 
@@ -93,9 +100,9 @@ contract ClaimTreeTest is TreePlayer {
         tree.proveOutput(
             challenge, data.finalStateRoot, data.outputRoot, abi.encode(trueState(data.inputRoot, 1, 0, N))
         );
-        _finishAndResolve(id);
+        _finishAndResolveAs(watchtower, id);
         assertEq(uint8(court.claimStatus(id)), uint8(Court.ClaimStatus.Refuted));
-        assertEq(tree.credit(watchtower), COUNTER_BOND + CLAIM_BOND / 2);
+        assertEq(tree.credit(watchtower), COUNTER_BOND + CLAIM_BOND / 2 + RESOLVER_FEE);
     }
 
     function test_outputChallenge_trueOutput_anyoneProves() public {
@@ -107,10 +114,10 @@ contract ClaimTreeTest is TreePlayer {
         _sync();
         honestPlay(watchtower, id); // a bystander proves the output
         assertEq(tree.stepperOf(challenge), watchtower);
-        _finishAndResolve(id);
+        _finishAndResolveAs(claimant, id);
         assertEq(uint8(court.claimStatus(id)), uint8(Court.ClaimStatus.Final));
         assertEq(tree.credit(watchtower), COUNTER_BOND / 2, "the prover takes the reward share");
-        assertEq(tree.credit(claimant), CLAIM_BOND);
+        assertEq(tree.credit(claimant), CLAIM_BOND + RESOLVER_FEE, "bond back, and the challenge's fee");
     }
 
     function test_outputChallenge_duplicate_reverts() public {
@@ -264,9 +271,10 @@ contract ClaimTreeTest is TreePlayer {
     function test_resolve_unchallengedClaim_afterWindow_stands() public {
         uint64 id = post(claimant, claimData(true, N, 21, 0));
         vm.warp(block.timestamp + WINDOW + 1);
+        vm.prank(claimant);
         assertTrue(tree.resolveNode(id, 0));
         assertEq(uint8(court.claimStatus(id)), uint8(Court.ClaimStatus.Final));
-        assertEq(tree.credit(claimant), CLAIM_BOND);
+        assertEq(tree.credit(claimant), CLAIM_BOND, "resolved by its poster: the whole bond");
         vm.expectRevert(abi.encodeWithSelector(ClaimTree.AlreadyResolved.selector, id));
         tree.resolveNode(id, 0);
     }
@@ -280,6 +288,7 @@ contract ClaimTreeTest is TreePlayer {
         }
         vm.warp(uint256(lastDeadline(id)) + 1);
         for (uint256 i = 1; i < nodesOf[id].length; i++) {
+            vm.prank(tree.posterOf(nodesOf[id][i]));
             tree.resolveNode(nodesOf[id][i], 0);
         }
         assertFalse(tree.resolveNode(id, 3));

@@ -125,15 +125,62 @@ contract GasV2Test is TreePlayer {
         tree.resolveNode(id, 10);
         g -= gasleft();
         _report("resolveNode, unchallenged claim (final)", g, abi.encodeCall(tree.resolveNode, (id, 10)));
+        pastRevealWindow();
         g = gasleft();
         court.fulfill(id, data, 0);
         g -= gasleft();
         _report("fulfill (payment + callback to an empty account)", g, abi.encodeCall(court.fulfill, (id, data, 0)));
     }
 
+    /// Resolutions in their own transactions (storage cold): a node without counters that
+    /// stands, resolved by a third party (the fee's case: both credits fresh) and by its poster;
+    /// a countered node with one counter; the walk's cost per further counter examined; and a
+    /// resolution that lost the race (reverts `AlreadyResolved`).
+    function test_gas_resolve_cold() public {
+        uint64 id = post(liar, claimData(false, N, 6, 0));
+        uint64 a = counterAs(makeAddr("a"), id, 0, fakeRootsFor(id, 0, 0));
+        uint64 b = counterAs(makeAddr("b"), id, 0, fakeRootsFor(id, 0, 1));
+        uint64 other = post(liar, claimData(false, N, 7, 0));
+        for (uint256 i = 0; i < 33; i++) {
+            counterAs(makeAddr(string(abi.encode("p", i))), other, 0, fakeRootsFor(other, 0, i));
+        }
+        vm.warp(uint256(lastDeadline(other)) + 1);
+        uint256 g = _coldResolve(makeAddr("resolver"), a);
+        _report(
+            "resolveNode, no counters, stands, by a third party (cold)", g, abi.encodeCall(tree.resolveNode, (a, 100))
+        );
+        g = _coldResolve(makeAddr("b"), b);
+        _report("resolveNode, no counters, stands, by its poster (cold)", g, abi.encodeCall(tree.resolveNode, (b, 100)));
+        // `id` has two standing counters: measure with one (the other passed over first).
+        uint256 one = _coldResolve(makeAddr("resolver"), id);
+        _report("resolveNode, countered, 2 counters (cold)", one, abi.encodeCall(tree.resolveNode, (id, 100)));
+        for (uint256 i = 1; i < nodesOf[other].length; i++) {
+            vm.prank(tree.posterOf(nodesOf[other][i]));
+            tree.resolveNode(nodesOf[other][i], 0);
+        }
+        uint256 many = _coldResolve(makeAddr("resolver"), other);
+        _report("resolveNode, countered, 33 counters (cold)", many, abi.encodeCall(tree.resolveNode, (other, 100)));
+        emit log_named_uint("resolveNode walk, per further counter (cold)", (many - one) / 31);
+        vm.cool(address(tree));
+        vm.prank(makeAddr("late resolver"));
+        g = gasleft();
+        try tree.resolveNode(other, 100) {} catch {}
+        g -= gasleft();
+        _report("resolveNode, lost race (AlreadyResolved)", g, abi.encodeCall(tree.resolveNode, (other, 100)));
+    }
+
+    function _coldResolve(address who, uint64 id) internal returns (uint256 g) {
+        vm.cool(address(tree));
+        vm.prank(who);
+        g = gasleft();
+        assertTrue(tree.resolveNode(id, 100));
+        g -= gasleft();
+    }
+
     /// The honest side's whole cost against `count` sybil counters of a false claim posted in
     /// the claim's own transaction: its counter of the claim, one counter per sybil, and the
-    /// resolution of every node (the honest party resolves the whole tree alone).
+    /// resolution of every node (the honest party resolves the whole tree alone, collecting the
+    /// resolver fees of the nodes it did not post).
     function _sybils(uint256 count) internal {
         meterOnlyHonest = true;
         vm.pauseGasMetering();
@@ -151,7 +198,7 @@ contract GasV2Test is TreePlayer {
         honestTxs = 0;
         honestPlay(watchtower, id);
         vm.warp(uint256(lastDeadline(id)) + 1);
-        resolveAll(id);
+        resolveAllAs(watchtower, id);
         assertEq(uint8(court.claimStatus(id)), uint8(Court.ClaimStatus.Refuted));
         emit log_named_uint("sybils", count);
         emit log_named_uint("  honest transactions", honestTxs);

@@ -40,10 +40,15 @@ abstract contract TreePlayer is Test {
     bytes32 internal constant MODEL_ROOT = keccak256("toy model");
     uint96 internal constant CLAIM_BOND = 1 ether;
     uint96 internal constant COUNTER_BOND = 0.1 ether;
+    /// Paid to whoever resolves a node: 150k gas at 10 gwei (a cold resolution by a third party
+    /// with fresh credit slots is ~105k tx gas, plus ~4.4k per counter walked).
+    uint96 internal constant RESOLVER_FEE = 0.0015 ether;
     uint32 internal constant WINDOW = 1 days;
     uint64 internal constant CLOCK = 2 days;
     uint64 internal constant EXTENSION = 1 hours;
     uint64 internal constant REQUEST_TIMEOUT = 30 days;
+    /// Blocks within which a commitment must be revealed (mainnet's value).
+    uint64 internal constant REVEAL_BLOCKS = 256;
     uint64 internal constant MAX_INSTRUCTIONS = 12;
 
     Court internal court;
@@ -82,9 +87,11 @@ abstract contract TreePlayer is Test {
                 clockTime: clockTime,
                 clockExtension: clockExtension,
                 counterBond: COUNTER_BOND,
-                escrow: escrow
+                escrow: escrow,
+                resolverFee: RESOLVER_FEE
             }),
-            REQUEST_TIMEOUT
+            REQUEST_TIMEOUT,
+            REVEAL_BLOCKS
         );
         tree = court.tree();
         k = k_;
@@ -496,12 +503,19 @@ abstract contract TreePlayer is Test {
         revert("game does not terminate");
     }
 
-    /// Resolves every node of a claim, children first (a child's id is above its parent's).
+    /// Resolves every node of a claim, children first (a child's id is above its parent's), as
+    /// this test contract (which collects the resolver fees).
     function resolveAll(uint64 rootId) internal {
+        resolveAllAs(address(this), rootId);
+    }
+
+    /// The same, each resolution sent by `who` (who collects the resolver fees).
+    function resolveAllAs(address who, uint64 rootId) internal {
         uint64[] storage ids = nodesOf[rootId];
         for (uint256 i = ids.length; i > 0; i--) {
             if (tree.statusOf(ids[i - 1]) != ClaimTree.Status.Unresolved) continue;
             if (meterOnlyHonest) vm.resumeGasMetering();
+            vm.prank(who);
             uint256 g = gasleft();
             tree.resolveNode(ids[i - 1], type(uint256).max);
             g -= gasleft();
@@ -519,6 +533,11 @@ abstract contract TreePlayer is Test {
             uint40 d = tree.getNode(ids[i]).deadline;
             if (d > latest) latest = d;
         }
+    }
+
+    /// Moves past the reveal window of every commitment made so far (a claim is paid only then).
+    function pastRevealWindow() internal {
+        vm.roll(block.number + REVEAL_BLOCKS + 1);
     }
 
     function nodeStatus(uint64 id) internal view returns (ClaimTree.Status) {

@@ -416,6 +416,10 @@ impl Server {
                 let request = r.claim.request_id;
                 let open = game.mirror.requests().get(&request).is_some_and(|q| q.fulfilled_by.is_none() && !q.cancelled);
                 if request != 0 && open {
+                    if !player::reveal_window_closed(&self.chain, d, id).await? {
+                        // A claim committed before ours may still be revealed ahead of it.
+                        return Ok(());
+                    }
                     let court = ICourt::new(d.court, &self.chain.provider);
                     let call = court.fulfill(id, r.data()?, alloy::primitives::U256::from(64));
                     match self.chain.send(call.into_transaction_request(), &format!("fulfilling request {request}")).await {

@@ -79,7 +79,7 @@ impl Guest {
         let after = self.mem.data(&self.store);
         let changed = (0..size / PAGE).filter(|p| before[p * PAGE..(p + 1) * PAGE] != after[p * PAGE..(p + 1) * PAGE]).collect();
         let mut marked = Vec::new();
-        self.map.take(size, &mut marked);
+        assert!(self.map.take(size, &mut marked), "the guest's memory is a live pool memory");
         (changed, marked.into_iter().collect(), trapped)
     }
 }
@@ -198,11 +198,11 @@ fn host_writes_are_marked_and_other_memories_have_no_map() {
     let size = g.mem.data_size(&g.store);
     dirty::mark(g.mem.data_ptr(&g.store), 3 * PAGE - 1, 2);
     let mut marked = Vec::new();
-    g.map.take(size, &mut marked);
+    assert!(g.map.take(size, &mut marked));
     assert_eq!(marked, vec![2, 3]);
     // A second take finds the marks cleared.
     marked.clear();
-    g.map.take(size, &mut marked);
+    assert!(g.map.take(size, &mut marked));
     assert!(marked.is_empty());
     // A memory that is not one of the deterministic engine's has no map.
     let mut plain = vec![0u8; 2 * PAGE];

@@ -52,22 +52,7 @@ fn params() -> Params {
     Params { k: K, max_level2_depth: 8, clock_time: CLOCK, clock_extension: EXT, counter_bond: COUNTER_BOND, escrow: ESCROW, resolver_fee: RESOLVER_FEE }
 }
 
-/// A deterministic RNG (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use gavel_bisection::vectors::Rng;
 
 fn fake(tag: &str, a: u64, b: u64, c: u64) -> Hash32 {
     keccak256(format!("{tag} {a} {b} {c}").as_bytes())

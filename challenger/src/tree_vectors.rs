@@ -14,6 +14,7 @@ use alloy::sol_types::{SolCall, SolValue};
 use gavel_bisection::game::toy::{Toy, ToyState};
 use gavel_bisection::game::{part_count, Dissection, TraceProvider, LEVEL_MACRO};
 use gavel_bisection::merkle::Hash32;
+use gavel_bisection::vectors::Rng;
 use gavel_bisection::tree::{Account, ClaimTree, ClaimTruth, Honest, Params, Status, TreeError, Wei};
 use serde_json::{json, Value};
 use std::convert::Infallible;
@@ -37,26 +38,9 @@ const T0: u64 = 1_000_000;
 const CODE_ROOT: Hash32 = [1; 32];
 const MODEL_ROOT: Hash32 = [2; 32];
 
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn word(&mut self) -> Hash32 {
-        keccak256(self.next().to_be_bytes()).0
-    }
+/// A random 32-byte word.
+fn word(rng: &mut Rng) -> Hash32 {
+    keccak256(rng.next().to_be_bytes()).0
 }
 
 /// How a trace departs from the truth.
@@ -234,7 +218,7 @@ struct Game {
 
 impl Game {
     fn post_claim(&mut self, now: u64, claimant: Account, n: u64, lie: Lie, value: Wei) {
-        let mut input = self.rng.word();
+        let mut input = word(&mut self.rng);
         input[..8].copy_from_slice(&n.to_be_bytes());
         let initial = self.toy.initial(&CODE_ROOT, &MODEL_ROOT, &input);
         let mut truth = ToyTrace::new(&self.toy, initial, n, Lie::Truth);
@@ -365,7 +349,7 @@ impl Game {
                 let part = if self.rng.chance(5) { parts as u8 } else { self.rng.below(parts) as u8 };
                 let Some(seg) = at.part(part as u64, K as u64, DEPTH) else {
                     // An invalid part: any roots.
-                    let roots = vec![self.rng.word(); K as usize];
+                    let roots = vec![word(&mut self.rng); K as usize];
                     return self.counter(now, who, node, &at, part, roots, value);
                 };
                 let n = part_count(seg.end - seg.start, K as u64).max(1);
@@ -377,7 +361,7 @@ impl Game {
                     .collect();
                 let from = self.rng.below(n + 1) as usize;
                 for r in roots.iter_mut().skip(from) {
-                    *r = self.rng.word();
+                    *r = word(&mut self.rng);
                 }
                 if self.rng.chance(8) {
                     *roots.last_mut().unwrap_or(&mut [0; 32]) = seg.end_root;
@@ -403,7 +387,7 @@ impl Game {
                     }
                     _ => {
                         let mut p = vec![0u8; 160];
-                        p[..32].copy_from_slice(&self.rng.word());
+                        p[..32].copy_from_slice(&word(&mut self.rng));
                         p
                     }
                 };

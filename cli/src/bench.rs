@@ -47,6 +47,11 @@ pub(crate) struct BenchArgs {
     /// fetched in 1 MiB chunks and checked against its blob id.
     #[arg(long)]
     p2p: bool,
+    /// Benchmark the honest watchtower against sybils instead: for each count, a fresh local
+    /// anvil, a false silero-vad claim and that many sybil counters of it; reports the time and
+    /// gas to answer every one and to resolve (e.g. `--sybils 1,8,64,512`).
+    #[arg(long, value_delimiter = ',')]
+    sybils: Vec<usize>,
     /// Profile inference instead: wall time per tract op type, native tract against the guest
     /// (one plan node per macro-step), summed over the plan and taken as the median of `--iters`
     /// runs; shows which ops make up the guest/native ratio.
@@ -228,6 +233,9 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
     }
     if args.profile {
         return profile(args);
+    }
+    if !args.sybils.is_empty() {
+        return crate::sybils::bench_sybils(&args.sybils, args.json, &args.guest);
     }
     if args.serve {
         let case = args.cases.first().cloned().unwrap_or_else(|| "silero_vad".into());

@@ -15,6 +15,7 @@ mod bench;
 mod demo;
 mod node;
 mod output;
+mod sybils;
 
 /// Optimistic fraud proofs for ML inference.
 #[derive(Parser)]

@@ -53,3 +53,22 @@ fn bench_profile_times_the_same_plan_nodes_on_both_sides() {
     let total: f64 = ops.iter().filter_map(|o| o["guest_ms"].as_f64()).sum();
     assert!((case["guest_ms"].as_f64().unwrap() - total).abs() < 1e-6);
 }
+
+/// `gavel bench --sybils`: on its own anvil, the honest watchtower answers every sybil counter
+/// of a false claim (one honest counter each, plus one of the claim), resolves all of it, and
+/// ends in profit.
+#[test]
+fn bench_sybils_honest_side_answers_every_sybil_and_profits() {
+    let v = json(&["bench", "--sybils", "1,3", "--json"]);
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{v}");
+    for (row, s) in rows.iter().zip([1u64, 3]) {
+        assert_eq!(row["sybils"].as_u64(), Some(s), "{row}");
+        // The claim, S sybils, the honest counter of the claim and one of each sybil.
+        assert_eq!(row["nodes"].as_u64(), Some(2 * s + 2), "{row}");
+        assert_eq!(row["honest_counters"].as_u64(), Some(s + 1), "{row}");
+        assert_eq!(row["honest_resolves"].as_u64(), Some(2 * s + 2), "{row}");
+        assert!(row["honest_profit_eth"].as_f64().is_some_and(|p| p > 0.5), "{row}");
+        assert!(row["honest_gas"].as_u64().is_some_and(|g| g > 300_000 * s), "{row}");
+    }
+}

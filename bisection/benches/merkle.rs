@@ -40,9 +40,7 @@ fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let min = Duration::from_millis(if quick { 1 } else { 1500 });
     let n = if quick { 64 } else { 1 << 16 };
-    let msgs: Vec<[u8; 128]> = (0..n)
-        .map(|k| pseudo_random(128, k as u64 + 1).try_into().unwrap())
-        .collect();
+    let msgs: Vec<[u8; 128]> = (0..n).map(|k| pseudo_random(128, k as u64 + 1).try_into().unwrap()).collect();
     let refs: Vec<&[u8; 128]> = msgs.iter().collect();
 
     let batched = best(min, || {
@@ -54,14 +52,8 @@ fn main() {
         }
     });
     let per_sec = |d: Duration| n as f64 / d.as_secs_f64() / 1e6;
-    println!(
-        "hash_many (batched 128-byte): {:.2} M hashes/s",
-        per_sec(batched)
-    );
-    println!(
-        "keccak-asm scalar:            {:.2} M hashes/s",
-        per_sec(scalar)
-    );
+    println!("hash_many (batched 128-byte): {:.2} M hashes/s", per_sec(batched));
+    println!("keccak-asm scalar:            {:.2} M hashes/s", per_sec(scalar));
 
     let mib = if quick { 1 } else { 64 };
     let memory = pseudo_random(mib << 20, 7);
@@ -69,10 +61,7 @@ fn main() {
         let mut t = MemoryTree::new();
         black_box(t.update(black_box(&memory)));
     });
-    println!(
-        "memory tree, full build:      {:.0} MiB/s ({mib} MiB)",
-        mib as f64 / full.as_secs_f64()
-    );
+    println!("memory tree, full build:      {:.0} MiB/s ({mib} MiB)", mib as f64 / full.as_secs_f64());
 
     // An incremental step: a quarter of the pages rewritten.
     let mut tree = MemoryTree::new();
@@ -89,9 +78,5 @@ fn main() {
         black_box(tree.update_pages(&next, &dirty));
     });
     let dirty_mib = (dirty.len() * 4096) as f64 / (1 << 20) as f64;
-    println!(
-        "memory tree, update {} dirty pages: {:.0} MiB/s of dirty pages",
-        dirty.len(),
-        dirty_mib / incremental.as_secs_f64()
-    );
+    println!("memory tree, update {} dirty pages: {:.0} MiB/s of dirty pages", dirty.len(), dirty_mib / incremental.as_secs_f64());
 }

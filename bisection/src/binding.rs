@@ -118,9 +118,7 @@ pub fn verify_output(final_root: &Hash32, output_root: &Hash32, output_id_addres
         context: IDLE_CONTEXT,
     };
     let outcome = if *output_root == FAILED_OUTPUT { matches!(status, Status::Failed | Status::Trapped) } else { status == Status::Done };
-    Ok(outcome
-        && u64::from(output_id_address) + 32 <= u64::from(header.memory_pages) * 65536
-        && header.root() == *final_root)
+    Ok(outcome && u64::from(output_id_address) + 32 <= u64::from(header.memory_pages) * 65536 && header.root() == *final_root)
 }
 
 mod hex_word {

@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 
 use wasmparser::{
-    BlockType, CompositeInnerType, ElementItems, ElementKind, ExternalKind, FrameKind, FuncValidatorAllocations,
-    Operator, Parser, Payload, TypeRef, ValType, Validator, WasmFeatures,
+    BlockType, CompositeInnerType, ElementItems, ElementKind, ExternalKind, FrameKind, FuncValidatorAllocations, Operator, Parser, Payload, TypeRef, ValType,
+    Validator, WasmFeatures,
 };
 
 use crate::error::{MachineError, Result};
@@ -781,10 +781,7 @@ impl Program {
                         for item in group {
                             let (_, import) = item.map_err(|e| bad(e.to_string()))?;
                             let TypeRef::Func(t) = import.ty else {
-                                return Err(bad(format!(
-                                    "import {}.{}: only function imports are supported",
-                                    import.module, import.name
-                                )));
+                                return Err(bad(format!("import {}.{}: only function imports are supported", import.module, import.name)));
                             };
                             if !matches!((import.module, import.name), ("gavel", "blob_len" | "blob_read")) {
                                 return Err(bad(format!(
@@ -897,9 +894,7 @@ impl Program {
                         let t = val_byte(ty)?;
                         let width = slots_of(t) as u64;
                         if nlocals + count as u64 * width > MAX_LOCALS as u64 {
-                            return Err(bad(format!(
-                                "a function has more than {MAX_LOCALS} local slots; at most {MAX_LOCALS} are supported"
-                            )));
+                            return Err(bad(format!("a function has more than {MAX_LOCALS} local slots; at most {MAX_LOCALS} are supported")));
                         }
                         for _ in 0..count {
                             local_slots.push((nlocals as u32, t == V128));
@@ -986,12 +981,8 @@ impl Program {
                 let Some(func) = f.checked_sub(imported).and_then(|i| functions.get(i as usize)) else {
                     return Err(bad("imported functions in the table are not supported"));
                 };
-                code[table_base as usize + slot as usize] = Instr {
-                    op: op::TABLE_ENTRY,
-                    a: func.entry,
-                    b: func.params,
-                    c: func.locals_depth as u64 | (func.type_id as u64) << 8,
-                };
+                code[table_base as usize + slot as usize] =
+                    Instr { op: op::TABLE_ENTRY, a: func.entry, b: func.params, c: func.locals_depth as u64 | (func.type_id as u64) << 8 };
             }
         }
         if code.len() > MAX_CODE {
@@ -1130,13 +1121,7 @@ impl Lowering<'_> {
     /// Target, keep and drop (in slots) of a branch to label `depth`, taken with `skip` values
     /// (the branch's own operands) above the values it carries. Returns the target pc (0 with
     /// the patch registered on the label's block when it is not known yet).
-    fn branch(
-        &mut self,
-        fv: &wasmparser::FuncValidator<wasmparser::ValidatorResources>,
-        depth: u32,
-        skip: u32,
-        at: usize,
-    ) -> Result<(u32, u32, u64)> {
+    fn branch(&mut self, fv: &wasmparser::FuncValidator<wasmparser::ValidatorResources>, depth: u32, skip: u32, at: usize) -> Result<(u32, u32, u64)> {
         let frame = fv.get_control_frame(depth as usize).ok_or_else(|| bad("branch depth"))?;
         let (params, results) = self.block_arity(frame.block_type)?;
         let n = self.label(depth)?;
@@ -1160,12 +1145,7 @@ impl Lowering<'_> {
             O::Block { .. } | O::Loop { .. } | O::If { .. } => {
                 let is_dead = dead || !reachable;
                 let pc = self.code.len() as u32;
-                let mut ctrl = Ctrl {
-                    dead: is_dead,
-                    loop_start: matches!(o, O::Loop { .. }).then_some(pc),
-                    patches: Vec::new(),
-                    if_jump: None,
-                };
+                let mut ctrl = Ctrl { dead: is_dead, loop_start: matches!(o, O::Loop { .. }).then_some(pc), patches: Vec::new(), if_jump: None };
                 if matches!(o, O::If { .. }) && !is_dead {
                     ctrl.if_jump = Some(self.emit(op::BR_UNLESS, 0, 0, 0));
                 }
@@ -1365,8 +1345,7 @@ impl Lowering<'_> {
                     self.emit(opcode, a, b, 0);
                     return Ok(());
                 }
-                let (opcode, offset) = simple_opcode(other)
-                    .ok_or_else(|| bad(format!("operator {other:?} is not supported by the step machine")))?;
+                let (opcode, offset) = simple_opcode(other).ok_or_else(|| bad(format!("operator {other:?} is not supported by the step machine")))?;
                 self.emit(opcode, offset, 0, 0);
             }
         }

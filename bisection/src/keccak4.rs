@@ -103,10 +103,7 @@ mod avx2 {
             // theta
             let mut c = [zero; 5];
             for (x, cx) in c.iter_mut().enumerate() {
-                *cx = _mm256_xor_si256(
-                    _mm256_xor_si256(_mm256_xor_si256(a[x], a[x + 5]), _mm256_xor_si256(a[x + 10], a[x + 15])),
-                    a[x + 20],
-                );
+                *cx = _mm256_xor_si256(_mm256_xor_si256(_mm256_xor_si256(a[x], a[x + 5]), _mm256_xor_si256(a[x + 10], a[x + 15])), a[x + 20]);
             }
             for x in 0..5 {
                 let d = _mm256_xor_si256(c[(x + 4) % 5], rotl(c[(x + 1) % 5], 1));
@@ -126,10 +123,7 @@ mod avx2 {
             // chi
             for y in 0..5 {
                 for x in 0..5 {
-                    a[x + 5 * y] = _mm256_xor_si256(
-                        b[x + 5 * y],
-                        _mm256_andnot_si256(b[(x + 1) % 5 + 5 * y], b[(x + 2) % 5 + 5 * y]),
-                    );
+                    a[x + 5 * y] = _mm256_xor_si256(b[x + 5 * y], _mm256_andnot_si256(b[(x + 1) % 5 + 5 * y], b[(x + 2) % 5 + 5 * y]));
                 }
             }
             // iota
@@ -197,8 +191,7 @@ mod avx512 {
             }
             for y in 0..5 {
                 for x in 0..5 {
-                    a[x + 5 * y] =
-                        _mm512_ternarylogic_epi64::<CHI>(b[x + 5 * y], b[(x + 1) % 5 + 5 * y], b[(x + 2) % 5 + 5 * y]);
+                    a[x + 5 * y] = _mm512_ternarylogic_epi64::<CHI>(b[x + 5 * y], b[(x + 1) % 5 + 5 * y], b[(x + 2) % 5 + 5 * y]);
                 }
             }
             a[0] = _mm512_xor_si512(a[0], _mm512_set1_epi64(rc as i64));
@@ -241,9 +234,6 @@ mod tests {
         }
         // keccak256 of 128 zero bytes.
         let z = [0u8; 128];
-        assert_eq!(
-            hex::encode(hash128_x4([&z; 4])[3]),
-            hex::encode(crate::merkle::keccak256(&z))
-        );
+        assert_eq!(hex::encode(hash128_x4([&z; 4])[3]), hex::encode(crate::merkle::keccak256(&z)));
     }
 }

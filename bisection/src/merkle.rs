@@ -286,12 +286,7 @@ impl Default for MemoryTree {
 impl MemoryTree {
     /// A tree over empty memory.
     pub fn new() -> MemoryTree {
-        MemoryTree {
-            shadow: Vec::new(),
-            chunk_nodes: Vec::new(),
-            upper: vec![Vec::new(); MEMORY_DEPTH - CHUNK_LEVELS],
-            last: UpdateStats::default(),
-        }
+        MemoryTree { shadow: Vec::new(), chunk_nodes: Vec::new(), upper: vec![Vec::new(); MEMORY_DEPTH - CHUNK_LEVELS], last: UpdateStats::default() }
     }
 
     /// Statistics of the last update.
@@ -400,11 +395,7 @@ impl MemoryTree {
                     let mut children = [zero[level - 1]; ARITY];
                     for (j, child) in children.iter_mut().enumerate() {
                         let i = ARITY * p + j;
-                        let got = if k == 0 {
-                            self.chunk_nodes.get(i * CHUNK_NODES + CHUNK_NODES - 1)
-                        } else {
-                            self.upper[k - 1].get(i)
-                        };
+                        let got = if k == 0 { self.chunk_nodes.get(i * CHUNK_NODES + CHUNK_NODES - 1) } else { self.upper[k - 1].get(i) };
                         if let Some(h) = got {
                             *child = *h;
                         }
@@ -500,8 +491,7 @@ fn rehash_chunk(halves: [Option<&[u8]>; 2], shadow: &mut [u8], nodes: &mut [Hash
         let count = 1 << (2 * (CHUNK_LEVELS - level));
         let (below, here) = (LEVEL_OFFSET[level - 1], LEVEL_OFFSET[level]);
         let changed: Vec<usize> = (0..count).filter(|p| mask & (0b1111 << (ARITY * p)) != 0).collect();
-        let preimages: Vec<[u8; 128]> =
-            changed.iter().map(|p| concat4(&nodes[below + ARITY * p..below + ARITY * (p + 1)])).collect();
+        let preimages: Vec<[u8; 128]> = changed.iter().map(|p| concat4(&nodes[below + ARITY * p..below + ARITY * (p + 1)])).collect();
         let refs: Vec<&[u8; 128]> = preimages.iter().collect();
         for (p, h) in changed.iter().zip(hash_many(&refs)) {
             nodes[here + p] = h;

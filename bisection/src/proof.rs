@@ -86,15 +86,7 @@ pub fn prove_step_bounded(m: &mut Machine, blob_trees: &mut BlobTrees, bound: Op
     if m.status != Status::Running || bound.is_some_and(|b| m.macro_step != b) {
         let proof = out;
         let verifier_hashes = crate::verify::verify_step_bounded(&root_before, &proof, bound).map(|(_, h)| h).unwrap_or(0);
-        return Ok(StepProof {
-            root_before,
-            root_after: root_before,
-            proof,
-            pc,
-            instr,
-            event: StepEvent::Halted,
-            verifier_hashes,
-        });
+        return Ok(StepProof { root_before, root_after: root_before, proof, pc, instr, event: StepEvent::Halted, verifier_hashes });
     }
     // A pc past the code tree holds no leaf: it executes as `unreachable` with no witness.
     if (pc as u64) < 1u64 << (2 * crate::code::CODE_DEPTH) {
@@ -213,9 +205,7 @@ impl Recorder<'_> {
     /// The end of the `n`-byte access at `addr`, or an error unless it is non-empty and inside
     /// memory.
     fn access_end(&self, addr: u64, n: usize) -> Result<u64> {
-        addr.checked_add(n as u64)
-            .filter(|&e| n > 0 && e <= self.m.memory.len() as u64)
-            .ok_or(MachineError::Internal("proof of an access outside memory"))
+        addr.checked_add(n as u64).filter(|&e| n > 0 && e <= self.m.memory.len() as u64).ok_or(MachineError::Internal("proof of an access outside memory"))
     }
 }
 

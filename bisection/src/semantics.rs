@@ -148,284 +148,284 @@ macro_rules! step_body {
         let pc: u32 = $at;
         let ins: Instr = $instr;
 
-    let next = Outcome::Next(pc.wrapping_add(1));
-    let o = ins.op;
-    macro_rules! trap_on {
-        ($r:expr) => {
-            match $r {
-                Ok(v) => v,
-                Err(t) => return Ok(Outcome::Trap(t)),
-            }
-        };
-    }
-    match o {
-        0x46..=0x4f | 0x51..=0x66 | 0x6a..=0x78 | 0x7c..=0x8a | 0x92..=0x98 | 0xa0..=0xa6 => {
-            let y = c.pop()?;
-            let x = c.pop()?;
-            let r = trap_on!(numeric::binary(o, x, y));
-            c.push(r)?;
-            Ok(next)
+        let next = Outcome::Next(pc.wrapping_add(1));
+        let o = ins.op;
+        macro_rules! trap_on {
+            ($r:expr) => {
+                match $r {
+                    Ok(v) => v,
+                    Err(t) => return Ok(Outcome::Trap(t)),
+                }
+            };
         }
-        0x45 | 0x50 | 0x67..=0x69 | 0x79..=0x7b | 0x8b..=0x91 | 0x99..=0x9f | 0xa7..=0xc4 | op::TRUNC_SAT_FIRST..=op::TRUNC_SAT_LAST => {
-            let x = c.pop()?;
-            let r = trap_on!(numeric::unary(o, x));
-            c.push(r)?;
-            Ok(next)
-        }
-        op::I32_CONST | op::I64_CONST | op::F32_CONST | op::F64_CONST => {
-            c.push(ins.c)?;
-            Ok(next)
-        }
-        op::LOCAL_GET => {
-            let v = c.local(ins.a, ins.b as u8)?;
-            c.push(v)?;
-            Ok(next)
-        }
-        op::LOCAL_SET => {
-            let v = c.pop()?;
-            c.set_local(ins.a, ins.b as u8, v)?;
-            Ok(next)
-        }
-        op::LOCAL_TEE => {
-            let v = c.pop()?;
-            c.push(v)?;
-            c.set_local(ins.a, ins.b as u8, v)?;
-            Ok(next)
-        }
-        op::GLOBAL_GET => {
-            let v = c.global(ins.a)?;
-            c.push(v)?;
-            Ok(next)
-        }
-        op::GLOBAL_SET => {
-            let v = c.pop()?;
-            c.set_global(ins.a, v)?;
-            Ok(next)
-        }
-        op::LOAD_FIRST..=op::LOAD_LAST => {
-            trap_on!(load(c, o, ins)?);
-            Ok(next)
-        }
-        op::STORE_FIRST..=op::STORE_LAST => {
-            trap_on!(store(c, o, ins)?);
-            Ok(next)
-        }
-        op::DROP => {
-            c.pop()?;
-            Ok(next)
-        }
-        op::SELECT => {
-            let cond = c.pop()? as u32;
-            let v2 = c.pop()?;
-            let v1 = c.pop()?;
-            c.push(if cond != 0 { v1 } else { v2 })?;
-            Ok(next)
-        }
-        op::SELECT_V128 => {
-            let cond = c.pop()? as u32;
-            let (h2, l2) = (c.pop()?, c.pop()?);
-            let (h1, l1) = (c.pop()?, c.pop()?);
-            let (lo, hi) = if cond != 0 { (l1, h1) } else { (l2, h2) };
-            c.push(lo)?;
-            c.push(hi)?;
-            Ok(next)
-        }
-        crate::simd::FIRST..=crate::simd::LAST => {
-            trap_on!(crate::simd::execute(c, o, ins)?);
-            Ok(next)
-        }
-        op::BR => branch(c, ins.a, ins.b, ins.c),
-        op::BR_IF => {
-            if c.pop()? as u32 != 0 {
-                branch(c, ins.a, ins.b, ins.c)
-            } else {
+        match o {
+            0x46..=0x4f | 0x51..=0x66 | 0x6a..=0x78 | 0x7c..=0x8a | 0x92..=0x98 | 0xa0..=0xa6 => {
+                let y = c.pop()?;
+                let x = c.pop()?;
+                let r = trap_on!(numeric::binary(o, x, y));
+                c.push(r)?;
                 Ok(next)
             }
-        }
-        op::BR_UNLESS => {
-            if c.pop()? as u32 == 0 {
+            0x45 | 0x50 | 0x67..=0x69 | 0x79..=0x7b | 0x8b..=0x91 | 0x99..=0x9f | 0xa7..=0xc4 | op::TRUNC_SAT_FIRST..=op::TRUNC_SAT_LAST => {
+                let x = c.pop()?;
+                let r = trap_on!(numeric::unary(o, x));
+                c.push(r)?;
+                Ok(next)
+            }
+            op::I32_CONST | op::I64_CONST | op::F32_CONST | op::F64_CONST => {
+                c.push(ins.c)?;
+                Ok(next)
+            }
+            op::LOCAL_GET => {
+                let v = c.local(ins.a, ins.b as u8)?;
+                c.push(v)?;
+                Ok(next)
+            }
+            op::LOCAL_SET => {
+                let v = c.pop()?;
+                c.set_local(ins.a, ins.b as u8, v)?;
+                Ok(next)
+            }
+            op::LOCAL_TEE => {
+                let v = c.pop()?;
+                c.push(v)?;
+                c.set_local(ins.a, ins.b as u8, v)?;
+                Ok(next)
+            }
+            op::GLOBAL_GET => {
+                let v = c.global(ins.a)?;
+                c.push(v)?;
+                Ok(next)
+            }
+            op::GLOBAL_SET => {
+                let v = c.pop()?;
+                c.set_global(ins.a, v)?;
+                Ok(next)
+            }
+            op::LOAD_FIRST..=op::LOAD_LAST => {
+                trap_on!(load(c, o, ins)?);
+                Ok(next)
+            }
+            op::STORE_FIRST..=op::STORE_LAST => {
+                trap_on!(store(c, o, ins)?);
+                Ok(next)
+            }
+            op::DROP => {
+                c.pop()?;
+                Ok(next)
+            }
+            op::SELECT => {
+                let cond = c.pop()? as u32;
+                let v2 = c.pop()?;
+                let v1 = c.pop()?;
+                c.push(if cond != 0 { v1 } else { v2 })?;
+                Ok(next)
+            }
+            op::SELECT_V128 => {
+                let cond = c.pop()? as u32;
+                let (h2, l2) = (c.pop()?, c.pop()?);
+                let (h1, l1) = (c.pop()?, c.pop()?);
+                let (lo, hi) = if cond != 0 { (l1, h1) } else { (l2, h2) };
+                c.push(lo)?;
+                c.push(hi)?;
+                Ok(next)
+            }
+            crate::simd::FIRST..=crate::simd::LAST => {
+                trap_on!(crate::simd::execute(c, o, ins)?);
+                Ok(next)
+            }
+            op::BR => branch(c, ins.a, ins.b, ins.c),
+            op::BR_IF => {
+                if c.pop()? as u32 != 0 {
+                    branch(c, ins.a, ins.b, ins.c)
+                } else {
+                    Ok(next)
+                }
+            }
+            op::BR_UNLESS => {
+                if c.pop()? as u32 == 0 {
+                    Ok(Outcome::Next(ins.a))
+                } else {
+                    Ok(next)
+                }
+            }
+            op::BR_TABLE => {
+                let index = c.pop()? as u32;
+                if ins.a == 0 {
+                    return Err(c.malformed("empty br_table"));
+                }
+                let slot = index.min(ins.a - 1);
+                let entry = c.code(pc.wrapping_add(1).wrapping_add(slot))?;
+                if entry.op != op::BR_TABLE_ENTRY {
+                    return Err(c.malformed("br_table entry"));
+                }
+                branch(c, entry.a, entry.b, entry.c)
+            }
+            op::RETURN => {
+                let results = pop_n(c, ins.b)?;
+                if c.call_depth() == 0 {
+                    // The outermost frame returns: the macro-step ends. `gavel_step` returns 1 (more
+                    // steps), 0 (done) or anything else (failed).
+                    let status = match results.as_slice() {
+                        [1] => Status::Running,
+                        [0] => Status::Done,
+                        _ => Status::Failed,
+                    };
+                    return Ok(Outcome::Exit(status));
+                }
+                let resume = c.ret(&results)?;
+                Ok(Outcome::Next(resume))
+            }
+            op::CALL => call(c, pc, ins.a, ins.b, ins.c as u8),
+            op::INVOKE => {
+                // Only instruction 0 starts a macro-step; it runs from the idle state.
+                c.enter(ins.c as u8)?;
                 Ok(Outcome::Next(ins.a))
-            } else {
+            }
+            op::CALL_INDIRECT => {
+                let index = c.pop()? as u32;
+                if index as u64 >= ins.c {
+                    return Ok(Outcome::Trap(Trap::TableOutOfBounds));
+                }
+                let slot = c.code(ins.b.wrapping_add(index))?;
+                if slot.op != op::TABLE_ENTRY {
+                    return Ok(Outcome::Trap(Trap::IndirectCallToNull));
+                }
+                if (slot.c >> 8) as u32 != ins.a {
+                    return Ok(Outcome::Trap(Trap::BadSignature));
+                }
+                call(c, pc, slot.a, slot.b, slot.c as u8)
+            }
+            op::UNREACHABLE => Ok(Outcome::Trap(Trap::Unreachable)),
+            op::MEMORY_SIZE => {
+                let pages = c.memory_pages();
+                c.push(pages as u64)?;
                 Ok(next)
             }
-        }
-        op::BR_TABLE => {
-            let index = c.pop()? as u32;
-            if ins.a == 0 {
-                return Err(c.malformed("empty br_table"));
+            op::MEMORY_GROW => {
+                let delta = c.pop()? as u32;
+                let old = c.memory_pages();
+                let new = old as u64 + delta as u64;
+                if new > ins.a as u64 || new > c.memory_limit_pages() as u64 {
+                    c.push(0xffff_ffff)?;
+                } else {
+                    c.set_memory_pages(new as u32)?;
+                    c.push(old as u64)?;
+                }
+                Ok(next)
             }
-            let slot = index.min(ins.a - 1);
-            let entry = c.code(pc.wrapping_add(1).wrapping_add(slot))?;
-            if entry.op != op::BR_TABLE_ENTRY {
-                return Err(c.malformed("br_table entry"));
-            }
-            branch(c, entry.a, entry.b, entry.c)
-        }
-        op::RETURN => {
-            let results = pop_n(c, ins.b)?;
-            if c.call_depth() == 0 {
-                // The outermost frame returns: the macro-step ends. `gavel_step` returns 1 (more
-                // steps), 0 (done) or anything else (failed).
-                let status = match results.as_slice() {
-                    [1] => Status::Running,
-                    [0] => Status::Done,
-                    _ => Status::Failed,
-                };
-                return Ok(Outcome::Exit(status));
-            }
-            let resume = c.ret(&results)?;
-            Ok(Outcome::Next(resume))
-        }
-        op::CALL => call(c, pc, ins.a, ins.b, ins.c as u8),
-        op::INVOKE => {
-            // Only instruction 0 starts a macro-step; it runs from the idle state.
-            c.enter(ins.c as u8)?;
-            Ok(Outcome::Next(ins.a))
-        }
-        op::CALL_INDIRECT => {
-            let index = c.pop()? as u32;
-            if index as u64 >= ins.c {
-                return Ok(Outcome::Trap(Trap::TableOutOfBounds));
-            }
-            let slot = c.code(ins.b.wrapping_add(index))?;
-            if slot.op != op::TABLE_ENTRY {
-                return Ok(Outcome::Trap(Trap::IndirectCallToNull));
-            }
-            if (slot.c >> 8) as u32 != ins.a {
-                return Ok(Outcome::Trap(Trap::BadSignature));
-            }
-            call(c, pc, slot.a, slot.b, slot.c as u8)
-        }
-        op::UNREACHABLE => Ok(Outcome::Trap(Trap::Unreachable)),
-        op::MEMORY_SIZE => {
-            let pages = c.memory_pages();
-            c.push(pages as u64)?;
-            Ok(next)
-        }
-        op::MEMORY_GROW => {
-            let delta = c.pop()? as u32;
-            let old = c.memory_pages();
-            let new = old as u64 + delta as u64;
-            if new > ins.a as u64 || new > c.memory_limit_pages() as u64 {
-                c.push(0xffff_ffff)?;
-            } else {
-                c.set_memory_pages(new as u32)?;
-                c.push(old as u64)?;
-            }
-            Ok(next)
-        }
-        op::MEMORY_FILL => {
-            let n = c.pop()? as u32 as u64;
-            let val = c.pop()?;
-            let dst = c.pop()? as u32 as u64;
-            if dst + n > c.memory_pages() as u64 * PAGE {
-                return Ok(Outcome::Trap(Trap::MemoryOutOfBounds));
-            }
-            if n == 0 {
-                return Ok(next);
-            }
-            let k = forward_chunk(dst, n);
-            c.write(dst, &[val as u8; 32][..k as usize])?;
-            if n > k {
-                c.push(dst + k)?;
-                c.push(val)?;
-                c.push(n - k)?;
-                return Ok(Outcome::Next(pc));
-            }
-            Ok(next)
-        }
-        op::MEMORY_COPY => {
-            let n = c.pop()? as u32 as u64;
-            let src = c.pop()? as u32 as u64;
-            let dst = c.pop()? as u32 as u64;
-            let size = c.memory_pages() as u64 * PAGE;
-            if dst + n > size || src + n > size {
-                return Ok(Outcome::Trap(Trap::MemoryOutOfBounds));
-            }
-            if n == 0 {
-                return Ok(next);
-            }
-            let mut buf = [0u8; 32];
-            if dst <= src {
-                // Forward, from the front: never overwrites source bytes still to be read.
+            op::MEMORY_FILL => {
+                let n = c.pop()? as u32 as u64;
+                let val = c.pop()?;
+                let dst = c.pop()? as u32 as u64;
+                if dst + n > c.memory_pages() as u64 * PAGE {
+                    return Ok(Outcome::Trap(Trap::MemoryOutOfBounds));
+                }
+                if n == 0 {
+                    return Ok(next);
+                }
                 let k = forward_chunk(dst, n);
-                c.read(src, k as usize, &mut buf)?;
-                c.write(dst, &buf[..k as usize])?;
+                c.write(dst, &[val as u8; 32][..k as usize])?;
                 if n > k {
                     c.push(dst + k)?;
-                    c.push(src + k)?;
+                    c.push(val)?;
                     c.push(n - k)?;
                     return Ok(Outcome::Next(pc));
                 }
-            } else {
-                // Backward, from the back: the last destination leaf first.
-                let k = n.min((dst + n - 1) % LEAF + 1);
-                c.read(src + n - k, k as usize, &mut buf)?;
-                c.write(dst + n - k, &buf[..k as usize])?;
-                if n > k {
-                    c.push(dst)?;
-                    c.push(src)?;
-                    c.push(n - k)?;
-                    return Ok(Outcome::Next(pc));
+                Ok(next)
+            }
+            op::MEMORY_COPY => {
+                let n = c.pop()? as u32 as u64;
+                let src = c.pop()? as u32 as u64;
+                let dst = c.pop()? as u32 as u64;
+                let size = c.memory_pages() as u64 * PAGE;
+                if dst + n > size || src + n > size {
+                    return Ok(Outcome::Trap(Trap::MemoryOutOfBounds));
                 }
-            }
-            Ok(next)
-        }
-        op::BLOB_LEN => {
-            let blob = c.pop()? as u32 as u64;
-            let len = c.blob_len(blob)?;
-            c.push(len.unwrap_or(u64::MAX))?;
-            Ok(next)
-        }
-        op::BLOB_READ => {
-            let len = c.pop()? as u32;
-            let dst = c.pop()? as u32 as u64;
-            let offset = c.pop()?;
-            let blob = c.pop()? as u32 as u64;
-            let blob_len = c.blob_len(blob)?;
-            let ok = match blob_len {
-                Some(bl) => {
-                    (len as i32) >= 0
-                        && (offset as i64) >= 0
-                        && offset.checked_add(len as u64).is_some_and(|end| end <= bl)
-                        && dst + len as u64 <= c.memory_pages() as u64 * PAGE
+                if n == 0 {
+                    return Ok(next);
                 }
-                None => false,
-            };
-            if !ok {
-                c.push(0xffff_ffff)?;
-                return Ok(Outcome::Next(pc.wrapping_add(2)));
+                let mut buf = [0u8; 32];
+                if dst <= src {
+                    // Forward, from the front: never overwrites source bytes still to be read.
+                    let k = forward_chunk(dst, n);
+                    c.read(src, k as usize, &mut buf)?;
+                    c.write(dst, &buf[..k as usize])?;
+                    if n > k {
+                        c.push(dst + k)?;
+                        c.push(src + k)?;
+                        c.push(n - k)?;
+                        return Ok(Outcome::Next(pc));
+                    }
+                } else {
+                    // Backward, from the back: the last destination leaf first.
+                    let k = n.min((dst + n - 1) % LEAF + 1);
+                    c.read(src + n - k, k as usize, &mut buf)?;
+                    c.write(dst + n - k, &buf[..k as usize])?;
+                    if n > k {
+                        c.push(dst)?;
+                        c.push(src)?;
+                        c.push(n - k)?;
+                        return Ok(Outcome::Next(pc));
+                    }
+                }
+                Ok(next)
             }
-            c.push(len as u64)?;
-            c.push(blob)?;
-            c.push(offset)?;
-            c.push(dst)?;
-            c.push(len as u64)?;
-            Ok(next)
-        }
-        op::BLOB_READ_CHUNK => {
-            let rem = c.pop()?;
-            let dst = c.pop()?;
-            let offset = c.pop()?;
-            let blob = c.pop()?;
-            if rem == 0 {
-                return Ok(next);
+            op::BLOB_LEN => {
+                let blob = c.pop()? as u32 as u64;
+                let len = c.blob_len(blob)?;
+                c.push(len.unwrap_or(u64::MAX))?;
+                Ok(next)
             }
-            let k = forward_chunk(dst, rem);
-            let mut buf = [0u8; 32];
-            c.blob_read(blob, offset, k as usize, &mut buf)?;
-            c.write(dst, &buf[..k as usize])?;
-            if rem > k {
+            op::BLOB_READ => {
+                let len = c.pop()? as u32;
+                let dst = c.pop()? as u32 as u64;
+                let offset = c.pop()?;
+                let blob = c.pop()? as u32 as u64;
+                let blob_len = c.blob_len(blob)?;
+                let ok = match blob_len {
+                    Some(bl) => {
+                        (len as i32) >= 0
+                            && (offset as i64) >= 0
+                            && offset.checked_add(len as u64).is_some_and(|end| end <= bl)
+                            && dst + len as u64 <= c.memory_pages() as u64 * PAGE
+                    }
+                    None => false,
+                };
+                if !ok {
+                    c.push(0xffff_ffff)?;
+                    return Ok(Outcome::Next(pc.wrapping_add(2)));
+                }
+                c.push(len as u64)?;
                 c.push(blob)?;
-                c.push(offset + k)?;
-                c.push(dst + k)?;
-                c.push(rem - k)?;
-                return Ok(Outcome::Next(pc));
+                c.push(offset)?;
+                c.push(dst)?;
+                c.push(len as u64)?;
+                Ok(next)
             }
-            Ok(next)
+            op::BLOB_READ_CHUNK => {
+                let rem = c.pop()?;
+                let dst = c.pop()?;
+                let offset = c.pop()?;
+                let blob = c.pop()?;
+                if rem == 0 {
+                    return Ok(next);
+                }
+                let k = forward_chunk(dst, rem);
+                let mut buf = [0u8; 32];
+                c.blob_read(blob, offset, k as usize, &mut buf)?;
+                c.write(dst, &buf[..k as usize])?;
+                if rem > k {
+                    c.push(blob)?;
+                    c.push(offset + k)?;
+                    c.push(dst + k)?;
+                    c.push(rem - k)?;
+                    return Ok(Outcome::Next(pc));
+                }
+                Ok(next)
+            }
+            _ => Err(c.malformed("opcode")),
         }
-        _ => Err(c.malformed("opcode")),
-    }
     }};
 }
 

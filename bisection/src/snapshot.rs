@@ -133,7 +133,14 @@ impl Cursor<'_> {
 
 /// Restores the state of the last record at or before global step `step` (records must be the
 /// ones the store at `path` was written with). Returns the machine and its global step.
-pub fn restore(path: &Path, records: &[RecordInfo], program: Arc<Program>, blobs: Vec<Arc<Vec<u8>>>, memory_limit_pages: u32, step: u64) -> Result<(Machine, u64)> {
+pub fn restore(
+    path: &Path,
+    records: &[RecordInfo],
+    program: Arc<Program>,
+    blobs: Vec<Arc<Vec<u8>>>,
+    memory_limit_pages: u32,
+    step: u64,
+) -> Result<(Machine, u64)> {
     let k = records.partition_point(|r| r.step <= step);
     if k == 0 {
         return Err(MachineError::Range(format!("no snapshot at or before step {step}")));
@@ -179,12 +186,7 @@ pub fn restore(path: &Path, records: &[RecordInfo], program: Arc<Program>, blobs
         let nf = c.u32()? as usize;
         let mut frames = Vec::with_capacity(nf);
         for _ in 0..nf {
-            frames.push(Frame {
-                return_pc: c.u32()?,
-                stack_base: c.u64()? as usize,
-                locals_base: c.u64()? as usize,
-                locals_depth: c.u8()?,
-            });
+            frames.push(Frame { return_pc: c.u32()?, stack_base: c.u64()? as usize, locals_base: c.u64()? as usize, locals_depth: c.u8()? });
         }
         m.memory.resize(memory_len, 0);
         let np = c.u32()?;

@@ -67,8 +67,7 @@ impl Verifier for Toy {
     /// and its accumulator is the output (a proof that does not open the root reverts on chain;
     /// here it is simply not a proof).
     fn verify_output(&self, final_root: Hash32, output_root: Hash32, proof: &[u8]) -> bool {
-        ToyState::from_proof(proof)
-            .is_some_and(|s| s.root() == final_root && s.macro_step >= s.halt_at && s.acc == output_root)
+        ToyState::from_proof(proof).is_some_and(|s| s.root() == final_root && s.macro_step >= s.halt_at && s.acc == output_root)
     }
 }
 
@@ -421,16 +420,7 @@ impl ClaimTree {
     /// at the part's end (`NotDisagreeing`); the bond is `counterBond`; an identical node
     /// reverts (`AlreadyPosted`); the parent's deadline must not have passed ("Clocks").
     #[allow(clippy::too_many_arguments)]
-    pub fn counter(
-        &mut self,
-        poster: Account,
-        parent_id: u64,
-        at: &Dissection,
-        part: u8,
-        roots: &[Hash32],
-        value: Wei,
-        now: u64,
-    ) -> Result<u64, TreeError> {
+    pub fn counter(&mut self, poster: Account, parent_id: u64, at: &Dissection, part: u8, roots: &[Hash32], value: Wei, now: u64) -> Result<u64, TreeError> {
         let parent = self.check_roots(parent_id, at)?;
         let seg = self.part_of(at, part, parent.level2_depth)?;
         if seg.is_step() {
@@ -736,16 +726,7 @@ impl ClaimTree {
     /// `now − posted(claim)`), computed as `MAX − (deadline(parent) − now)`, clamped to
     /// `MAX − EXT` (the extension rule); `deadline(c) = now + MAX − duration(parent)`.
     #[allow(clippy::too_many_arguments)]
-    fn create(
-        &mut self,
-        parent_id: u64,
-        part: u8,
-        key: Hash32,
-        poster: Account,
-        value: Wei,
-        now: u64,
-        kind: NodeKind,
-    ) -> Result<u64, TreeError> {
+    fn create(&mut self, parent_id: u64, part: u8, key: Hash32, poster: Account, value: Wei, now: u64, kind: NodeKind) -> Result<u64, TreeError> {
         if let Some(existing) = self.node_id_of.get(&key) {
             return Err(TreeError::AlreadyPosted(*existing));
         }
@@ -754,8 +735,7 @@ impl ClaimTree {
             return Err(TreeError::ClockExpired { node: parent_id, deadline: parent.deadline });
         }
         let (max, ext) = (self.params.clock_time, self.params.clock_extension);
-        let mut duration =
-            if parent.depth == 0 { now - self.claims[&parent_id].posted_at } else { max - (parent.deadline - now) };
+        let mut duration = if parent.depth == 0 { now - self.claims[&parent_id].posted_at } else { max - (parent.deadline - now) };
         // INVARIANT: every node leaves its own team at least clockExtension to answer a counter.
         if duration > max - ext {
             duration = max - ext;
@@ -948,13 +928,7 @@ pub struct Honest {
 }
 
 /// The moves the honest party `me` must make on `claim` at `now` (see [`Honest::moves`]).
-pub fn honest_moves<P: ClaimTruth>(
-    tree: &ClaimTree,
-    claim: u64,
-    truth: &mut P,
-    me: Account,
-    now: u64,
-) -> Result<Vec<HonestMove>, P::Error> {
+pub fn honest_moves<P: ClaimTruth>(tree: &ClaimTree, claim: u64, truth: &mut P, me: Account, now: u64) -> Result<Vec<HonestMove>, P::Error> {
     Honest::new(me).moves(tree, claim, truth, now)
 }
 
@@ -1009,9 +983,7 @@ impl Honest {
                 Verdict::False { part, answer: Answer::Counter { roots, key } } if tree.node_id_of(&key) == 0 => {
                     Some(Action::Counter { parent: id, part, roots })
                 }
-                Verdict::False { part, answer: Answer::Step { proof } } if r.best == 0 || r.best > part + 1 => {
-                    Some(Action::Step { node: id, part, proof })
-                }
+                Verdict::False { part, answer: Answer::Step { proof } } if r.best == 0 || r.best > part + 1 => Some(Action::Step { node: id, part, proof }),
                 Verdict::True if x.depth == 0 => {
                     let c = tree.claim(id).copied();
                     match c {
@@ -1111,9 +1083,7 @@ fn judge<P: ClaimTruth>(tree: &ClaimTree, id: u64, truth: &mut P) -> Result<Verd
         None => Verdict::True,
         Some(Move::Step { choice, proof }) => Verdict::False { part: choice as u8, answer: Answer::Step { proof } },
         Some(Move::Dissect { choice, roots }) => {
-            let c = counter_dissection(d, choice as u8, k, x.level2_depth, &roots)
-                .expect("honest_move picks an existing part")
-                .commitment();
+            let c = counter_dissection(d, choice as u8, k, x.level2_depth, &roots).expect("honest_move picks an existing part").commitment();
             Verdict::False { part: choice as u8, answer: Answer::Counter { roots, key: node_key(id, choice, c) } }
         }
     })

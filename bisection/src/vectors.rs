@@ -54,8 +54,30 @@ impl Rng {
 
 fn f32s() -> Vec<u64> {
     let v: [f32; 24] = [
-        0.0, -0.0, 1.0, -1.0, 0.5, 1.5, 2.5, -2.5, 3.0, 0.1, f32::MAX, f32::MIN_POSITIVE, 1e-45, -1e-45, 1.1754942e-38,
-        f32::INFINITY, f32::NEG_INFINITY, 2147483648.0, -2147483648.0, 2147483520.0, 4294967296.0, 9.223372e18, -9.223372e18, 16777217.0,
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        1.5,
+        2.5,
+        -2.5,
+        3.0,
+        0.1,
+        f32::MAX,
+        f32::MIN_POSITIVE,
+        1e-45,
+        -1e-45,
+        1.1754942e-38,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        2147483648.0,
+        -2147483648.0,
+        2147483520.0,
+        4294967296.0,
+        9.223372e18,
+        -9.223372e18,
+        16777217.0,
     ];
     let mut out: Vec<u64> = v.iter().map(|x| x.to_bits() as u64).collect();
     out.extend([0x7fc0_0000u64, 0xffc0_0000, 0x7fa0_0001, 0xff80_0001, 0x7f80_0001]);
@@ -64,9 +86,30 @@ fn f32s() -> Vec<u64> {
 
 fn f64s() -> Vec<u64> {
     let v: [f64; 24] = [
-        0.0, -0.0, 1.0, -1.0, 0.5, 1.5, 2.5, -2.5, 3.0, 0.1, f64::MAX, f64::MIN_POSITIVE, 5e-324, -5e-324, 2.225073858507201e-308,
-        f64::INFINITY, f64::NEG_INFINITY, 2147483648.0, -2147483649.0, 4294967295.5, 9.223372036854775e18, -9.223372036854776e18,
-        1.8446744073709552e19, 9007199254740993.0,
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        1.5,
+        2.5,
+        -2.5,
+        3.0,
+        0.1,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        5e-324,
+        -5e-324,
+        2.225073858507201e-308,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        2147483648.0,
+        -2147483649.0,
+        4294967295.5,
+        9.223372036854775e18,
+        -9.223372036854776e18,
+        1.8446744073709552e19,
+        9007199254740993.0,
     ];
     let mut out: Vec<u64> = v.iter().map(|x| x.to_bits()).collect();
     out.extend([0x7ff8_0000_0000_0000u64, 0xfff8_0000_0000_0000, 0x7ff4_0000_0000_0001, 0xfff0_0000_0000_0001]);
@@ -74,7 +117,30 @@ fn f64s() -> Vec<u64> {
 }
 
 fn ints() -> Vec<u64> {
-    vec![0, 1, 2, 3, 31, 32, 33, 63, 64, 65, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0x1_0000_0000, 0x7fff_ffff_ffff_ffff, 0x8000_0000_0000_0000, u64::MAX, 0x80, 0xff, 0x8000, 0xffff, 0x1234_5678_9abc_def0]
+    vec![
+        0,
+        1,
+        2,
+        3,
+        31,
+        32,
+        33,
+        63,
+        64,
+        65,
+        0x7fff_ffff,
+        0x8000_0000,
+        0xffff_ffff,
+        0x1_0000_0000,
+        0x7fff_ffff_ffff_ffff,
+        0x8000_0000_0000_0000,
+        u64::MAX,
+        0x80,
+        0xff,
+        0x8000,
+        0xffff,
+        0x1234_5678_9abc_def0,
+    ]
 }
 
 /// Operand values for an opcode: the special values of its operand type plus random bits.
@@ -135,10 +201,7 @@ pub fn numeric() -> serde_json::Value {
                 traps.push(serde_json::json!(trap_code(t)));
             }
         }
-        files.insert(
-            name.to_string(),
-            serde_json::json!({ "count": ops.len(), "op": ops, "a": a_s, "b": b_s, "r": r_s, "trap": traps }),
-        );
+        files.insert(name.to_string(), serde_json::json!({ "count": ops.len(), "op": ops, "a": a_s, "b": b_s, "r": r_s, "trap": traps }));
     }
     serde_json::Value::Object(files)
 }
@@ -221,7 +284,14 @@ pub fn synthetic_steps() -> Vec<StepProof> {
         let e = ins(op::INVOKE, 1, 0, depth);
         let last = (1u32 << (2 * depth)) - 1;
         prove_program(
-            vec![e, konst(5), ins(op::LOCAL_SET, last, depth as u32, 0), ins(op::LOCAL_GET, last, depth as u32, 0), ins(op::LOCAL_TEE, 0, depth as u32, 0), ins(op::DROP, 0, 0, 0)],
+            vec![
+                e,
+                konst(5),
+                ins(op::LOCAL_SET, last, depth as u32, 0),
+                ins(op::LOCAL_GET, last, depth as u32, 0),
+                ins(op::LOCAL_TEE, 0, depth as u32, 0),
+                ins(op::DROP, 0, 0, 0),
+            ],
             1,
             vec![],
             &mut out,
@@ -259,7 +329,16 @@ pub fn synthetic_steps() -> Vec<StepProof> {
     }
     for (blob, off, dst, len) in [(0u64, 3u64, 10u64, 70u64), (0, 190, 0, 10), (0, 195, 0, 10), (1, 0, 31, 5), (2, 0, 0, 1), (0, 0, 65530, 10), (0, 0, 0, 0)] {
         prove_program(
-            vec![enter, konst(blob), konst(off), konst(dst), konst(len), ins(op::BLOB_READ, 0, 0, 0), ins(op::BLOB_READ_CHUNK, 0, 0, 0), ins(op::DROP, 0, 0, 0)],
+            vec![
+                enter,
+                konst(blob),
+                konst(off),
+                konst(dst),
+                konst(len),
+                ins(op::BLOB_READ, 0, 0, 0),
+                ins(op::BLOB_READ_CHUNK, 0, 0, 0),
+                ins(op::DROP, 0, 0, 0),
+            ],
             1,
             blobs.clone(),
             &mut out,
@@ -269,7 +348,21 @@ pub fn synthetic_steps() -> Vec<StepProof> {
     // Control: branches keeping and dropping values, br_table entries, calls, indirect calls
     // (hit, null, out of range, bad type), returns, unreachable, and the end of a macro-step.
     prove_program(
-        vec![enter, konst(1), konst(2), konst(3), konst(1), ins(op::BR_IF, 8, 1, 2), ins(op::UNREACHABLE, 0, 0, 0), ins(op::UNREACHABLE, 0, 0, 0), konst(0), ins(op::BR_UNLESS, 11, 0, 0), ins(op::UNREACHABLE, 0, 0, 0), konst(1), ins(op::RETURN, 0, 1, 0)],
+        vec![
+            enter,
+            konst(1),
+            konst(2),
+            konst(3),
+            konst(1),
+            ins(op::BR_IF, 8, 1, 2),
+            ins(op::UNREACHABLE, 0, 0, 0),
+            ins(op::UNREACHABLE, 0, 0, 0),
+            konst(0),
+            ins(op::BR_UNLESS, 11, 0, 0),
+            ins(op::UNREACHABLE, 0, 0, 0),
+            konst(1),
+            ins(op::RETURN, 0, 1, 0),
+        ],
         1,
         vec![],
         &mut out,
@@ -390,7 +483,9 @@ pub fn simd_steps() -> Vec<StepProof> {
                     _ => None,
                 };
                 let takes_vec = lane_bits.is_some() || n == 0x0b;
-                for (k, (addr, offset)) in [(16u64, 0u32), (3, 0), (20, 1), (29, 0), (65520, 0), (65519, 1), (65530, 0), (0xffff_fff0, 0), (0xffff_ffff, 1)].into_iter().enumerate() {
+                for (k, (addr, offset)) in
+                    [(16u64, 0u32), (3, 0), (20, 1), (29, 0), (65520, 0), (65519, 1), (65530, 0), (0xffff_fff0, 0), (0xffff_ffff, 1)].into_iter().enumerate()
+                {
                     let lane = lane_bits.map_or(0, |b| [0, lanes(b) - 1, 1 % lanes(b)][k % 3]);
                     let mut prog = vec![enter, konst(16)];
                     prog.extend(vec(pattern));
@@ -408,9 +503,38 @@ pub fn simd_steps() -> Vec<StepProof> {
             }
             _ => {
                 let (vecs, scalar): (usize, Option<u64>) = match n {
-                    0x0d | 0x0e | 0x23..=0x52 | 0xd6..=0xdf | 0x65 | 0x66 | 0x6e..=0x73 | 0x76..=0x79 | 0x7b | 0x82 | 0x85 | 0x86 | 0x8e..=0x93 | 0x95..=0x9f | 0xae | 0xb1 | 0xb5..=0xba | 0xbc..=0xbf | 0xce | 0xd1 | 0xd5 | 0xe4..=0xeb | 0xf0..=0xf7 => {
-                        (if n == 0x52 { 3 } else if n == 0x4d { 1 } else { 2 }, None)
-                    }
+                    0x0d
+                    | 0x0e
+                    | 0x23..=0x52
+                    | 0xd6..=0xdf
+                    | 0x65
+                    | 0x66
+                    | 0x6e..=0x73
+                    | 0x76..=0x79
+                    | 0x7b
+                    | 0x82
+                    | 0x85
+                    | 0x86
+                    | 0x8e..=0x93
+                    | 0x95..=0x9f
+                    | 0xae
+                    | 0xb1
+                    | 0xb5..=0xba
+                    | 0xbc..=0xbf
+                    | 0xce
+                    | 0xd1
+                    | 0xd5
+                    | 0xe4..=0xeb
+                    | 0xf0..=0xf7 => (
+                        if n == 0x52 {
+                            3
+                        } else if n == 0x4d {
+                            1
+                        } else {
+                            2
+                        },
+                        None,
+                    ),
                     0x0f..=0x14 => (0, Some(0)),
                     0x17 | 0x1a | 0x1c | 0x1e | 0x20 | 0x22 => (1, Some(0)),
                     0x6b..=0x6d | 0x8b..=0x8d | 0xab..=0xad | 0xcb..=0xcd => (1, Some(1)),
@@ -432,7 +556,13 @@ pub fn simd_steps() -> Vec<StepProof> {
                         // Shift counts: in range, at and past the lane width, huge.
                         Some(1) => prog.push(konst([0u64, 1, 7, 8, 15, 31, 63, 0xffff_ffff][k])),
                         Some(_) => {
-                            let pool = if matches!(n, 0x13 | 0x20) { f32s() } else if matches!(n, 0x14 | 0x22) { f64s() } else { ints() };
+                            let pool = if matches!(n, 0x13 | 0x20) {
+                                f32s()
+                            } else if matches!(n, 0x14 | 0x22) {
+                                f64s()
+                            } else {
+                                ints()
+                            };
                             let x = pool[(k * 5 + rng.next() as usize) % pool.len()];
                             prog.push(konst(if matches!(n, 0x0f..=0x11 | 0x13 | 0x17 | 0x1a | 0x1c | 0x20) { x & 0xffff_ffff } else { x }));
                         }

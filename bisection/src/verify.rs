@@ -25,9 +25,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len()).ok_or_else(|| {
-            invalid(format!("truncated: {what} needs {n} bytes at offset {}, {} left", self.pos, self.data.len() - self.pos))
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.data.len())
+            .ok_or_else(|| invalid(format!("truncated: {what} needs {n} bytes at offset {}, {} left", self.pos, self.data.len() - self.pos)))?;
         let s = &self.data[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -403,20 +405,7 @@ pub fn verify_step_bounded(root_before: &Hash32, proof: &[u8], bound: Option<u64
         }
         return Ok((*root_before, hashes));
     }
-    let mut v = Verifier {
-        r,
-        header,
-
-        depth,
-        stack,
-        locals,
-        frames,
-        active,
-        globals: None,
-        globals_dirty: false,
-        blobs: None,
-        hashes,
-    };
+    let mut v = Verifier { r, header, depth, stack, locals, frames, active, globals: None, globals_dirty: false, blobs: None, hashes };
     // A pc past the code tree holds no leaf: it executes as `unreachable` (spec/proofs.md).
     let ins = if (pc as u64) < 1u64 << (2 * CODE_DEPTH) { v.code(pc)? } else { Instr::default() };
     let outcome = execute(&mut v, pc, ins)?;

@@ -143,20 +143,13 @@ fn f64_bits(x: u32) -> u64 {
         INF => 0x7ff0_0000_0000_0000,
         NEG_INF => 0xfff0_0000_0000_0000,
         CANON => 0x7ff8_0000_0000_0000,
-        x if x & 0x7f80_0000 == 0x7f80_0000 => {
-            ((x as u64 & 0x8000_0000) << 32)
-                | 0x7ff0_0000_0000_0000
-                | ((x as u64 & 0x7f_ffff) << 29)
-        }
+        x if x & 0x7f80_0000 == 0x7f80_0000 => ((x as u64 & 0x8000_0000) << 32) | 0x7ff0_0000_0000_0000 | ((x as u64 & 0x7f_ffff) << 29),
         x => f64::from(f32::from_bits(x)).to_bits(),
     }
 }
 
 fn v4(l: [u32; 4]) -> Val {
-    let x = l
-        .iter()
-        .rev()
-        .fold(0u128, |acc, &w| (acc << 32) | w as u128);
+    let x = l.iter().rev().fold(0u128, |acc, &w| (acc << 32) | w as u128);
     Val::V128(x.into())
 }
 
@@ -170,10 +163,7 @@ fn nan_payloads_never_leak_and_the_step_machine_agrees() {
     let program = Arc::new(Program::lower(&bytes).expect("lower"));
     // The runner's settings that bear on floats (runner/src/config.rs).
     let mut c = Config::new();
-    c.cranelift_nan_canonicalization(true)
-        .wasm_simd(true)
-        .wasm_relaxed_simd(false)
-        .cranelift_opt_level(wasmtime::OptLevel::Speed);
+    c.cranelift_nan_canonicalization(true).wasm_simd(true).wasm_relaxed_simd(false).cranelift_opt_level(wasmtime::OptLevel::Speed);
     let engine = Engine::new(&c).expect("engine");
     let module = Module::new(&engine, &bytes).expect("module");
 
@@ -186,14 +176,7 @@ fn nan_payloads_never_leak_and_the_step_machine_agrees() {
     for &a in &specials {
         cases.push(("sqrt_floor", vec![i32s(a)]));
         for &b in &specials {
-            for name in [
-                "neg_of_product",
-                "abs_of_sum",
-                "copysign_of_quotient",
-                "store_product",
-                "compare_and_neg",
-                "promote_product",
-            ] {
+            for name in ["neg_of_product", "abs_of_sum", "copysign_of_quotient", "store_product", "compare_and_neg", "promote_product"] {
                 cases.push((name, vec![i32s(a), i32s(b)]));
             }
             cases.push(("demote_sum", vec![i64s(a), i64s(b)]));
@@ -206,18 +189,11 @@ fn nan_payloads_never_leak_and_the_step_machine_agrees() {
         }
     }
     // Vectors: every lane a different kind of operand.
-    let lanes =
-        |k: usize| -> [u32; 4] { std::array::from_fn(|j| specials[(k + 3 * j) % specials.len()]) };
+    let lanes = |k: usize| -> [u32; 4] { std::array::from_fn(|j| specials[(k + 3 * j) % specials.len()]) };
     for k in 0..specials.len() {
         for m in 0..specials.len() {
             let (a, b) = (lanes(k), lanes(m));
-            for name in [
-                "v_neg_product",
-                "v_xor_product",
-                "v_lane_of_product",
-                "v_store_sum",
-                "v_promote_neg",
-            ] {
+            for name in ["v_neg_product", "v_xor_product", "v_lane_of_product", "v_store_sum", "v_promote_neg"] {
                 cases.push((name, vec![v4(a), v4(b)]));
             }
             cases.push(("v_madd", vec![v4(a), v4(b), v4(lanes(k + m))]));
@@ -225,21 +201,8 @@ fn nan_payloads_never_leak_and_the_step_machine_agrees() {
             for name in ["v_dot_loop_as_f64", "v_dot_loop_as_i32", "v_store_each", "v_select_sum"] {
                 cases.push((name, vec![v4(a), v4(b), Val::I32(2)]));
             }
-            cases.push((
-                "v_d_loop_as_f32",
-                vec![
-                    v2([f64_bits(a[0]), f64_bits(a[1])]),
-                    v2([f64_bits(b[0]), f64_bits(b[1])]),
-                    Val::I32(2),
-                ],
-            ));
-            cases.push((
-                "v_f64_min_neg",
-                vec![
-                    v2([f64_bits(a[0]), f64_bits(a[1])]),
-                    v2([f64_bits(b[0]), f64_bits(b[1])]),
-                ],
-            ));
+            cases.push(("v_d_loop_as_f32", vec![v2([f64_bits(a[0]), f64_bits(a[1])]), v2([f64_bits(b[0]), f64_bits(b[1])]), Val::I32(2)]));
+            cases.push(("v_f64_min_neg", vec![v2([f64_bits(a[0]), f64_bits(a[1])]), v2([f64_bits(b[0]), f64_bits(b[1])])]));
         }
     }
 
@@ -249,35 +212,22 @@ fn nan_payloads_never_leak_and_the_step_machine_agrees() {
     for (name, args) in &cases {
         let f = instance.get_func(&mut store, name).expect("export");
         let mut results: Vec<Val> = f.ty(&store).results().map(|_| Val::I32(0)).collect();
-        f.call(&mut store, args, &mut results)
-            .expect("wasmtime call");
+        f.call(&mut store, args, &mut results).expect("wasmtime call");
         let compiled = slots(&results);
-        assert_eq!(
-            run_machine(&program, name, &slots(args)),
-            compiled,
-            "{name} {args:?}"
-        );
+        assert_eq!(run_machine(&program, name, &slots(args)), compiled, "{name} {args:?}");
         // Whatever the compiled code made of a NaN, its payload is the canonical one (the sign
         // is the program's: a negation after canonicalization sets it).
         let f64_results = name.contains("f64") || name.contains("promote");
         for &w in &compiled {
             if f64_results {
                 if f64::from_bits(w).is_nan() {
-                    assert_eq!(
-                        w & !(1 << 63),
-                        0x7ff8_0000_0000_0000,
-                        "{name} {args:?}: a payload leaked: {w:#x}"
-                    );
+                    assert_eq!(w & !(1 << 63), 0x7ff8_0000_0000_0000, "{name} {args:?}: a payload leaked: {w:#x}");
                     nan_results += 1;
                 }
             } else {
                 for word in [w as u32, (w >> 32) as u32] {
                     if f32::from_bits(word).is_nan() {
-                        assert_eq!(
-                            word & 0x7fff_ffff,
-                            CANON,
-                            "{name} {args:?}: a payload leaked: {word:#x}"
-                        );
+                        assert_eq!(word & 0x7fff_ffff, CANON, "{name} {args:?}: a payload leaked: {word:#x}");
                         nan_results += 1;
                     }
                 }

@@ -225,38 +225,13 @@ fn states_outside_the_bounded_macro_step_are_fixed_points() {
 #[test]
 fn chunk_write_outside_memory_is_an_error_for_prover_and_interpreter() {
     use gavel_bisection::code::{op, Instr};
-    let mut code = vec![Instr {
-        op: op::INVOKE,
-        a: 1,
-        b: 0,
-        c: 0,
-    }];
+    let mut code = vec![Instr { op: op::INVOKE, a: 1, b: 0, c: 0 }];
     for k in 0..6u64 {
-        code.push(Instr {
-            op: if k % 2 == 0 {
-                op::I32_CONST
-            } else {
-                op::I64_CONST
-            },
-            a: 0,
-            b: 0,
-            c: k * 37 % 11,
-        });
+        code.push(Instr { op: if k % 2 == 0 { op::I32_CONST } else { op::I64_CONST }, a: 0, b: 0, c: k * 37 % 11 });
     }
-    code.push(Instr {
-        op: 0xFD29,
-        a: 0,
-        b: 0,
-        c: 0,
-    }); // i8x16.le_s
-    code.push(Instr {
-        op: op::BLOB_READ_CHUNK,
-        a: 0,
-        b: 0,
-        c: 0,
-    });
-    let program =
-        Arc::new(Program::from_instructions(code, vec![(0x7f, 5), (0x7e, 9)], 1).unwrap());
+    code.push(Instr { op: 0xFD29, a: 0, b: 0, c: 0 }); // i8x16.le_s
+    code.push(Instr { op: op::BLOB_READ_CHUNK, a: 0, b: 0, c: 0 });
+    let program = Arc::new(Program::from_instructions(code, vec![(0x7f, 5), (0x7e, 9)], 1).unwrap());
     let mut proving = Machine::new(program.clone(), vec![Arc::new(vec![7u8; 100])], 4);
     let mut plain = proving.clone();
     let mut trees = BlobTrees::default();
@@ -270,11 +245,7 @@ fn chunk_write_outside_memory_is_an_error_for_prover_and_interpreter() {
                 refused = true;
                 break;
             }
-            (a, b) => panic!(
-                "prover {:?} vs interpreter {:?}",
-                a.map(|p| p.root_after),
-                b
-            ),
+            (a, b) => panic!("prover {:?} vs interpreter {:?}", a.map(|p| p.root_after), b),
         }
     }
     assert!(refused, "the out-of-memory chunk write must be refused");

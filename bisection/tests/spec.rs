@@ -278,34 +278,28 @@ fn run_file(name: &str, text: &str) -> Result<(), Failed> {
                     Err(_) => skip += 1,
                 }
             }
-            WastDirective::AssertReturn { exec, results, .. } => {
-                match r.exec(exec) {
-                    Ok(Some(Called::Returned(vals))) => {
-                        match matches_all(results, &vals) {
-                            Some(true) => pass += 1,
-                            Some(false) => failures.push(format!("{name}:{line}: returned {vals:x?}")),
-                            None => skip += 1,
-                        }
+            WastDirective::AssertReturn { exec, results, .. } => match r.exec(exec) {
+                Ok(Some(Called::Returned(vals))) => match matches_all(results, &vals) {
+                    Some(true) => pass += 1,
+                    Some(false) => failures.push(format!("{name}:{line}: returned {vals:x?}")),
+                    None => skip += 1,
+                },
+                Ok(Some(Called::Trapped(t))) => failures.push(format!("{name}:{line}: trapped ({t}), expected a return")),
+                Ok(None) => skip += 1,
+                Err(e) => failures.push(format!("{name}:{line}: {e}")),
+            },
+            WastDirective::AssertTrap { exec, message, .. } => match r.exec(exec) {
+                Ok(Some(Called::Trapped(t))) => {
+                    if message.starts_with(t.as_str()) || t.starts_with(*message) {
+                        pass += 1;
+                    } else {
+                        failures.push(format!("{name}:{line}: trapped with \"{t}\", expected \"{message}\""));
                     }
-                    Ok(Some(Called::Trapped(t))) => failures.push(format!("{name}:{line}: trapped ({t}), expected a return")),
-                    Ok(None) => skip += 1,
-                    Err(e) => failures.push(format!("{name}:{line}: {e}")),
                 }
-            }
-            WastDirective::AssertTrap { exec, message, .. } => {
-                match r.exec(exec) {
-                    Ok(Some(Called::Trapped(t))) => {
-                        if message.starts_with(t.as_str()) || t.starts_with(*message) {
-                            pass += 1;
-                        } else {
-                            failures.push(format!("{name}:{line}: trapped with \"{t}\", expected \"{message}\""));
-                        }
-                    }
-                    Ok(Some(Called::Returned(v))) => failures.push(format!("{name}:{line}: returned {v:x?}, expected a trap")),
-                    Ok(None) => skip += 1,
-                    Err(e) => failures.push(format!("{name}:{line}: {e}")),
-                }
-            }
+                Ok(Some(Called::Returned(v))) => failures.push(format!("{name}:{line}: returned {v:x?}, expected a trap")),
+                Ok(None) => skip += 1,
+                Err(e) => failures.push(format!("{name}:{line}: {e}")),
+            },
             WastDirective::AssertExhaustion { call, .. } => {
                 if r.current.is_none() {
                     skip += 1;
@@ -317,11 +311,14 @@ fn run_file(name: &str, text: &str) -> Result<(), Failed> {
                 };
                 match r.call(call.module.map(|m| m.name()), call.name, &args) {
                     Ok(Called::Trapped(t)) if t == "call stack exhausted" => pass += 1,
-                    other => failures.push(format!("{name}:{line}: expected exhaustion, got {}", match other {
-                        Ok(Called::Trapped(t)) => t,
-                        Ok(Called::Returned(v)) => format!("{v:x?}"),
-                        Err(e) => e,
-                    })),
+                    other => failures.push(format!(
+                        "{name}:{line}: expected exhaustion, got {}",
+                        match other {
+                            Ok(Called::Trapped(t)) => t,
+                            Ok(Called::Returned(v)) => format!("{v:x?}"),
+                            Err(e) => e,
+                        }
+                    )),
                 }
             }
             WastDirective::Invoke(inv) => {

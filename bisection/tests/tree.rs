@@ -256,9 +256,7 @@ impl Adversary {
 
     fn true_answer(verdict: &Verdict, id: u64) -> Option<Action> {
         match verdict {
-            Verdict::False { part, answer: Answer::Counter { roots, .. } } => {
-                Some(Action::Counter { parent: id, part: *part, roots: roots.clone() })
-            }
+            Verdict::False { part, answer: Answer::Counter { roots, .. } } => Some(Action::Counter { parent: id, part: *part, roots: roots.clone() }),
             Verdict::False { part, answer: Answer::Step { proof } } => Some(Action::Step { node: id, part: *part, proof: proof.clone() }),
             _ => None,
         }
@@ -313,12 +311,8 @@ impl Adversary {
                 if let NodeData::Dissection(d) = NodeData::of(tree, id) {
                     if self.lie.root(d.level, d.macro_step, d.start).unwrap() == d.roots[0] {
                         match honest_move(&mut self.lie, &d, K as u64, x.level2_depth).unwrap() {
-                            Some(Move::Dissect { choice, roots }) => {
-                                out.push((self.account(), Action::Counter { parent: id, part: choice as u8, roots }))
-                            }
-                            Some(Move::Step { choice, proof }) => {
-                                out.push((self.account(), Action::Step { node: id, part: choice as u8, proof }))
-                            }
+                            Some(Move::Dissect { choice, roots }) => out.push((self.account(), Action::Counter { parent: id, part: choice as u8, roots })),
+                            Some(Move::Step { choice, proof }) => out.push((self.account(), Action::Step { node: id, part: choice as u8, proof })),
                             None => {}
                         }
                     }
@@ -509,9 +503,7 @@ impl HonestSide {
             assert!(r.is_ok(), "honest move {:?} at {now} reverted: {r:?}", m.action);
             match m.action {
                 Action::Counter { .. } => (self.deposits, self.answer_gas) = (self.deposits + COUNTER_BOND, self.answer_gas + COUNTER_GAS),
-                Action::OutputChallenge { .. } => {
-                    (self.deposits, self.answer_gas) = (self.deposits + COUNTER_BOND, self.answer_gas + OUTPUT_CHALLENGE_GAS)
-                }
+                Action::OutputChallenge { .. } => (self.deposits, self.answer_gas) = (self.deposits + COUNTER_BOND, self.answer_gas + OUTPUT_CHALLENGE_GAS),
                 Action::Step { .. } => self.answer_gas += STEP_GAS,
                 Action::ProveOutput { .. } => self.answer_gas += PROVE_GAS,
                 Action::Resolve { node } => {
@@ -566,8 +558,7 @@ fn run(cfg: Config) -> Report {
     let mut claimed = if cfg.liar_claim.is_some() { lie.clone() } else { truth.clone() };
     let final_root = claimed.root(LEVEL_MACRO, 0, cfg.n).unwrap();
     let output = claimed.output(cfg.n).unwrap().map_or(fake("no output", 0, 0, 0), |(o, _)| o);
-    let claim_is_true =
-        final_root == truth.root(LEVEL_MACRO, 0, cfg.n).unwrap() && truth.output(cfg.n).unwrap().is_some_and(|(o, _)| o == output);
+    let claim_is_true = final_root == truth.root(LEVEL_MACRO, 0, cfg.n).unwrap() && truth.output(cfg.n).unwrap().is_some_and(|(o, _)| o == output);
     assert_eq!(claim_is_true, cfg.liar_claim.is_none(), "{cfg:?}");
     let claim = tree.open_claim(claimant, WINDOW, cfg.n, DEPTH, initial.root(), final_root, output, CLAIM_BOND, T0).unwrap();
     let max_time = tree.max_resolution_time(cfg.n, DEPTH);
@@ -848,9 +839,7 @@ fn resolution_passes_over_dangling_counters_and_restarts_batched_walks() {
     lies[3] = fake("l", 3, 0, 0);
     let l = tree.counter(2, claim, &at, 0, &lies, COUNTER_BOND, T0).unwrap();
     let ld = tree.dissection_of(l).unwrap().clone();
-    let Verdict::False { part, answer: Answer::Counter { roots, .. } } = Honest::new(0).verdict(&tree, l, &mut truth).unwrap() else {
-        panic!("L is false")
-    };
+    let Verdict::False { part, answer: Answer::Counter { roots, .. } } = Honest::new(0).verdict(&tree, l, &mut truth).unwrap() else { panic!("L is false") };
     assert_eq!(part, 1);
     let low = {
         let seg = ld.part(0, K as u64, DEPTH).unwrap();

@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use gavel_bisection::binding::Genesis;
 use serde::{Deserialize, Serialize};
 
-use crate::contracts::{Artifacts, ICourt, IClaimTree, TreeParams, WasmGenesis};
+use crate::contracts::{Artifacts, IClaimTree, ICourt, TreeParams, WasmGenesis};
 
 /// The well-known private keys of anvil's default accounts (public test keys: never use them on
 /// a real chain). Index 0 deploys; the demo gives the others to its parties.
@@ -284,11 +284,7 @@ impl Chain {
     /// for a block nobody sends. Acting early is harmless: the chain checks the deadline again
     /// when the transaction runs (a premature `timeout` or `finalize` reverts in gas estimation).
     pub async fn now(&self) -> Result<u64> {
-        let block = self
-            .provider
-            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-            .await?
-            .context("no latest block")?;
+        let block = self.provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await?.context("no latest block")?;
         let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         Ok(block.header.timestamp.max(wall))
     }
@@ -331,8 +327,7 @@ pub async fn deploy_all(chain: &Chain, artifacts: &Artifacts, genesis: Genesis, 
         provers.push(a);
     }
     let provers: [Address; 7] = provers.try_into().map_err(|_| anyhow::anyhow!("seven provers"))?;
-    let (step_verifier, _) =
-        chain.deploy(artifacts.bytecode("StepVerifier.sol", "StepVerifier")?, provers.abi_encode(), "StepVerifier").await?;
+    let (step_verifier, _) = chain.deploy(artifacts.bytecode("StepVerifier.sol", "StepVerifier")?, provers.abi_encode(), "StepVerifier").await?;
     let g = WasmGenesis {
         code: b256(&genesis.code),
         memoryPages: genesis.memory_pages,
@@ -341,9 +336,7 @@ pub async fn deploy_all(chain: &Chain, artifacts: &Artifacts, genesis: Genesis, 
         memoryRoot: b256(&genesis.memory),
         outputIdAddress: genesis.output_id_address,
     };
-    let (wasm_machine, _) = chain
-        .deploy(artifacts.bytecode("WasmMachine.sol", "WasmMachine")?, (step_verifier, g).abi_encode_params(), "WasmMachine")
-        .await?;
+    let (wasm_machine, _) = chain.deploy(artifacts.bytecode("WasmMachine.sol", "WasmMachine")?, (step_verifier, g).abi_encode_params(), "WasmMachine").await?;
     let tp = TreeParams {
         k: params.k,
         maxLevel2Depth: params.max_level2_depth,
@@ -353,12 +346,10 @@ pub async fn deploy_all(chain: &Chain, artifacts: &Artifacts, genesis: Genesis, 
         escrow: ESCROW,
         resolverFee: alloy::primitives::Uint::<96, 2>::from(params.resolver_fee),
     };
-    let (court, _) = chain
-        .deploy(artifacts.bytecode("Court.sol", "Court")?, (tp, params.request_timeout, params.reveal_blocks).abi_encode_params(), "Court")
-        .await?;
+    let (court, _) =
+        chain.deploy(artifacts.bytecode("Court.sol", "Court")?, (tp, params.request_timeout, params.reveal_blocks).abi_encode_params(), "Court").await?;
     let tree = ICourt::new(court, &chain.provider).tree().call().await.context("court.tree()")?;
-    let (consumer, _) =
-        chain.deploy(artifacts.bytecode("ExampleConsumer.sol", "ExampleConsumer")?, court.abi_encode(), "ExampleConsumer").await?;
+    let (consumer, _) = chain.deploy(artifacts.bytecode("ExampleConsumer.sol", "ExampleConsumer")?, court.abi_encode(), "ExampleConsumer").await?;
     // The tree must be the one the Court created, with the parameters asked for.
     let k = IClaimTree::new(tree, &chain.provider).k().call().await?;
     if k != U256::from(params.k) {
@@ -395,13 +386,8 @@ pub async fn register_model(chain: &Chain, d: &mut Deployment, name: &str, path:
     let ModelPolicy { claim_bond, challenge_window } = policy;
     let model_root = gavel_bisection::state::BlobCommitment::of(bytes).id();
     let court = ICourt::new(d.court, &chain.provider);
-    let call = court.registerModel(
-        b256(&d.genesis.code),
-        b256(&model_root),
-        d.wasm_machine,
-        alloy::primitives::Uint::<96, 2>::from(claim_bond),
-        challenge_window,
-    );
+    let call =
+        court.registerModel(b256(&d.genesis.code), b256(&model_root), d.wasm_machine, alloy::primitives::Uint::<96, 2>::from(claim_bond), challenge_window);
     let receipt = chain.send(call.into_transaction_request(), &format!("registering model {name}")).await?;
     let id = event_in::<ICourt::ModelRegistered>(&receipt).map(|e| e.modelId).context("no ModelRegistered event from the court")?;
     d.models.push(ModelEntry {
@@ -441,8 +427,7 @@ impl Anvil {
             "aarch64" => "arm64",
             other => other,
         };
-        let local = gavel_runner::cases::repo_root()
-            .join(format!("contracts/node_modules/@foundry-rs/anvil-{}-{arch}/bin/anvil", std::env::consts::OS));
+        let local = gavel_runner::cases::repo_root().join(format!("contracts/node_modules/@foundry-rs/anvil-{}-{arch}/bin/anvil", std::env::consts::OS));
         if local.is_file() {
             return local;
         }
@@ -462,9 +447,7 @@ impl Anvil {
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent", "--accounts", "10"]);
         cmd.args(["--block-time", &block_time.unwrap_or(1).to_string(), "--mixed-mining"]);
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start anvil ({}); run scripts/setup-foundry.sh or set GAVEL_ANVIL", bin.display()))?;
+        let mut child = cmd.spawn().with_context(|| format!("cannot start anvil ({}); run scripts/setup-foundry.sh or set GAVEL_ANVIL", bin.display()))?;
         let rpc_url = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
         loop {

@@ -22,7 +22,7 @@ mod abi {
             bytes32 memoryRoot;
             uint32 outputIdAddress;
         }
-    
+
         /// `ClaimTree.Params`: the Court's first constructor argument.
         #[derive(Debug)]
         struct TreeParams {
@@ -126,7 +126,7 @@ mod abi {
             function initialStateRoot(bytes32 codeRoot, bytes32 modelRoot, bytes32 inputRoot) external view returns (bytes32);
             function verifyOutput(bytes32 finalStateRoot, bytes32 outputRoot, bytes calldata proof) external view returns (bool);
         }
-    
+
         #[sol(rpc)]
         #[derive(Debug)]
         interface IExampleConsumer {
@@ -205,8 +205,7 @@ impl Artifacts {
     /// Every function and event selector in contract `name`'s ABI, as `name(types) -> selector`.
     pub fn selectors(&self, source: &str, name: &str) -> Result<Vec<(String, String)>> {
         let a = self.artifact(source, name)?;
-        let abi: alloy::json_abi::JsonAbi =
-            serde_json::from_value(a["abi"].clone()).with_context(|| format!("{name}: bad ABI"))?;
+        let abi: alloy::json_abi::JsonAbi = serde_json::from_value(a["abi"].clone()).with_context(|| format!("{name}: bad ABI"))?;
         let mut out = Vec::new();
         for f in abi.functions() {
             out.push((f.signature(), hex::encode(f.selector())));

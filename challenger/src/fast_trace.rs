@@ -281,19 +281,18 @@ impl FastTrace {
             StepMachine::at_boundary(program, self.blobs.clone(), self.options.memory_limit_pages(), f.status(), at, f.memory_snapshot(), f.global_values()?);
         let replayed = started.elapsed();
         let root = boundary.state_root();
-        tracing::info!(macro_step = m, replay_ms = replayed.as_millis() as u64, total_ms = started.elapsed().as_millis() as u64, "step machine started at wasmtime's boundary");
+        tracing::info!(
+            macro_step = m,
+            replay_ms = replayed.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "step machine started at wasmtime's boundary"
+        );
         if root != self.level1[at as usize] {
             let why = format!("the step machine at wasmtime's boundary {at} hashes to {}, not wasmtime's {}", hex32(&root), hex32(&self.level1[at as usize]));
             self.wait_full(why)?;
             return Ok(());
         }
-        self.level2 = Some(Level2 {
-            macro_step: m,
-            count: None,
-            anchor: (0, boundary.clone()),
-            cursor: (0, boundary.clone()),
-            boundary,
-        });
+        self.level2 = Some(Level2 { macro_step: m, count: None, anchor: (0, boundary.clone()), cursor: (0, boundary.clone()), boundary });
         Ok(())
     }
 

@@ -26,7 +26,7 @@ use gavel_bisection::tree::{self, Account, Action, ClaimTruth, Honest, HonestMov
 use serde::Serialize;
 
 use crate::chain::{b256, Chain, Deployment, ESCROW};
-use crate::contracts::{ICourt, IClaimTree};
+use crate::contracts::{IClaimTree, ICourt};
 use crate::fast_trace::FastTrace;
 use crate::trace::RunTrace;
 
@@ -511,7 +511,9 @@ where
 {
     let moves = player.play(chain, d, mirror, claim, truth, now).await?;
     for m in &moves {
-        crate::emit(serde_json::json!({ "event": "move", "claim": claim, "kind": m.kind, "node": m.node, "created": m.created, "part": m.part, "segment": m.segment, "gas": m.gas }));
+        crate::emit(
+            serde_json::json!({ "event": "move", "claim": claim, "kind": m.kind, "node": m.node, "created": m.created, "part": m.part, "segment": m.segment, "gas": m.gas }),
+        );
     }
     if !moves.is_empty() {
         mirror.sync(chain).await?;

@@ -145,7 +145,13 @@ impl RunTrace {
     }
 
     /// [`RunTrace::honest`] with the step cache in `<state_dir>/steps` (how the nodes keep it).
-    pub fn in_state_dir(runtime: &Runtime, state_dir: &std::path::Path, model: Arc<Vec<u8>>, input: Arc<Vec<u8>>, options: &MachineOptions) -> Result<RunTrace> {
+    pub fn in_state_dir(
+        runtime: &Runtime,
+        state_dir: &std::path::Path,
+        model: Arc<Vec<u8>>,
+        input: Arc<Vec<u8>>,
+        options: &MachineOptions,
+    ) -> Result<RunTrace> {
         let dir = state_dir.join("steps");
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         RunTrace::honest(runtime, model, input, options, Some(&dir), &mut |_, _| {})

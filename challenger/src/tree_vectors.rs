@@ -14,8 +14,8 @@ use alloy::sol_types::{SolCall, SolValue};
 use gavel_bisection::game::toy::{Toy, ToyState};
 use gavel_bisection::game::{part_count, Dissection, TraceProvider, LEVEL_MACRO};
 use gavel_bisection::merkle::Hash32;
-use gavel_bisection::vectors::Rng;
 use gavel_bisection::tree::{Account, ClaimTree, ClaimTruth, Honest, Params, Status, TreeError, Wei};
+use gavel_bisection::vectors::Rng;
 use serde_json::{json, Value};
 use std::convert::Infallible;
 
@@ -135,9 +135,7 @@ fn revert_data(e: &TreeError) -> Option<Vec<u8>> {
         TreeError::ClockExpired { node, deadline } => ("ClockExpired(uint64,uint40)", vec![word(*node as u128), word(*deadline as u128)]),
         TreeError::WrongBond { expected, sent } => ("WrongBond(uint256,uint256)", vec![word(*expected), word(*sent)]),
         TreeError::InvalidPart { part, parts } => ("InvalidPart(uint256,uint256)", vec![word(*part as u128), word(*parts as u128)]),
-        TreeError::WrongRootCount { expected, found } => {
-            ("WrongRootCount(uint256,uint256)", vec![word(*expected as u128), word(*found as u128)])
-        }
+        TreeError::WrongRootCount { expected, found } => ("WrongRootCount(uint256,uint256)", vec![word(*expected as u128), word(*found as u128)]),
         TreeError::NotDisagreeing(r) => ("NotDisagreeing(bytes32)", vec![r.to_vec()]),
         TreeError::AlreadyPosted(id) => ("AlreadyPosted(uint64)", vec![word(*id as u128)]),
         TreeError::StepRequired => ("StepRequired()", vec![]),
@@ -147,13 +145,9 @@ fn revert_data(e: &TreeError) -> Option<Vec<u8>> {
         TreeError::WrongNodeKind(id) => ("WrongNodeKind(uint64)", vec![word(*id as u128)]),
         TreeError::OutputNotProven => ("OutputNotProven()", vec![]),
         TreeError::AlreadyResolved(id) => ("AlreadyResolved(uint64)", vec![word(*id as u128)]),
-        TreeError::NotYetResolvable { node, deadline } => {
-            ("NotYetResolvable(uint64,uint40)", vec![word(*node as u128), word(*deadline as u128)])
-        }
+        TreeError::NotYetResolvable { node, deadline } => ("NotYetResolvable(uint64,uint40)", vec![word(*node as u128), word(*deadline as u128)]),
         TreeError::ChildUnresolved(id) => ("ChildUnresolved(uint64)", vec![word(*id as u128)]),
-        TreeError::BadParams | TreeError::BadClaim(_) | TreeError::ClaimDataMismatch(_) | TreeError::StepProofRejected => {
-            return None
-        }
+        TreeError::BadParams | TreeError::BadClaim(_) | TreeError::ClaimDataMismatch(_) | TreeError::StepProofRejected => return None,
     };
     let mut out = keccak256(sig.as_bytes())[..4].to_vec();
     for a in args {
@@ -181,7 +175,17 @@ struct Calls {
 impl Calls {
     /// Records a call and its outcome. `created` is the node a successful call created.
     #[allow(clippy::too_many_arguments)]
-    fn push(&mut self, tree: &ClaimTree, t: u64, from: Account, to_court: bool, value: Wei, data: Vec<u8>, outcome: Result<Vec<u8>, TreeError>, created: Option<u64>) {
+    fn push(
+        &mut self,
+        tree: &ClaimTree,
+        t: u64,
+        from: Account,
+        to_court: bool,
+        value: Wei,
+        data: Vec<u8>,
+        outcome: Result<Vec<u8>, TreeError>,
+        created: Option<u64>,
+    ) {
         self.t.push(t);
         self.from.push(from);
         self.to_court.push(to_court);
@@ -264,14 +268,9 @@ impl Game {
     }
 
     fn step(&mut self, now: u64, who: Account, node: u64, at: &Dissection, part: u8, proof: Vec<u8>) {
-        let call = IClaimTree::stepCall {
-            nodeId: node,
-            at: position(at),
-            nodeRoots: at.roots.iter().map(b).collect(),
-            part,
-            proof: Bytes::from(proof.clone()),
-        }
-        .abi_encode();
+        let call =
+            IClaimTree::stepCall { nodeId: node, at: position(at), nodeRoots: at.roots.iter().map(b).collect(), part, proof: Bytes::from(proof.clone()) }
+                .abi_encode();
         let r = self.tree.step(who, node, at, part, &proof, &self.toy, now);
         self.calls.push(&self.tree, now, who, false, 0, call, r.map(|()| Vec::new()), None);
     }
@@ -285,8 +284,8 @@ impl Game {
     }
 
     fn prove_output(&mut self, now: u64, who: Account, node: u64, final_root: Hash32, output_root: Hash32, proof: Vec<u8>) {
-        let call = IClaimTree::proveOutputCall { id: node, finalRoot: b(&final_root), outputRoot: b(&output_root), proof: Bytes::from(proof.clone()) }
-            .abi_encode();
+        let call =
+            IClaimTree::proveOutputCall { id: node, finalRoot: b(&final_root), outputRoot: b(&output_root), proof: Bytes::from(proof.clone()) }.abi_encode();
         let r = self.tree.prove_output(who, node, final_root, output_root, &proof, &self.toy, now);
         self.calls.push(&self.tree, now, who, false, 0, call, r.map(|()| Vec::new()), None);
     }
@@ -418,7 +417,15 @@ pub fn games() -> Value {
 
 /// The tree vectors of one game (see the module documentation). `seed` picks the game.
 pub fn tree(seed: u64) -> Value {
-    let params = Params { k: K, max_level2_depth: MAX_DEPTH, clock_time: CLOCK, clock_extension: EXT, counter_bond: COUNTER_BOND, escrow: ESCROW, resolver_fee: RESOLVER_FEE };
+    let params = Params {
+        k: K,
+        max_level2_depth: MAX_DEPTH,
+        clock_time: CLOCK,
+        clock_extension: EXT,
+        counter_bond: COUNTER_BOND,
+        escrow: ESCROW,
+        resolver_fee: RESOLVER_FEE,
+    };
     let tree = ClaimTree::new(params).expect("valid parameters");
     let mut g = Game { tree, toy: Toy { max_instructions: MAX_INSTRUCTIONS }, calls: Calls::default(), claims: Vec::new(), rng: Rng(seed) };
     let mut now = T0;

@@ -23,12 +23,12 @@ use tokio::task::JoinHandle;
 use crate::agent::ClaimFields;
 use crate::chain::{parse_word, Chain, Deployment};
 use crate::contracts::ICourt;
+use crate::emit;
+use crate::fast_trace::{build_full_in_background, FastTrace, FullSlot};
 use crate::net::{self, P2pOptions};
 use crate::player::{self, Mirror, Player};
 use crate::store::Store;
-use crate::fast_trace::{build_full_in_background, FastTrace, FullSlot};
 use crate::trace::{RunTrace, RunView};
-use crate::emit;
 
 /// A claim's model and input bytes.
 type ModelAndInput = (Arc<Vec<u8>>, Arc<Vec<u8>>);
@@ -199,7 +199,23 @@ impl Watchtower {
         };
         let mut mirror = Mirror::new(&cfg.deployment)?;
         let player = Player::new(&mut mirror, chain.address, true);
-        Ok(Watchtower { cfg, chain, store, runtime, mirror, player, traces: HashMap::new(), scanned: (1, 1), p2p, hints: HashMap::new(), fetches: Fetches::default(), backoff: HashMap::new(), confirmations: Arc::new(tokio::sync::Semaphore::new(1)), judge_time: Duration::from_secs(1), at_risk: Default::default() })
+        Ok(Watchtower {
+            cfg,
+            chain,
+            store,
+            runtime,
+            mirror,
+            player,
+            traces: HashMap::new(),
+            scanned: (1, 1),
+            p2p,
+            hints: HashMap::new(),
+            fetches: Fetches::default(),
+            backoff: HashMap::new(),
+            confirmations: Arc::new(tokio::sync::Semaphore::new(1)),
+            judge_time: Duration::from_secs(1),
+            at_risk: Default::default(),
+        })
     }
 
     /// The p2p node, if the watchtower joined the network.
@@ -219,7 +235,10 @@ impl Watchtower {
                     // A claim nobody could check is an alert, never a silent success.
                     let unchecked: Vec<u64> =
                         self.store.all::<ClaimRecord>()?.into_iter().filter(|(_, r)| r.verdict == "unverifiable").map(|(id, _)| id).collect();
-                    anyhow::ensure!(unchecked.is_empty(), "claims {unchecked:?} could not be checked: their model or input is not available to this watchtower");
+                    anyhow::ensure!(
+                        unchecked.is_empty(),
+                        "claims {unchecked:?} could not be checked: their model or input is not available to this watchtower"
+                    );
                     return Ok(());
                 }
                 Ok(_) => {}
@@ -305,7 +324,9 @@ impl Watchtower {
                 Ok(f) => {
                     // The node checked the bytes against the id before handing them over.
                     self.store.put_blob(&id, &f.bytes)?;
-                    emit(serde_json::json!({ "event": "fetched", "blob": hex32(&id), "bytes": f.bytes.len(), "peer": f.peer.to_string(), "ms": started.elapsed().as_millis() as u64 }));
+                    emit(
+                        serde_json::json!({ "event": "fetched", "blob": hex32(&id), "bytes": f.bytes.len(), "peer": f.peer.to_string(), "ms": started.elapsed().as_millis() as u64 }),
+                    );
                 }
                 Err(e) => {
                     self.fetches.retry_at.insert(id, Instant::now() + FETCH_RETRY);
@@ -367,7 +388,8 @@ impl Watchtower {
         trace.on_divergence(Box::new(move |why| record_divergence(&store, claim, why)));
         let slot: FullSlot = Arc::new(std::sync::Mutex::new(None));
         trace.confirm_with(slot.clone());
-        let (runtime, dir, permits, options) = (self.runtime.clone(), self.cfg.state_dir.join("steps"), self.confirmations.clone(), self.cfg.deployment.machine_options());
+        let (runtime, dir, permits, options) =
+            (self.runtime.clone(), self.cfg.state_dir.join("steps"), self.confirmations.clone(), self.cfg.deployment.machine_options());
         tokio::spawn(async move {
             // One at a time: each takes a core for as long as the run takes the interpreter.
             let Ok(permit) = permits.acquire_owned().await else { return };
@@ -409,7 +431,9 @@ impl Watchtower {
                 let needed = self.judge_time.saturating_mul(queued) + Duration::from_secs(5);
                 if r.deadline.is_some_and(|d| d.saturating_sub(now) < needed.as_secs()) && self.at_risk.insert(id) {
                     tracing::error!(claim = id, "the claim's window may close before it is judged");
-                    emit(serde_json::json!({ "event": "deadline_at_risk", "claim": id, "alert": true, "deadline": r.deadline, "now": now, "needed_s": needed.as_secs() }));
+                    emit(
+                        serde_json::json!({ "event": "deadline_at_risk", "claim": id, "alert": true, "deadline": r.deadline, "now": now, "needed_s": needed.as_secs() }),
+                    );
                 }
             }
             if self.backoff.get(&id).is_some_and(|(_, at)| Instant::now() < *at) {
@@ -428,7 +452,9 @@ impl Watchtower {
                     let delay = CLAIM_RETRY.saturating_mul(1 << failures.min(6));
                     self.backoff.insert(id, (failures, Instant::now() + delay));
                     tracing::warn!(claim = id, failures, error = %error, "claim");
-                    emit(serde_json::json!({ "event": "claim_error", "claim": id, "failures": failures, "retry_ms": delay.as_millis() as u64, "error": error }));
+                    emit(
+                        serde_json::json!({ "event": "claim_error", "claim": id, "failures": failures, "retry_ms": delay.as_millis() as u64, "error": error }),
+                    );
                     // `advance` may have stored progress before failing: keep it, add the error.
                     let mut latest = self.store.get::<ClaimRecord>(id)?.unwrap_or(r);
                     latest.last_error = Some(error);
@@ -486,7 +512,9 @@ impl Watchtower {
                 self.traces.insert(id, trace);
                 let moves = self.play(id, r, now).await?;
                 self.store.put(id, r)?;
-                emit(serde_json::json!({ "event": "disputed", "claim": id, "fault": judgement.name(), "moves": moves, "ms": started.elapsed().as_millis() as u64 }));
+                emit(
+                    serde_json::json!({ "event": "disputed", "claim": id, "fault": judgement.name(), "moves": moves, "ms": started.elapsed().as_millis() as u64 }),
+                );
                 Ok(true)
             }
             "agrees" => {
@@ -535,7 +563,9 @@ impl Watchtower {
                 self.traces.remove(&id);
                 r.last_error = None;
                 self.store.put(id, r)?;
-                emit(serde_json::json!({ "event": "resolved", "claim": id, "verdict": r.verdict, "moves": r.moves, "withdrawn": got.to_string(), "alert": r.verdict == "lost" }));
+                emit(
+                    serde_json::json!({ "event": "resolved", "claim": id, "verdict": r.verdict, "moves": r.moves, "withdrawn": got.to_string(), "alert": r.verdict == "lost" }),
+                );
                 Ok(false)
             }
             _ => Ok(false),
@@ -545,7 +575,11 @@ impl Watchtower {
     /// Whether we sent anything in `claim`'s tree (then we have a stake to resolve).
     fn has_moves(&self, claim: u64) -> bool {
         let me = self.player.honest.me;
-        self.mirror.model.nodes_of(claim).iter().any(|&n| self.mirror.model.node(n).is_some_and(|x| x.poster == me && x.depth > 0) || self.mirror.model.stepper_of(n) == Some(me))
+        self.mirror
+            .model
+            .nodes_of(claim)
+            .iter()
+            .any(|&n| self.mirror.model.node(n).is_some_and(|x| x.poster == me && x.depth > 0) || self.mirror.model.stepper_of(n) == Some(me))
     }
 
     /// Plays every move the honest strategy requires on `claim` now; returns how many landed.

@@ -189,11 +189,8 @@ fn profile(args: BenchArgs) -> Result<()> {
         println!("|---|---|---|---|---|---|");
         for r in c["ops"].as_array().into_iter().flatten() {
             let (n, g) = (r["native_ms"].as_f64().unwrap_or_default(), r["guest_ms"].as_f64().unwrap_or_default());
-            let nodes = if r["native_nodes"] == r["guest_nodes"] {
-                r["native_nodes"].to_string()
-            } else {
-                format!("{}/{}", r["native_nodes"], r["guest_nodes"])
-            };
+            let nodes =
+                if r["native_nodes"] == r["guest_nodes"] { r["native_nodes"].to_string() } else { format!("{}/{}", r["native_nodes"], r["guest_nodes"]) };
             println!(
                 "| {} | {nodes} | {n:.2} | {g:.2} | {:.2}x | {:.1}% |",
                 r["op"].as_str().unwrap_or_default(),
@@ -217,9 +214,7 @@ fn guest_run(rt: &Runtime, model: &Arc<Vec<u8>>, case: &Case, mode: TraceMode) -
 
 fn bar(len: u64, quiet: bool) -> ProgressBar {
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(len) };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
     bar
 }
 
@@ -395,7 +390,10 @@ pub(crate) fn demo_offline(json: bool, guest: &GuestArgs) -> Result<()> {
         println!("  trace commitment  {}", r["trace_commitment"].as_str().unwrap_or_default());
         println!(
             "  {} macro-steps ({} plan nodes), {:.2e} instructions, {:.0} ms; matches onnxruntime within {:.1e}; a second run gave the same root",
-            r["macro_steps"], r["plan_node_steps"], r["instructions"].as_f64().unwrap_or_default(), r["ms"].as_f64().unwrap_or_default(),
+            r["macro_steps"],
+            r["plan_node_steps"],
+            r["instructions"].as_f64().unwrap_or_default(),
+            r["ms"].as_f64().unwrap_or_default(),
             r["max_abs_error_vs_onnxruntime"].as_f64().unwrap_or_default()
         );
     }

@@ -14,12 +14,12 @@ use alloy::primitives::U256;
 use anyhow::{ensure, Context, Result};
 use clap::Args;
 use gavel_bisection::state::{hex32, BlobCommitment};
+use gavel_bisection::tree::{Answer, Verdict};
 use gavel_challenger::agent::{self, ClaimFields};
 use gavel_challenger::chain::{self, event_in, Anvil, Chain, GameParams, DEV_KEYS};
-use gavel_bisection::tree::{Answer, Verdict};
 use gavel_challenger::contracts::{Artifacts, IClaimTree, ICourt, IExampleConsumer, IWasmMachine};
-use gavel_challenger::player::{self, Mirror, Player, TreeMove};
 use gavel_challenger::fast_trace::{build_full_in_background, FastTrace, FullSlot};
+use gavel_challenger::player::{self, Mirror, Player, TreeMove};
 use gavel_challenger::trace::RunTrace;
 use gavel_challenger::watch::{judge, Judgement};
 use gavel_runner::cases::{repo_root, Case};
@@ -76,8 +76,7 @@ impl Phases {
     fn bar(&self, msg: &str, len: u64) -> ProgressBar {
         let pb = if self.quiet { ProgressBar::hidden() } else { self.multi.add(ProgressBar::new(len)) };
         pb.set_style(
-            ProgressStyle::with_template("  {prefix:<22} {bar:30} {pos}/{len} {wide_msg} {elapsed:>4}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("  {prefix:<22} {bar:30} {pos}/{len} {wide_msg} {elapsed:>4}").unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         pb.set_prefix(msg.to_string());
         pb
@@ -102,13 +101,7 @@ pub(crate) fn demo(args: DemoArgs) -> Result<()> {
     rt.block_on(demo_chain(args))
 }
 
-fn trace_for(
-    runtime: &gavel_runner::machine::Runtime,
-    model: &Arc<Vec<u8>>,
-    input: &Arc<Vec<u8>>,
-    cache: PathBuf,
-    pb: &ProgressBar,
-) -> Result<RunTrace> {
+fn trace_for(runtime: &gavel_runner::machine::Runtime, model: &Arc<Vec<u8>>, input: &Arc<Vec<u8>>, cache: PathBuf, pb: &ProgressBar) -> Result<RunTrace> {
     std::fs::create_dir_all(&cache).ok();
     let t = tokio::task::block_in_place(|| {
         RunTrace::honest(runtime, model.clone(), input.clone(), &MachineOptions::default(), Some(&cache), &mut |steps, instructions| {
@@ -143,15 +136,9 @@ async fn demo_chain(args: DemoArgs) -> Result<()> {
     let case = Case::load(&repo_root(), &args.case)?;
     let model_bytes = Arc::new(std::fs::read(&case.model).with_context(|| format!("model {} (run scripts/fetch-models.sh)", case.model.display()))?);
     let (claim_bond, window) = (ETH, 3600u32);
-    let model_id = chain::register_model(
-        &deployer,
-        &mut deployment,
-        &args.case,
-        &case.model,
-        &model_bytes,
-        chain::ModelPolicy { claim_bond, challenge_window: window },
-    )
-    .await?;
+    let model_id =
+        chain::register_model(&deployer, &mut deployment, &args.case, &case.model, &model_bytes, chain::ModelPolicy { claim_bond, challenge_window: window })
+            .await?;
     done(&pb, format!("anvil at {}, contracts deployed, model {} registered (id {model_id})", anvil.rpc_url, args.case));
 
     let honest = Chain::connect(&anvil.rpc_url, DEV_KEYS[1]).await?;
@@ -247,9 +234,17 @@ async fn demo_chain(args: DemoArgs) -> Result<()> {
     let slot_check = slot.clone();
     watch_trace.confirm_with(slot.clone());
     let (confirm_tx, confirm_rx) = std::sync::mpsc::channel();
-    let confirm = build_full_in_background(slot, runtime_arc.clone(), model_bytes.clone(), input_bytes.clone(), MachineOptions::default(), work.join("watchtower"), move |ok, took| {
-        let _ = confirm_tx.send((ok, took.as_secs_f64()));
-    });
+    let confirm = build_full_in_background(
+        slot,
+        runtime_arc.clone(),
+        model_bytes.clone(),
+        input_bytes.clone(),
+        MachineOptions::default(),
+        work.join("watchtower"),
+        move |ok, took| {
+            let _ = confirm_tx.send((ok, took.as_secs_f64()));
+        },
+    );
     let mut mirror = Mirror::new(&deployment)?;
     let mut tower = Player::new(&mut mirror, watcher.address, true);
     let mut liar = Player::new(&mut mirror, faulty.address, true);
@@ -488,7 +483,11 @@ fn print_report(r: &serde_json::Value, checks: &[(&str, bool)]) {
         d["executed_step"]["pc"],
         s(&d["executed_step"]["how"])
     );
-    println!("  (The faulty server had flipped bit {} of the value its {} was about to store.)", f["xor"].as_u64().unwrap_or(0).trailing_zeros(), s(&f["next_op"]));
+    println!(
+        "  (The faulty server had flipped bit {} of the value its {} was about to store.)",
+        f["xor"].as_u64().unwrap_or(0).trailing_zeros(),
+        s(&f["next_op"])
+    );
     println!("\nClaim tree of claim {}: at most {} rounds of dissection, then one instruction.", d["claim"], d["rounds"]);
     for m in d["moves"].as_array().into_iter().flatten() {
         println!("  {:<14} {:<8} level {} [{}, {}]  {:>8} gas", s(&m["mover"]), s(&m["kind"]), m["level"], m["start"], m["end"], m["gas"]);

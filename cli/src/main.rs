@@ -175,8 +175,7 @@ fn main() -> ExitCode {
     // (`gavel_runner::heap`).
     gavel_runner::heap::keep_freed_memory();
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -290,7 +289,14 @@ fn trace_steps(args: &RunArgs, macro_step: u64, stride: u64, out: &Path) -> Resu
                 "commitment": hex(&trace.commitment), "first_root": roots.first(), "last_root": roots.last(), "out": out, "ms": ms })
         );
     } else {
-        println!("macro-step {} ({} {}): {} steps, {} roots at stride {stride}", trace.macro_step, trace.label.kind, trace.label.name, trace.steps, trace.roots.len());
+        println!(
+            "macro-step {} ({} {}): {} steps, {} roots at stride {stride}",
+            trace.macro_step,
+            trace.label.kind,
+            trace.label.name,
+            trace.steps,
+            trace.roots.len()
+        );
         println!("  commitment {}", hex(&trace.commitment));
         println!("  written to {}", out.display());
     }
@@ -322,7 +328,15 @@ fn prove_step(args: &RunArgs, n: u64, out: &Path) -> Result<()> {
             })
         );
     } else {
-        println!("step {n} of {} = instruction {} of macro-step {} ({} {} {})", index.total(), proven.offset, proven.macro_step, proven.label.kind, proven.label.onnx_op, proven.label.name);
+        println!(
+            "step {n} of {} = instruction {} of macro-step {} ({} {} {})",
+            index.total(),
+            proven.offset,
+            proven.macro_step,
+            proven.label.kind,
+            proven.label.onnx_op,
+            proven.label.name
+        );
         println!("  opcode      {opcode} at pc {}", s.pc);
         println!("  root_before {}", hex(&s.root_before));
         println!("  root_after  {}", hex(&s.root_after));

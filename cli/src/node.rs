@@ -129,7 +129,10 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
     }
     d.save(&args.deployment)?;
     if args.json {
-        println!("{}", json!({ "deployment": args.deployment, "rpc_url": rpc_url, "court": d.court.to_string(), "tree": d.tree.to_string(), "models": d.models }));
+        println!(
+            "{}",
+            json!({ "deployment": args.deployment, "rpc_url": rpc_url, "court": d.court.to_string(), "tree": d.tree.to_string(), "models": d.models })
+        );
     } else {
         println!("gavel devnet: {} (chain {})", rpc_url, d.chain_id);
         println!("  court         {}", d.court);
@@ -237,10 +240,8 @@ fn node_setup(path: &std::path::Path, rpc_url: Option<&str>, key: Option<&str>) 
     if let Some(url) = rpc_url {
         deployment.rpc_url = url.to_string();
     }
-    let key = key
-        .map(str::to_string)
-        .or_else(|| std::env::var("GAVEL_PRIVATE_KEY").ok())
-        .context("a signer key is needed: --private-key or GAVEL_PRIVATE_KEY")?;
+    let key =
+        key.map(str::to_string).or_else(|| std::env::var("GAVEL_PRIVATE_KEY").ok()).context("a signer key is needed: --private-key or GAVEL_PRIVATE_KEY")?;
     Ok((deployment, key))
 }
 
@@ -355,7 +356,9 @@ pub(crate) fn bench_serve(case_name: &str, requests: usize, fast_claims: bool, a
         let mut d = chain::deploy_all(&deployer, &Artifacts::locate()?, genesis, &runtime.guest.blake3, GameParams::default()).await?;
         let case = Case::load(&repo_root(), case_name)?;
         let bytes = std::fs::read(&case.model).with_context(|| format!("model {}", case.model.display()))?;
-        let model_id = chain::register_model(&deployer, &mut d, case_name, &case.model, &bytes, chain::ModelPolicy { claim_bond: 10u128.pow(18), challenge_window: 3600 }).await?;
+        let model_id =
+            chain::register_model(&deployer, &mut d, case_name, &case.model, &bytes, chain::ModelPolicy { claim_bond: 10u128.pow(18), challenge_window: 3600 })
+                .await?;
         let state = std::env::temp_dir().join(format!("gavel-bench-serve-{}", std::process::id()));
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = format!("127.0.0.1:{port}");
@@ -408,7 +411,10 @@ pub(crate) fn bench_serve(case_name: &str, requests: usize, fast_claims: bool, a
         let rps = requests as f64 / secs;
         let median = latencies[latencies.len() / 2];
         if as_json {
-            println!("{}", json!({ "case": case_name, "requests": requests, "fast_claims": fast_claims, "seconds": secs, "requests_per_s": rps, "median_ms": median }));
+            println!(
+                "{}",
+                json!({ "case": case_name, "requests": requests, "fast_claims": fast_claims, "seconds": secs, "requests_per_s": rps, "median_ms": median })
+            );
         } else {
             let mode = if fast_claims { "fast claims" } else { "exact claims" };
             println!("{case_name} ({mode}): {requests} requests with claims posted in {secs:.1} s: {rps:.2} requests/s (median latency {median:.0} ms)");
@@ -459,7 +465,10 @@ pub(crate) fn bench_p2p(cases: &[String], iters: usize, as_json: bool) -> Result
             let median = ms[ms.len() / 2];
             let mb_s = bytes.len() as f64 / 1e6 / (median / 1e3);
             if !as_json {
-                println!("{name:<12} {:>6.1} MB in {median:>7.1} ms ({mb_s:>6.1} MB/s, of which the blob-id check {verify_ms:.1} ms)", bytes.len() as f64 / 1e6);
+                println!(
+                    "{name:<12} {:>6.1} MB in {median:>7.1} ms ({mb_s:>6.1} MB/s, of which the blob-id check {verify_ms:.1} ms)",
+                    bytes.len() as f64 / 1e6
+                );
             }
             rows.push(json!({ "case": name, "bytes": bytes.len(), "median_ms": median, "mb_per_s": mb_s, "verify_ms": verify_ms, "iters": iters }));
         }

@@ -41,7 +41,8 @@ async fn run(runtime: Arc<gavel_runner::machine::Runtime>, case: &Case, model: &
     let genesis = runtime.genesis(&MachineOptions::default())?;
     let mut d = chain::deploy_all(&deployer, &Artifacts::locate()?, genesis, &runtime.guest.blake3, GameParams::default()).await?;
     let window = d.params.clock_extension as u32;
-    let model_id = chain::register_model(&deployer, &mut d, &case.name, &case.model, model, chain::ModelPolicy { claim_bond: ETH, challenge_window: window }).await?;
+    let model_id =
+        chain::register_model(&deployer, &mut d, &case.name, &case.model, model, chain::ModelPolicy { claim_bond: ETH, challenge_window: window }).await?;
     let (liar, honest, bank) = (
         Chain::connect(&anvil.rpc_url, DEV_KEYS[2]).await?,
         Chain::connect(&anvil.rpc_url, DEV_KEYS[4]).await?,
@@ -86,9 +87,8 @@ async fn run(runtime: Arc<gavel_runner::machine::Runtime>, case: &Case, model: &
         let p = &puppets[s % puppets.len()];
         let roots: Vec<B256> = (0..parts).map(|j| junk(&format!("sybil {s} {j}"))).collect();
         let tree = IClaimTree::new(d.tree, &p.provider);
-        let call = tree
-            .counter(claim, player::position(&at), at.roots.iter().map(|r| B256::from(*r)).collect(), 0, roots)
-            .value(U256::from(d.params.counter_bond));
+        let call =
+            tree.counter(claim, player::position(&at), at.roots.iter().map(|r| B256::from(*r)).collect(), 0, roots).value(U256::from(d.params.counter_bond));
         p.send(call.into_transaction_request(), "sybil counter").await?;
     }
 

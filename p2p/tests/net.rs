@@ -209,4 +209,3 @@ fn node_keys_persist_and_corrupt_keys_are_errors() {
     assert!(err.contains("not a libp2p node key"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
-

@@ -63,8 +63,7 @@ impl Case {
     pub fn load(root: &Path, name: &str) -> Result<Case> {
         let dir = root.join("tests/data").join(name);
         let file = dir.join("case.json");
-        let spec: CaseFile = serde_json::from_slice(&read_file(&file)?)
-            .map_err(|e| RunnerError::TensorFile { path: file.clone(), reason: e.to_string() })?;
+        let spec: CaseFile = serde_json::from_slice(&read_file(&file)?).map_err(|e| RunnerError::TensorFile { path: file.clone(), reason: e.to_string() })?;
         let mut inputs = Vec::new();
         let mut expected = Vec::new();
         if spec.inputs_pb.is_empty() {
@@ -95,10 +94,7 @@ impl Case {
                 .find(|o| o.name == exp.name)
                 .ok_or_else(|| format!("output '{}' missing (got {:?})", exp.name, outputs.iter().map(|o| &o.name).collect::<Vec<_>>()))?;
             if got.shape != exp.shape || got.dtype != exp.dtype {
-                return Err(format!(
-                    "output '{}': got {} {:?}, expected {} {:?}",
-                    exp.name, got.dtype, got.shape, exp.dtype, exp.shape
-                ));
+                return Err(format!("output '{}': got {} {:?}, expected {} {:?}", exp.name, got.dtype, got.shape, exp.dtype, exp.shape));
             }
             let tol = self.per_output.get(&exp.name).copied().unwrap_or(Tolerance { atol: self.atol, rtol: self.rtol });
             for (i, (g, e)) in as_f64(got).iter().zip(as_f64(exp)).enumerate() {

@@ -19,7 +19,8 @@ pub const MAX_WASM_STACK: usize = 1 << 20;
 pub const MEMORY_RESERVATION: usize = 1 << 32;
 
 /// A short, stable description of the configuration, part of the compiled-module cache key.
-pub const CONFIG_ID: &str = "gavel-det-v7:dirty-map-3,nan-canon-where-observed-through-bitcasts,no-threads,no-relaxed-simd,simd,fuel-preserve-all,stack1m,reserve4g,nocow,speed";
+pub const CONFIG_ID: &str =
+    "gavel-det-v7:dirty-map-3,nan-canon-where-observed-through-bitcasts,no-threads,no-relaxed-simd,simd,fuel-preserve-all,stack1m,reserve4g,nocow,speed";
 
 /// Builds the deterministic engine.
 ///

@@ -158,13 +158,9 @@ impl Runtime {
                 RunnerError::Engine(format!("instantiating the guest: {e:#}"))
             }
         })?;
-        let memory = instance
-            .get_memory(&mut store, "memory")
-            .ok_or_else(|| RunnerError::GuestModule("the guest exports no memory".into()))?;
+        let memory = instance.get_memory(&mut store, "memory").ok_or_else(|| RunnerError::GuestModule("the guest exports no memory".into()))?;
         let func = |store: &mut Store<Host>, name: &str| -> Result<TypedFunc<(), i32>> {
-            instance
-                .get_typed_func::<(), i32>(&mut *store, name)
-                .map_err(|e| RunnerError::GuestModule(format!("export {name}: {e}")))
+            instance.get_typed_func::<(), i32>(&mut *store, name).map_err(|e| RunnerError::GuestModule(format!("export {name}: {e}")))
         };
         let exports = GuestExports {
             step: func(&mut store, "gavel_step")?,
@@ -310,11 +306,7 @@ impl Machine {
                 }
                 let (p, l) = (self.exports.panic_ptr.clone(), self.exports.panic_len.clone());
                 let panic = self.read_guest_string(&p, &l).unwrap_or_default();
-                let reason = if panic.is_empty() {
-                    trap.root_cause().to_string()
-                } else {
-                    format!("guest panicked: {}", String::from_utf8_lossy(&panic))
-                };
+                let reason = if panic.is_empty() { trap.root_cause().to_string() } else { format!("guest panicked: {}", String::from_utf8_lossy(&panic)) };
                 return Err(RunnerError::Trap { step: index, reason });
             }
         };

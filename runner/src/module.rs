@@ -83,10 +83,7 @@ impl GuestModule {
     /// Loads the guest at `path` and checks it against the pinned hash (unless `allow_unpinned`).
     pub fn load(path: &Path, allow_unpinned: bool) -> Result<GuestModule> {
         let bytes = std::fs::read(path).map_err(|e| {
-            RunnerError::GuestModule(format!(
-                "cannot read {} ({e}); build it with scripts/build-guest.sh or point GAVEL_GUEST at it",
-                path.display()
-            ))
+            RunnerError::GuestModule(format!("cannot read {} ({e}); build it with scripts/build-guest.sh or point GAVEL_GUEST at it", path.display()))
         })?;
         let module = GuestModule::from_bytes(bytes, path.to_path_buf());
         let pin = pinned();
@@ -153,8 +150,12 @@ fn op_name(op: &Operator<'_>) -> String {
 
 fn is_simd(op: &Operator<'_>) -> bool {
     let name = op_name(op);
-    name.starts_with("V128") || name.starts_with("I8x16") || name.starts_with("I16x8")
-        || name.starts_with("I32x4") || name.starts_with("I64x2") || name.starts_with("F32x4")
+    name.starts_with("V128")
+        || name.starts_with("I8x16")
+        || name.starts_with("I16x8")
+        || name.starts_with("I32x4")
+        || name.starts_with("I64x2")
+        || name.starts_with("F32x4")
         || name.starts_with("F64x2")
 }
 
@@ -342,8 +343,7 @@ pub fn compile_cached(engine: &wasmtime::Engine, module: &GuestModule) -> Result
     let compiled = engine.precompile_module(&module.bytes).map_err(|e| RunnerError::Engine(format!("compiling the guest: {e:#}")))?;
     #[allow(unsafe_code)]
     // SAFETY: `compiled` was just produced by `precompile_module` on this engine.
-    let m = unsafe { wasmtime::Module::deserialize(engine, &compiled) }
-        .map_err(|e| RunnerError::Engine(format!("loading the compiled guest: {e:#}")))?;
+    let m = unsafe { wasmtime::Module::deserialize(engine, &compiled) }.map_err(|e| RunnerError::Engine(format!("loading the compiled guest: {e:#}")))?;
     if std::fs::create_dir_all(&dir).is_ok() {
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let ok = std::fs::write(&tmp, &compiled).is_ok() && std::fs::rename(&tmp, &path).is_ok();

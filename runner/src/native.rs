@@ -21,8 +21,7 @@ impl NativeModel {
     pub fn load(model: &[u8], inputs: &[WireTensor]) -> Result<NativeModel> {
         let declared = tract_onnx::onnx().model_for_read(&mut &model[..]).map_err(err)?;
         let mut m = declared.clone();
-        let names: Vec<String> =
-            m.input_outlets().map_err(err)?.iter().map(|o| m.node(o.node).name.clone()).collect();
+        let names: Vec<String> = m.input_outlets().map_err(err)?.iter().map(|o| m.node(o.node).name.clone()).collect();
         let mut bound = TVec::new();
         for (ix, name) in names.iter().enumerate() {
             let t = inputs

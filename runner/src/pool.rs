@@ -53,16 +53,7 @@ struct Region {
 impl Region {
     fn map(len: usize) -> Result<Region, String> {
         // SAFETY: a new private anonymous mapping with no access; nothing else refers to it.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                MAP + len,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), MAP + len, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE, -1, 0) };
         if p == libc::MAP_FAILED {
             return Err(format!("cannot reserve {len} bytes for guest memory: {}", std::io::Error::last_os_error()));
         }

@@ -99,7 +99,6 @@ fn engine(e: impl std::fmt::Display) -> RunnerError {
     RunnerError::Engine(e.to_string())
 }
 
-
 /// Runs `m` for exactly `k` steps (across macro-step boundaries), or until it halts.
 fn advance(m: &mut StepMachine, mut k: u64) -> Result<u64> {
     let mut done = 0;
@@ -129,12 +128,7 @@ impl RunSteps {
     /// [`StepIndex::divergence`] says where and why), the interpreter is snapshotted every
     /// [`SNAPSHOT_STRIDE`] steps.
     /// `progress` sees (macro-steps, instructions) after each macro-step.
-    pub fn open(
-        runtime: &Runtime,
-        blobs: &[Arc<Vec<u8>>],
-        options: &MachineOptions,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<RunSteps> {
+    pub fn open(runtime: &Runtime, blobs: &[Arc<Vec<u8>>], options: &MachineOptions, progress: &mut dyn FnMut(u64, u64)) -> Result<RunSteps> {
         let dir = crate::module::cache_base().join("steps");
         RunSteps::open_in(&dir, runtime, blobs, options, progress)
     }
@@ -270,8 +264,7 @@ impl RunSteps {
         if n > self.index.total() {
             return Err(RunnerError::Engine(format!("step {n} is past the end of the run ({} steps)", self.index.total())));
         }
-        let (mut m, at) = restore(&self.store, &self.index.records(), Arc::clone(&self.program), self.blobs.clone(), self.limit_pages, n)
-            .map_err(engine)?;
+        let (mut m, at) = restore(&self.store, &self.index.records(), Arc::clone(&self.program), self.blobs.clone(), self.limit_pages, n).map_err(engine)?;
         let done = advance(&mut m, n - at)?;
         if done != n - at {
             return Err(engine(format!("the run halted {} steps before step {n}", n - at - done)));
@@ -281,9 +274,8 @@ impl RunSteps {
 
     /// Proves global step `n`.
     pub fn prove(&self, n: u64) -> Result<ProvenStep> {
-        let (macro_step, offset) = self.index.locate(n).ok_or_else(|| {
-            RunnerError::Engine(format!("step {n} is past the end of the run ({} steps)", self.index.total()))
-        })?;
+        let (macro_step, offset) =
+            self.index.locate(n).ok_or_else(|| RunnerError::Engine(format!("step {n} is past the end of the run ({} steps)", self.index.total())))?;
         let mut m = self.machine_at(n)?;
         let step = prove_step(&mut m, &mut BlobTrees::default()).map_err(engine)?;
         let label = self.index.labels[macro_step as usize].clone();
@@ -365,10 +357,7 @@ pub fn proof_file(step: &StepProof) -> Vec<u8> {
 /// Splits a proof file into root_before and proof bytes.
 pub fn parse_proof_file(bytes: &[u8]) -> Result<(Hash32, &[u8])> {
     if bytes.len() < 40 || &bytes[..8] != PROOF_FILE_MAGIC {
-        return Err(RunnerError::Engine(format!(
-            "not a gavel proof file (expected the GVSP v1 magic and a 32-byte root; got {} bytes)",
-            bytes.len()
-        )));
+        return Err(RunnerError::Engine(format!("not a gavel proof file (expected the GVSP v1 magic and a 32-byte root; got {} bytes)", bytes.len())));
     }
     let mut root = [0u8; 32];
     root.copy_from_slice(&bytes[8..40]);

@@ -24,9 +24,7 @@ impl std::str::FromStr for InputArg {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s.split_once('=') {
-            Some((name, path)) if !name.is_empty() && !name.contains('/') => {
-                Ok(InputArg { name: Some(name.to_string()), path: PathBuf::from(path) })
-            }
+            Some((name, path)) if !name.is_empty() && !name.contains('/') => Ok(InputArg { name: Some(name.to_string()), path: PathBuf::from(path) }),
             _ if s.is_empty() => Err("empty input".into()),
             _ => Ok(InputArg { name: None, path: PathBuf::from(s) }),
         }
@@ -36,9 +34,7 @@ impl std::str::FromStr for InputArg {
 /// Names of the graph inputs of an ONNX model (inputs that are not initializers), in order.
 pub fn onnx_input_names(model: &[u8]) -> Result<Vec<String>> {
     use tract_onnx::prelude::Framework as _;
-    let proto = tract_onnx::onnx()
-        .proto_model_for_read(&mut &model[..])
-        .map_err(|e| RunnerError::Inputs(format!("not a valid ONNX model: {e:#}")))?;
+    let proto = tract_onnx::onnx().proto_model_for_read(&mut &model[..]).map_err(|e| RunnerError::Inputs(format!("not a valid ONNX model: {e:#}")))?;
     let graph = proto.graph.as_ref().ok_or_else(|| RunnerError::Inputs("the ONNX model has no graph".into()))?;
     let initializers: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
     Ok(graph.input.iter().map(|i| i.name.clone()).filter(|n| !initializers.contains(n.as_str())).collect())
@@ -77,10 +73,7 @@ pub fn load_inputs(args: &[InputArg]) -> Result<Vec<Tensor>> {
         let name = arg.name.clone().unwrap_or_default();
         let t = crate::tensor_io::read_tensor_file(&arg.path, &name)?;
         if t.name.is_empty() && args.len() > 1 {
-            return Err(RunnerError::Inputs(format!(
-                "{} has no name; with several inputs write --input NAME=FILE",
-                arg.path.display()
-            )));
+            return Err(RunnerError::Inputs(format!("{} has no name; with several inputs write --input NAME=FILE", arg.path.display())));
         }
         if tensors.iter().any(|o| o.name == t.name) {
             return Err(RunnerError::Inputs(format!("input '{}' given twice", t.name)));
@@ -244,9 +237,7 @@ pub fn run(
             let t = Instant::now();
             match pipeline.as_mut() {
                 Some(p) => {
-                    let delta = machine
-                        .take_page_delta(p.spare_buffer())?
-                        .ok_or_else(|| RunnerError::Engine("write tracking stopped".into()))?;
+                    let delta = machine.take_page_delta(p.spare_buffer())?.ok_or_else(|| RunnerError::Engine("write tracking stopped".into()))?;
                     let header = machine.header_with_memory([0u8; 32])?;
                     p.send(header, delta)?;
                     infos.push((info.clone(), 0, 0));

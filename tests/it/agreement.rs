@@ -34,11 +34,7 @@ fn whole_run_agrees(name: &str) -> (u64, u64) {
         let (n, ev) = slow.run_macro_step().unwrap();
         instructions += n;
         assert!(matches!(ev, StepEvent::MacroStepEnded(_) | StepEvent::Trapped(_)), "{ev:?}");
-        assert_eq!(
-            slow.state_root(),
-            fast.state_root().unwrap(),
-            "{name}: roots differ after macro-step {macro_steps} ({info:?}, {n} instructions)"
-        );
+        assert_eq!(slow.state_root(), fast.state_root().unwrap(), "{name}: roots differ after macro-step {macro_steps} ({info:?}, {n} instructions)");
         macro_steps += 1;
     }
     eprintln!("{name}: {macro_steps} macro-steps, {instructions} instructions, {:.1} s", t.elapsed().as_secs_f64());
@@ -112,22 +108,20 @@ fn side_by_side(name: &str, samples: u64) {
     let steps = RunSteps::open_in(&dir, runtime(), &blobs, &MachineOptions::default(), &mut |_, _| {}).unwrap();
     let index = &steps.index;
     assert_eq!(index.divergence, None, "{name}: the engines must agree at every boundary");
-    eprintln!("{name}: {} macro-steps, {} steps, both engines agreed at every boundary ({:.1} s)", index.per_macro_step.len(), index.total(), t.elapsed().as_secs_f64());
+    eprintln!(
+        "{name}: {} macro-steps, {} steps, both engines agreed at every boundary ({:.1} s)",
+        index.per_macro_step.len(),
+        index.total(),
+        t.elapsed().as_secs_f64()
+    );
     // From wasmtime's state at boundary i, the interpreter reaches wasmtime's root i+1.
     let program = runtime().guest.program().unwrap();
     let mut fast = runtime().machine(blobs.clone(), &MachineOptions::default()).unwrap();
     let every = (index.per_macro_step.len() as u64 / samples).max(1);
     for i in 0..index.per_macro_step.len() as u64 {
         if i % every == 0 || i + 1 == index.per_macro_step.len() as u64 {
-            let mut slow = Machine::at_boundary(
-                program.clone(),
-                blobs.clone(),
-                limit_pages(),
-                fast.status(),
-                i,
-                fast.memory_snapshot(),
-                fast.global_values().unwrap(),
-            );
+            let mut slow =
+                Machine::at_boundary(program.clone(), blobs.clone(), limit_pages(), fast.status(), i, fast.memory_snapshot(), fast.global_values().unwrap());
             let (n, _) = slow.run_macro_step().unwrap();
             assert_eq!(n, index.per_macro_step[i as usize], "{name}: macro-step {i} length");
             fast.step().unwrap();

@@ -114,8 +114,15 @@ fn wrong_dtype_and_shape_are_named() {
     let st = s.write("state.npy", &to_npy(&bad_state));
     fails(
         &[
-            "run", "--model", &silero, "--input", &format!("input={}", data("silero_vad/inputs/input.npy")),
-            "--input", &format!("state={st}"), "--input", &format!("sr={}", data("silero_vad/inputs/sr.npy")),
+            "run",
+            "--model",
+            &silero,
+            "--input",
+            &format!("input={}", data("silero_vad/inputs/input.npy")),
+            "--input",
+            &format!("state={st}"),
+            "--input",
+            &format!("sr={}", data("silero_vad/inputs/sr.npy")),
         ],
         "input 'state' has shape [2, 1, 64]",
     );
@@ -138,7 +145,22 @@ fn malformed_tensor_files_are_rejected() {
 
 #[test]
 fn model_too_large_for_memory_limit() {
-    fails(&["run", "--memory-limit-mib", "16", "--model", &model("minilm_int8.onnx"), "--input", &format!("input_ids={}", data("minilm_int8/inputs/input_ids.npy")), "--input", &format!("attention_mask={}", data("minilm_int8/inputs/attention_mask.npy")), "--input", &format!("token_type_ids={}", data("minilm_int8/inputs/token_type_ids.npy"))], "memory limit of 16 MiB");
+    fails(
+        &[
+            "run",
+            "--memory-limit-mib",
+            "16",
+            "--model",
+            &model("minilm_int8.onnx"),
+            "--input",
+            &format!("input_ids={}", data("minilm_int8/inputs/input_ids.npy")),
+            "--input",
+            &format!("attention_mask={}", data("minilm_int8/inputs/attention_mask.npy")),
+            "--input",
+            &format!("token_type_ids={}", data("minilm_int8/inputs/token_type_ids.npy")),
+        ],
+        "memory limit of 16 MiB",
+    );
     fails(&["run", "--memory-limit-mib", "5000", "--model", &model("ppocr_det.onnx"), "--input", &x_input()], "outside 1..=4096");
 }
 

@@ -12,7 +12,7 @@ use gavel_bisection::state::BlobCommitment;
 use gavel_bisection::tree::Status;
 use gavel_challenger::agent;
 use gavel_challenger::chain::{self, Anvil, Chain, Deployment, GameParams, DEV_KEYS};
-use gavel_challenger::contracts::{Artifacts, ICourt, IClaimTree};
+use gavel_challenger::contracts::{Artifacts, IClaimTree, ICourt};
 use gavel_challenger::player::{self, Mirror, Player};
 use gavel_challenger::trace::RunTrace;
 use gavel_runner::cases::{repo_root, Case};

@@ -11,7 +11,7 @@ use alloy::primitives::{B256, U256};
 use gavel_bisection::binding::FAILED_OUTPUT;
 use gavel_bisection::state::BlobCommitment;
 use gavel_challenger::chain::{event_in, Chain, DEV_KEYS};
-use gavel_challenger::contracts::{ICourt, IClaimTree};
+use gavel_challenger::contracts::{IClaimTree, ICourt};
 use gavel_challenger::trace::RunTrace;
 use gavel_codec::{DType, Tensor};
 use gavel_runner::cases::{repo_root, Case};
@@ -27,10 +27,11 @@ fn watch(t: &procs::Testnet, log: &str) -> (procs::Proc, EventLog) {
 }
 
 fn watch_with_env(t: &procs::Testnet, log: &str, env: &[(&str, &str)]) -> (procs::Proc, EventLog) {
-    let args: Vec<String> = ["watch", "--deployment", &t.dep.display().to_string(), "--state", &t.work.join("watch").display().to_string(), "--poll-ms", "100", "--no-p2p"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let args: Vec<String> =
+        ["watch", "--deployment", &t.dep.display().to_string(), "--state", &t.work.join("watch").display().to_string(), "--poll-ms", "100", "--no-p2p"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     let (p, rx) = procs::node_with_env(&args, DEV_KEYS[4], &t.work.join(log), env);
     (p, EventLog::new(rx))
 }
@@ -275,9 +276,8 @@ async fn a_flood_of_valid_claims_does_not_push_a_false_claim_past_its_window() {
     let case = Case::load(&repo_root(), "ppocr_det").unwrap();
     let model = crate::model_bytes(&case);
     let det = t.d.models.iter().find(|m| m.name == "ppocr_det").expect("the detector is registered").id;
-    let fast = register_model(&deployer, &mut t.d, "ppocr_det_fast", &case.model, &model, ModelPolicy { claim_bond: ETH, challenge_window: WINDOW })
-        .await
-        .unwrap();
+    let fast =
+        register_model(&deployer, &mut t.d, "ppocr_det_fast", &case.model, &model, ModelPolicy { claim_bond: ETH, challenge_window: WINDOW }).await.unwrap();
     t.d.save(&t.dep).unwrap();
     let d = t.d.clone();
     let (server, liar, consumer) = (
@@ -300,7 +300,10 @@ async fn a_flood_of_valid_claims_does_not_push_a_false_claim_past_its_window() {
     let mut claims = Vec::new();
     for input in &inputs {
         let root = B256::from(BlobCommitment::of(input).id());
-        consumer.send(reg_c.requestCompute(det, root, input.clone().into(), 100_000).value(U256::from(ETH / 100)).into_transaction_request(), "ask").await.unwrap();
+        consumer
+            .send(reg_c.requestCompute(det, root, input.clone().into(), 100_000).value(U256::from(ETH / 100)).into_transaction_request(), "ask")
+            .await
+            .unwrap();
         // A valid claim at the largest depth, as `gavel serve --fast-claims` posts it.
         let run = tokio::task::block_in_place(|| FastTrace::open(runtime.clone(), model.clone(), Arc::new(input.clone()), &MachineOptions::default())).unwrap();
         let n = run.macro_steps();
@@ -389,10 +392,8 @@ async fn claims_on_runs_past_the_memory_limit_are_judged_like_any_other() {
     let dir = t.work.join("truth");
     std::fs::create_dir_all(&dir).unwrap();
     let options = d.machine_options();
-    let real = tokio::task::block_in_place(|| {
-        RunTrace::honest(crate::runtime(), model.clone(), Arc::new(good.clone()), &options, Some(&dir), &mut |_, _| {})
-    })
-    .unwrap();
+    let real = tokio::task::block_in_place(|| RunTrace::honest(crate::runtime(), model.clone(), Arc::new(good.clone()), &options, Some(&dir), &mut |_, _| {}))
+        .unwrap();
     assert_eq!(real.output_root(), FAILED_OUTPUT, "silero-vad cannot run in 2 MiB");
     assert!(real.labels().last().unwrap().name.contains("memory limit"), "{:?}", real.labels().last());
     let s = real.claim_shape(u64::from(d.params.k));
@@ -446,15 +447,23 @@ async fn unverifiable_claims_and_deadlines_at_risk_are_alerts() {
     let deployer = Chain::connect(&t.d.rpc_url, DEV_KEYS[0]).await.unwrap();
     let case = Case::load(&repo_root(), "silero_vad").unwrap();
     let model = crate::model_bytes(&case);
-    let short = register_model(&deployer, &mut t.d, "silero_vad_short", &case.model, &model, ModelPolicy { claim_bond: ETH, challenge_window: 3 })
-        .await
-        .unwrap();
+    let short =
+        register_model(&deployer, &mut t.d, "silero_vad_short", &case.model, &model, ModelPolicy { claim_bond: ETH, challenge_window: 3 }).await.unwrap();
     t.d.save(&t.dep).unwrap();
     let d = t.d.clone();
     let (server, consumer) = (Chain::connect(&d.rpc_url, DEV_KEYS[1]).await.unwrap(), Chain::connect(&d.rpc_url, DEV_KEYS[3]).await.unwrap());
     let good = gavel_codec::encode(&case.inputs);
     let reg_c = ICourt::new(d.court, &consumer.provider);
-    consumer.send(reg_c.requestCompute(1, B256::from(BlobCommitment::of(&good).id()), good.clone().into(), 100_000).value(U256::from(ETH / 100)).into_transaction_request(), "ask").await.unwrap();
+    consumer
+        .send(
+            reg_c
+                .requestCompute(1, B256::from(BlobCommitment::of(&good).id()), good.clone().into(), 100_000)
+                .value(U256::from(ETH / 100))
+                .into_transaction_request(),
+            "ask",
+        )
+        .await
+        .unwrap();
     let real = truth(&t, &model, &good);
     let s = real.claim_shape(u64::from(d.params.k));
     // A true claim on the 3-second model, and a claim on an input that never went anywhere.
@@ -467,10 +476,20 @@ async fn unverifiable_claims_and_deadlines_at_risk_are_alerts() {
         let r = server.send(reg.postClaim(c.clone(), B256::ZERO).value(U256::from(ETH)).into_transaction_request(), "postClaim").await.unwrap();
         ids.push(event_in::<ICourt::ClaimPosted>(&r).unwrap().claimId);
     }
-    let args: Vec<String> = ["watch", "--deployment", &t.dep.display().to_string(), "--state", &t.work.join("watch").display().to_string(), "--poll-ms", "100", "--no-p2p", "--once"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let args: Vec<String> = [
+        "watch",
+        "--deployment",
+        &t.dep.display().to_string(),
+        "--state",
+        &t.work.join("watch").display().to_string(),
+        "--poll-ms",
+        "100",
+        "--no-p2p",
+        "--once",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let (mut p, rx) = procs::node(&args, DEV_KEYS[4], &t.work.join("watch.log"));
     let mut ev = EventLog::new(rx);
     let risk = ev.next("deadline_at_risk", Duration::from_secs(60));

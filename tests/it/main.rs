@@ -1,12 +1,11 @@
 //! gavel end-to-end tests: the pinned guest on real models, the CLI in separate processes.
 
 mod agreement;
-mod bench;
 mod bad_input;
+mod bench;
 mod chain;
 mod false_claims;
 mod fast_trace;
-mod step_cli;
 mod models;
 mod nodes;
 mod p2p;
@@ -14,6 +13,7 @@ mod procs;
 mod rpc;
 mod serve;
 mod state_root;
+mod step_cli;
 mod swarm;
 mod tree_game;
 
@@ -26,14 +26,13 @@ use gavel_runner::module::{default_guest_path, GuestModule};
 pub(crate) fn runtime() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
-        let guest = GuestModule::load(&default_guest_path(), false)
-            .expect("the pinned guest (scripts/build-guest.sh builds it; .ci/run does so)");
+        let guest = GuestModule::load(&default_guest_path(), false).expect("the pinned guest (scripts/build-guest.sh builds it; .ci/run does so)");
         Runtime::new(guest).expect("runtime")
     })
 }
 
 pub(crate) fn model_bytes(case: &gavel_runner::cases::Case) -> Arc<Vec<u8>> {
-    Arc::new(std::fs::read(&case.model).unwrap_or_else(|e| {
-        panic!("{}: {e} (scripts/fetch-models.sh fetches the models; .ci/run does so)", case.model.display())
-    }))
+    Arc::new(
+        std::fs::read(&case.model).unwrap_or_else(|e| panic!("{}: {e} (scripts/fetch-models.sh fetches the models; .ci/run does so)", case.model.display())),
+    )
 }

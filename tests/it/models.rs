@@ -10,8 +10,7 @@ use crate::{model_bytes, runtime};
 
 fn run_case(name: &str, mode: TraceMode) -> (Case, RunOutcome) {
     let case = Case::load(&repo_root(), name).expect("case");
-    let out = run(runtime(), model_bytes(&case), &case.inputs, &MachineOptions::default(), mode, &mut |_| {})
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let out = run(runtime(), model_bytes(&case), &case.inputs, &MachineOptions::default(), mode, &mut |_| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
     (case, out)
 }
 
@@ -86,8 +85,14 @@ fn trace_command_writes_a_consistent_trace() {
     let case = Case::load(&repo_root(), "ppocr_det").unwrap();
     let input = repo_root().join("tests/data/ppocr_det/inputs/x.npy");
     let out = gavel_tests::gavel(&[
-        "trace", "--json", "--model", case.model.to_str().unwrap(), "--input", input.to_str().unwrap(),
-        "--out", out_file.to_str().unwrap(),
+        "trace",
+        "--json",
+        "--model",
+        case.model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out_file.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "gavel trace failed: {}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -123,9 +128,7 @@ fn pb_inputs_bind_by_their_own_names() {
     let case = Case::load(&repo_root(), "onnx_conv_with_strides_padding").unwrap();
     let dir = repo_root().join("models/onnx/conv_with_strides_padding/test_data_set_0");
     let (x, w) = (dir.join("input_0.pb"), dir.join("input_1.pb"));
-    let out = gavel_tests::gavel(&[
-        "run", "--json", "--model", case.model.to_str().unwrap(), "--input", x.to_str().unwrap(), "--input", w.to_str().unwrap(),
-    ]);
+    let out = gavel_tests::gavel(&["run", "--json", "--model", case.model.to_str().unwrap(), "--input", x.to_str().unwrap(), "--input", w.to_str().unwrap()]);
     assert!(out.status.success(), "gavel run failed: {}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let (_, here) = run_case("onnx_conv_with_strides_padding", TraceMode::FinalRoot);

@@ -33,10 +33,7 @@ fn watch(deployment: &Path, state: &Path, once: bool) -> (Proc, mpsc::Receiver<s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watchtower_killed_mid_dispute_resumes_and_wins() {
     let procs::Testnet { work, dep: deployment_file, d, devnet } = procs::testnet("nodes", &[]);
-    let (liar, consumer) = (
-        Chain::connect(&d.rpc_url, DEV_KEYS[2]).await.unwrap(),
-        Chain::connect(&d.rpc_url, DEV_KEYS[3]).await.unwrap(),
-    );
+    let (liar, consumer) = (Chain::connect(&d.rpc_url, DEV_KEYS[2]).await.unwrap(), Chain::connect(&d.rpc_url, DEV_KEYS[3]).await.unwrap());
 
     // A consumer asks on chain with the input inline: that is how the watchtower learns it.
     let case = Case::load(&repo_root(), "silero_vad").unwrap();
@@ -72,11 +69,10 @@ async fn watchtower_killed_mid_dispute_resumes_and_wins() {
 
     // Restarted on the same state directory, it resumes the game and wins.
     let (second, rx) = watch(&deployment_file, &state, true);
-    let resumed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait_event(&rx, "resumed", Duration::from_secs(120))))
-        .unwrap_or_else(|_| {
-            let log = |n: &str| std::fs::read_to_string(state.with_extension(n)).unwrap_or_default();
-            panic!("no resume; first watchtower:\n{}\nsecond:\n{}", log("first.log"), log("second.log"))
-        });
+    let resumed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait_event(&rx, "resumed", Duration::from_secs(120)))).unwrap_or_else(|_| {
+        let log = |n: &str| std::fs::read_to_string(state.with_extension(n)).unwrap_or_default();
+        panic!("no resume; first watchtower:\n{}\nsecond:\n{}", log("first.log"), log("second.log"))
+    });
     assert_eq!(resumed["claim"], claim);
     let liar_moves = defend.await.unwrap();
     assert!(liar_moves >= 1, "the liar defended its claim");

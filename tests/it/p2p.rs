@@ -32,7 +32,19 @@ pub(crate) fn faulty_server_with(dep: &Path, work: &Path, extra: &[&str]) -> (Pr
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let http = format!("127.0.0.1:{port}");
     let state = work.join("serve");
-    let mut args = strings(&["serve", "--deployment", dep.to_str().unwrap(), "--state", state.to_str().unwrap(), "--listen", &http, "--poll-ms", "100", "--fault-macro-step", "16"]);
+    let mut args = strings(&[
+        "serve",
+        "--deployment",
+        dep.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--listen",
+        &http,
+        "--poll-ms",
+        "100",
+        "--fault-macro-step",
+        "16",
+    ]);
     args.extend(extra.iter().map(|s| s.to_string()));
     let (p, rx) = procs::node(&args, DEV_KEYS[1], &work.join("serve.log"));
     let mut log = EventLog::new(rx);
@@ -50,7 +62,8 @@ fn watcher(dep: &Path, work: &Path, name: &str, key: &str, peer: &Multiaddr) -> 
 /// [`watcher`] with `extra` arguments.
 pub(crate) fn watcher_with(dep: &Path, work: &Path, name: &str, key: &str, peer: &Multiaddr, extra: &[&str]) -> (Proc, EventLog, Multiaddr) {
     let state = work.join(name);
-    let mut args = strings(&["watch", "--deployment", dep.to_str().unwrap(), "--state", state.to_str().unwrap(), "--poll-ms", "100", "--peer", &peer.to_string()]);
+    let mut args =
+        strings(&["watch", "--deployment", dep.to_str().unwrap(), "--state", state.to_str().unwrap(), "--poll-ms", "100", "--peer", &peer.to_string()]);
     args.extend(extra.iter().map(|s| s.to_string()));
     let (p, rx) = procs::node(&args, key, &work.join(format!("{name}.log")));
     let mut log = EventLog::new(rx);

@@ -195,10 +195,8 @@ pub(crate) fn testnet(name: &str, extra: &[&str]) -> Testnet {
 pub(crate) fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
+    let head =
+        format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
     use std::io::{Read, Write};
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body).unwrap();

@@ -67,8 +67,16 @@ fn garbage(n: u64, id: &serde_json::Value) -> Option<Vec<u8>> {
     match n % 5 {
         0 => Some(http_response("200 OK", "application/json", r#"{"jsonrpc":"2.0","id""#)),
         1 => Some(http_response("502 Bad Gateway", "text/html", "<html><body>upstream fell over</body></html>")),
-        2 => Some(http_response("200 OK", "application/json", &serde_json::json!({ "jsonrpc": "2.0", "id": id, "result": { "unexpected": [1, 2, 3] } }).to_string())),
-        3 => Some(http_response("200 OK", "application/json", &serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -32000, "message": "the proxy says no" } }).to_string())),
+        2 => Some(http_response(
+            "200 OK",
+            "application/json",
+            &serde_json::json!({ "jsonrpc": "2.0", "id": id, "result": { "unexpected": [1, 2, 3] } }).to_string(),
+        )),
+        3 => Some(http_response(
+            "200 OK",
+            "application/json",
+            &serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -32000, "message": "the proxy says no" } }).to_string(),
+        )),
         _ => None,
     }
 }
@@ -181,34 +189,20 @@ async fn failed_submissions_do_not_stall_later_transactions() {
     let anvil = gavel_challenger::chain::Anvil::start(None, None).unwrap();
     let upstream: SocketAddr = anvil.rpc_url.trim_start_matches("http://").parse().unwrap();
     let proxy = Proxy::start(upstream).await;
-    let chain = Chain::connect(&format!("http://{}", proxy.addr), DEV_KEYS[1])
-        .await
-        .unwrap();
+    let chain = Chain::connect(&format!("http://{}", proxy.addr), DEV_KEYS[1]).await.unwrap();
     let to = Address::repeat_byte(0x42);
     let pay = |wei: U256| TransactionRequest::default().with_to(to).with_value(wei);
     let bounded = |f| tokio::time::timeout(Duration::from_secs(30), f);
 
-    bounded(chain.send(pay(U256::from(1)), "first payment"))
-        .await
-        .expect("the first payment is mined")
-        .unwrap();
+    bounded(chain.send(pay(U256::from(1)), "first payment")).await.expect("the first payment is mined").unwrap();
     // Garbage from the RPC for two attempts, then a payment larger than the balance.
     proxy.set_bad(true);
     for k in 0..2 {
-        let e = bounded(chain.send(pay(U256::from(1)), "payment in garbage"))
-            .await
-            .expect("a garbled reply is an error, not a hang")
-            .unwrap_err();
-        assert!(
-            format!("{e:#}").contains("payment in garbage"),
-            "attempt {k}: {e:#}"
-        );
+        let e = bounded(chain.send(pay(U256::from(1)), "payment in garbage")).await.expect("a garbled reply is an error, not a hang").unwrap_err();
+        assert!(format!("{e:#}").contains("payment in garbage"), "attempt {k}: {e:#}");
     }
     proxy.set_bad(false);
-    let e = bounded(chain.send(pay(U256::MAX), "overdraft"))
-        .await
-        .expect("a refused transaction is an error, not a hang")
-        .unwrap_err();
+    let e = bounded(chain.send(pay(U256::MAX), "overdraft")).await.expect("a refused transaction is an error, not a hang").unwrap_err();
     assert!(format!("{e:#}").contains("overdraft"), "{e:#}");
 
     let r = bounded(chain.send(pay(U256::from(2)), "second payment"))
@@ -217,16 +211,6 @@ async fn failed_submissions_do_not_stall_later_transactions() {
         .unwrap();
     assert!(r.status());
     let direct = Chain::connect(&anvil.rpc_url, DEV_KEYS[0]).await.unwrap();
-    assert_eq!(
-        direct
-            .provider
-            .get_transaction_count(chain.address)
-            .await
-            .unwrap(),
-        2
-    );
-    assert_eq!(
-        direct.provider.get_balance(to).await.unwrap(),
-        U256::from(3)
-    );
+    assert_eq!(direct.provider.get_transaction_count(chain.address).await.unwrap(), 2);
+    assert_eq!(direct.provider.get_balance(to).await.unwrap(), U256::from(3));
 }

@@ -25,7 +25,18 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let mut child = Command::new(gavel_bin())
-        .args(["serve", "--deployment", dep.to_str().unwrap(), "--state", work.join("serve").to_str().unwrap(), "--listen", &addr, "--poll-ms", "100", "--fast-claims"])
+        .args([
+            "serve",
+            "--deployment",
+            dep.to_str().unwrap(),
+            "--state",
+            work.join("serve").to_str().unwrap(),
+            "--listen",
+            &addr,
+            "--poll-ms",
+            "100",
+            "--fast-claims",
+        ])
         .env("GAVEL_PRIVATE_KEY", DEV_KEYS[1])
         .current_dir(repo_root())
         .stdout(Stdio::piped())
@@ -113,8 +124,8 @@ async fn server_answers_http_and_chain_requests_and_defends_its_claims() {
     std::fs::create_dir_all(&cache).unwrap();
     let model = crate::model_bytes(&case);
     let mut lying = tokio::task::block_in_place(|| {
-        let t = RunTrace::honest(crate::runtime(), model, std::sync::Arc::new(input.clone()), &MachineOptions::default(), Some(&cache), &mut |_, _| {})
-            .unwrap();
+        let t =
+            RunTrace::honest(crate::runtime(), model, std::sync::Arc::new(input.clone()), &MachineOptions::default(), Some(&cache), &mut |_, _| {}).unwrap();
         RunTrace::faulty(t, 16, 1 << 22).unwrap()
     });
     let (_, rec) = procs::http(&addr, "GET", &format!("/v1/claims/{http_claim}"), b"");

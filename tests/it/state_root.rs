@@ -77,15 +77,9 @@ fn memory_limit_is_enforced_with_a_clear_error() {
 fn pipelined_trace_equals_shadow_roots() {
     for name in ["ppocr_det", "minilm_int8"] {
         let case = Case::load(&repo_root(), name).unwrap();
-        let out = gavel_runner::run::run(
-            runtime(),
-            model_bytes(&case),
-            &case.inputs,
-            &MachineOptions::default(),
-            gavel_runner::run::TraceMode::Level1,
-            &mut |_| {},
-        )
-        .unwrap();
+        let out =
+            gavel_runner::run::run(runtime(), model_bytes(&case), &case.inputs, &MachineOptions::default(), gavel_runner::run::TraceMode::Level1, &mut |_| {})
+                .unwrap();
         let trace = out.trace.unwrap();
         let mut shadow = machine(name);
         assert_eq!(gavel_runner::state::hex32(&shadow.state_root().unwrap()), trace.initial_root);

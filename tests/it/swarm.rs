@@ -41,7 +41,8 @@ async fn watchtower_and_server_beat_a_32_puppet_swarm_end_to_end() {
     let input = gavel_codec::encode(&case.inputs);
     let input_root = BlobCommitment::of(&input).id();
     let example = IExampleConsumer::new(d.consumer, &consumer.provider);
-    let r = consumer.send(example.ask(1, input_root.into(), input.clone().into()).value(U256::from(ETH / 100)).into_transaction_request(), "ask").await.unwrap();
+    let r =
+        consumer.send(example.ask(1, input_root.into(), input.clone().into()).value(U256::from(ETH / 100)).into_transaction_request(), "ask").await.unwrap();
     let request = event_in::<ICourt::ComputeRequested>(&r).unwrap().requestId;
 
     // The liar answers first, by raw transactions: commit, then reveal a made-up final state.
@@ -67,14 +68,26 @@ async fn watchtower_and_server_beat_a_32_puppet_swarm_end_to_end() {
 
     // The honest server and the watchtower start.
     let (_serve, srx) = procs::node(
-        &["serve", "--deployment", &t.dep.display().to_string(), "--state", &t.work.join("serve").display().to_string(), "--listen", "127.0.0.1:0", "--poll-ms", "100", "--no-p2p"]
-            .map(String::from),
+        &[
+            "serve",
+            "--deployment",
+            &t.dep.display().to_string(),
+            "--state",
+            &t.work.join("serve").display().to_string(),
+            "--listen",
+            "127.0.0.1:0",
+            "--poll-ms",
+            "100",
+            "--no-p2p",
+        ]
+        .map(String::from),
         DEV_KEYS[1],
         &t.work.join("serve.log"),
     );
     let mut sev = EventLog::new(srx);
     let (_watch, wrx) = procs::node(
-        &["watch", "--deployment", &t.dep.display().to_string(), "--state", &t.work.join("watch").display().to_string(), "--poll-ms", "100", "--no-p2p"].map(String::from),
+        &["watch", "--deployment", &t.dep.display().to_string(), "--state", &t.work.join("watch").display().to_string(), "--poll-ms", "100", "--no-p2p"]
+            .map(String::from),
         DEV_KEYS[4],
         &t.work.join("watch.log"),
     );

@@ -13,7 +13,7 @@ use alloy::sol_types::SolEvent;
 use gavel_bisection::state::BlobCommitment;
 use gavel_bisection::tree::Status;
 use gavel_challenger::chain::{event_in, Chain, DEV_KEYS};
-use gavel_challenger::contracts::{ICourt, IClaimTree};
+use gavel_challenger::contracts::{IClaimTree, ICourt};
 use gavel_challenger::fast_trace::FastTrace;
 use gavel_challenger::player::{self, Mirror, Player};
 use gavel_runner::cases::{repo_root, Case};
@@ -54,7 +54,8 @@ pub(crate) async fn node_event(chain: &Chain, tree: Address, from: u64, id: u64)
         roots.extend(e.roots);
         return (IClaimTree::Position { level: e.level, macroStep: e.macroStep, start: e.start, end: e.end }, roots);
     }
-    let filter = alloy::rpc::types::Filter::new().address(tree).event_signature(IClaimTree::ClaimOpened::SIGNATURE_HASH).topic1(U256::from(id)).from_block(from);
+    let filter =
+        alloy::rpc::types::Filter::new().address(tree).event_signature(IClaimTree::ClaimOpened::SIGNATURE_HASH).topic1(U256::from(id)).from_block(from);
     let log = chain.provider.get_logs(&filter).await.unwrap().pop().expect("no such node");
     let e = log.log_decode::<IClaimTree::ClaimOpened>().unwrap().inner.data;
     (IClaimTree::Position { level: 1, macroStep: 0, start: 0, end: e.macroStepCount }, vec![e.initialRoot, e.finalRoot])
@@ -85,7 +86,13 @@ pub(crate) async fn sybil_counters(d: &gavel_challenger::chain::Deployment, who:
 
 /// Plays `claim`'s tree as `chain`'s signer with `trace` (honest or faulty) until it has had
 /// nothing to do for `idle`; returns the moves made. The other parties are processes.
-pub(crate) async fn play_until_idle(chain: &Chain, d: &gavel_challenger::chain::Deployment, claim: u64, trace: &mut gavel_challenger::trace::RunTrace, idle: std::time::Duration) -> usize {
+pub(crate) async fn play_until_idle(
+    chain: &Chain,
+    d: &gavel_challenger::chain::Deployment,
+    claim: u64,
+    trace: &mut gavel_challenger::trace::RunTrace,
+    idle: std::time::Duration,
+) -> usize {
     let mut mirror = Mirror::new(d).unwrap();
     let mut me = Player::new(&mut mirror, chain.address, true);
     let (mut total, mut since) = (0, std::time::Instant::now());

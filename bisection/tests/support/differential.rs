@@ -115,15 +115,7 @@ pub(crate) struct Tally {
 }
 
 /// Runs one generated module; returns an error describing a divergence.
-pub(crate) fn one(
-    engine: &Engine,
-    data: &[u8],
-    segments: bool,
-    no_traps: bool,
-    float_heavy: bool,
-    simd: bool,
-    tally: &mut Tally,
-) -> Result<(), String> {
+pub(crate) fn one(engine: &Engine, data: &[u8], segments: bool, no_traps: bool, float_heavy: bool, simd: bool, tally: &mut Tally) -> Result<(), String> {
     let mut u = Unstructured::new(data);
     let Ok(mut module) = wasm_smith::Module::new(smith_config(segments, no_traps, float_heavy, simd), &mut u) else { return Ok(()) };
     // Bounds every loop and call chain, so both engines terminate.
@@ -176,9 +168,11 @@ pub(crate) fn one(
             tally.traps += 1;
         }
         // Same memory and globals after every call.
-        if let Some(mem) = instance.get_export(&mut store, "").and(None::<wasmtime::Memory>).or_else(|| {
-            compiled.exports().find_map(|e| e.ty().memory().map(|_| e.name().to_string())).and_then(|n| instance.get_memory(&mut store, &n))
-        }) {
+        if let Some(mem) = instance
+            .get_export(&mut store, "")
+            .and(None::<wasmtime::Memory>)
+            .or_else(|| compiled.exports().find_map(|e| e.ty().memory().map(|_| e.name().to_string())).and_then(|n| instance.get_memory(&mut store, &n)))
+        {
             if mem.data(&store) != ours.memory.as_slice() {
                 return Err(format!("{name}: memory differs"));
             }
@@ -210,4 +204,3 @@ fn global_index(bytes: &[u8], name: &str) -> Option<u32> {
     }
     None
 }
-

@@ -31,11 +31,11 @@ use gavel_bisection::binding::FAILED_OUTPUT;
 use gavel_bisection::state::{hex32, BlobCommitment};
 use gavel_bisection::tree::{Action, Status};
 use gavel_challenger::agent::{self, ClaimFields};
-use gavel_challenger::emit;
 use gavel_challenger::chain::{parse_word, Chain, Deployment};
 use gavel_challenger::contracts::ICourt;
-use gavel_challenger::player::{self, Mirror, Player};
+use gavel_challenger::emit;
 use gavel_challenger::net::{self, ClaimAnnouncement, P2pOptions};
+use gavel_challenger::player::{self, Mirror, Player};
 use gavel_challenger::store::Store;
 use gavel_challenger::trace::{ClaimShape, RunTrace};
 use gavel_runner::machine::Runtime;
@@ -228,7 +228,8 @@ impl Server {
         let (claim_id, receipt) = player::post_claim(&self.chain, &self.cfg.deployment, &data)
             .await
             .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("posting the claim: {e:#}")))?;
-        let record = ServedClaim { claim_id, claim: ClaimFields::of(&data), output_proof: hex::encode(output_proof), moves: 0, status: "pending".into(), paid: false };
+        let record =
+            ServedClaim { claim_id, claim: ClaimFields::of(&data), output_proof: hex::encode(output_proof), moves: 0, status: "pending".into(), paid: false };
         let keep = || -> Result<()> {
             self.store.put_blob(&input_root, input)?;
             if let Some((id, bytes)) = output {
@@ -266,8 +267,9 @@ impl Server {
         let _guard = self.infer_lock.lock().await;
         let fast = self.cfg.fast_claims && self.cfg.fault_macro_step.is_none();
         let (outcome, shape) = tokio::task::block_in_place(|| -> Result<_, ApiError> {
-            let outcome = gavel_runner::run::run(&self.runtime, model.clone(), &tensors, &self.cfg.deployment.machine_options(), TraceMode::FinalRoot, &mut |_| {})
-                .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, format!("{e}")))?;
+            let outcome =
+                gavel_runner::run::run(&self.runtime, model.clone(), &tensors, &self.cfg.deployment.machine_options(), TraceMode::FinalRoot, &mut |_| {})
+                    .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, format!("{e}")))?;
             if fast {
                 // k^max_depth instructions per macro-step is the most any claim may take, so the
                 // claim holds whatever the exact counts are; positions past a macro-step's end
@@ -504,11 +506,8 @@ pub async fn serve(cfg: ServeConfig, runtime: Arc<Runtime>, stop: impl std::futu
     let player = Player::new(&mut mirror, chain.address, true);
     let game = Mutex::new(Game { mirror, player, traces: HashMap::new() });
     let server = Arc::new(Server { cfg, chain, store, runtime, p2p, infer_lock: Mutex::new(()), game });
-    let app = Router::new()
-        .route("/health", get(health))
-        .route("/v1/inference", post(inference))
-        .route("/v1/claims/{id}", get(claim))
-        .with_state(server.clone());
+    let app =
+        Router::new().route("/health", get(health)).route("/v1/inference", post(inference)).route("/v1/claims/{id}", get(claim)).with_state(server.clone());
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
     if let Some(node) = &server.p2p {

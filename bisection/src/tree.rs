@@ -998,7 +998,7 @@ impl Honest {
             };
             out.extend(action.map(|action| HonestMove { action, due }));
         }
-        for id in self.to_resolve(tree, claim, truth)? {
+        for id in self.needing_resolution(tree, claim, truth)? {
             if tree.node(id).is_some_and(|x| now > x.deadline) {
                 out.push(HonestMove { action: Action::Resolve { node: id }, due: now });
             }
@@ -1007,7 +1007,7 @@ impl Honest {
     }
 
     /// Unresolved nodes the honest party needs decided whose blocking counters are resolved.
-    fn to_resolve<P: ClaimTruth>(&mut self, tree: &ClaimTree, claim: u64, truth: &mut P) -> Result<Vec<u64>, P::Error> {
+    fn needing_resolution<P: ClaimTruth>(&mut self, tree: &ClaimTree, claim: u64, truth: &mut P) -> Result<Vec<u64>, P::Error> {
         let mut stack = if self.resolve_every_claim { vec![claim] } else { Vec::new() };
         for &id in tree.nodes_of(claim) {
             let x = tree.node(id).expect("listed nodes exist");

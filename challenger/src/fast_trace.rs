@@ -87,8 +87,11 @@ pub struct FastTrace {
     /// Why the fast view was found wrong, if it was.
     divergence: Option<String>,
     /// Told once when the fast view is found wrong (the watchtower's event and counter).
-    on_divergence: Option<Box<dyn FnMut(&str) + Send>>,
+    on_divergence: Option<DivergenceHook>,
 }
+
+/// Told once when the fast view is found wrong.
+type DivergenceHook = Box<dyn FnMut(&str) + Send>;
 
 /// One macro-step of wasmtime; a failed or trapped guest is an outcome of the run, anything else
 /// is the host's failure.

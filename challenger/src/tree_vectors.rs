@@ -253,6 +253,7 @@ impl Game {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn counter(&mut self, now: u64, who: Account, parent: u64, at: &Dissection, part: u8, roots: Vec<Hash32>, value: Wei) {
         let call = IClaimTree::counterCall {
             parentId: parent,

@@ -383,7 +383,7 @@ impl Server {
         let contested = game.mirror.model.nodes_of(id).len() > 1;
         let Some(root) = game.mirror.model.node(id).cloned() else { return Ok(()) };
         if contested && game.mirror.status(id) == Status::Unresolved {
-            if !game.traces.contains_key(&id) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = game.traces.entry(id) {
                 let model = self.model_bytes(r.claim.model_id)?.context("model")?;
                 let input_root = parse_word(&r.claim.input_root)?;
                 let input = Arc::new(self.store.blob(&input_root)?.context("the claim's input blob is missing")?);
@@ -393,7 +393,7 @@ impl Server {
                     emit(json!({ "event": "error", "claim": id, "error": "the step machine does not reproduce this claim's final root" }));
                 }
                 emit(json!({ "event": "defending", "claim": id }));
-                game.traces.insert(id, trace);
+                slot.insert(trace);
             }
             let Game { mirror, player, traces } = game;
             let trace = traces.get_mut(&id).context("trace")?;

@@ -56,8 +56,20 @@ pub enum DType {
 
 impl DType {
     /// All element types, in wire order.
-    pub const ALL: [DType; 12] =
-        [DType::F32, DType::F64, DType::I8, DType::U8, DType::I16, DType::U16, DType::I32, DType::U32, DType::I64, DType::U64, DType::Bool, DType::F16];
+    pub const ALL: [DType; 12] = [
+        DType::F32,
+        DType::F64,
+        DType::I8,
+        DType::U8,
+        DType::I16,
+        DType::U16,
+        DType::I32,
+        DType::U32,
+        DType::I64,
+        DType::U64,
+        DType::Bool,
+        DType::F16,
+    ];
 
     /// Decodes a wire dtype code.
     pub fn from_code(code: u8) -> Option<DType> {
@@ -322,7 +334,10 @@ mod tests {
     use super::*;
 
     fn sample() -> Vec<Tensor> {
-        vec![Tensor::new("x", DType::F32, vec![2, 2], vec![0u8; 16]).unwrap(), Tensor::new("sr", DType::I64, vec![], 16000i64.to_le_bytes().to_vec()).unwrap()]
+        vec![
+            Tensor::new("x", DType::F32, vec![2, 2], vec![0u8; 16]).unwrap(),
+            Tensor::new("sr", DType::I64, vec![], 16000i64.to_le_bytes().to_vec()).unwrap(),
+        ]
     }
 
     #[test]

@@ -37,7 +37,8 @@ pub fn to_tract(t: &Tensor) -> Result<TractTensor, String> {
 
 /// A wire tensor named `name` with the same shape and bytes.
 pub fn from_tract(name: &str, t: &TractTensor) -> Result<Tensor, String> {
-    let dtype = dtype_from_tract(t.datum_type()).ok_or_else(|| format!("tensor '{name}' has dtype {:?}, which gavel cannot encode", t.datum_type()))?;
+    let dtype = dtype_from_tract(t.datum_type())
+        .ok_or_else(|| format!("tensor '{name}' has dtype {:?}, which gavel cannot encode", t.datum_type()))?;
     let shape = t.shape().iter().map(|d| *d as u64).collect();
     Tensor::new(name, dtype, shape, t.as_bytes().to_vec()).map_err(|e| e.to_string())
 }

@@ -6,8 +6,10 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$("$repo/scripts/setup-foundry.sh")"
 forge="$(sed -n 's/^forge=//p' <<<"$tools")"
 cd "$repo/contracts"
-# The Solidity opcode table is generated from bisection/src/code.rs.
-python3 "$repo/scripts/gen-sol-opcodes.py" --check
+# The Solidity opcode constants and table are generated from spec/opcodes.toml.
+python3 "$repo/scripts/gen-opcodes.py" --check
+# Formatting (foundry.toml's [fmt], forge's defaults).
+"$forge" fmt --check
 "$forge" build
 "$forge" test
 "$forge" snapshot --check

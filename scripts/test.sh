@@ -12,6 +12,11 @@ fmt_packages=$(cargo metadata --no-deps --format-version 1 --locked |
   python3 -c 'import json, sys; print(" ".join("-p " + p["name"] for p in json.load(sys.stdin)["packages"] if p["name"] != "gavel-codec"))')
 # shellcheck disable=SC2086
 cargo fmt --check $fmt_packages
+# Every copy of the opcode numbers (Rust, Solidity, spec/opcodes.txt) is generated from spec/opcodes.toml.
+python3 scripts/gen-opcodes.py --check
+# The vendored crates differ from their crates.io releases only as runner/vendor/README.md lists,
+# and build-guest.sh's rustfft sed still takes out every wasm_simd cfg (fetches from crates.io).
+scripts/check-vendor.sh
 # The pinned guest's opcodes are all supported by the step machine (spec/opcodes.txt).
 target/release/gavel guest opcodes | tail -n 1
 cargo test --release --locked --workspace

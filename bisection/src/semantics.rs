@@ -159,14 +159,14 @@ macro_rules! step_body {
             };
         }
         match o {
-            0x46..=0x4f | 0x51..=0x66 | 0x6a..=0x78 | 0x7c..=0x8a | 0x92..=0x98 | 0xa0..=0xa6 => {
+            crate::code::numeric_binary!() => {
                 let y = c.pop()?;
                 let x = c.pop()?;
                 let r = trap_on!(numeric::binary(o, x, y));
                 c.push(r)?;
                 Ok(next)
             }
-            0x45 | 0x50 | 0x67..=0x69 | 0x79..=0x7b | 0x8b..=0x91 | 0x99..=0x9f | 0xa7..=0xc4 | op::TRUNC_SAT_FIRST..=op::TRUNC_SAT_LAST => {
+            crate::code::numeric_unary!() => {
                 let x = c.pop()?;
                 let r = trap_on!(numeric::unary(o, x));
                 c.push(r)?;

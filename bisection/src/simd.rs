@@ -404,6 +404,7 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
         // Memory.
         0x00..=0x0b | 0x54..=0x5d => return memory(c, n, ins),
         0x0d => {
+            // i8x16.shuffle
             let y = pop(c)?;
             let x = pop(c)?;
             let mut sel = [0u8; 16];
@@ -423,6 +424,7 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
             })
         }
         0x0e => {
+            // i8x16.swizzle
             let s = pop(c)?;
             let x = pop(c)?;
             build(8, |i| {
@@ -475,24 +477,26 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
             let x = pop(c)?;
             build(bits, |i| if float_binary(scalar, lane(x, bits, i), lane(y, bits, i)) != 0 { mask(bits) } else { 0 })
         }
-        0x4d => !pop(c)?,
+        0x4d => !pop(c)?, // v128.not
         0x4e..=0x51 => {
             let y = pop(c)?;
             let x = pop(c)?;
             match n {
-                0x4e => x & y,
-                0x4f => x & !y,
-                0x50 => x | y,
+                0x4e => x & y,  // v128.and
+                0x4f => x & !y, // v128.andnot
+                0x50 => x | y,  // v128.or
                 _ => x ^ y,
             }
         }
         0x52 => {
+            // v128.bitselect
             let m = pop(c)?;
             let y = pop(c)?;
             let x = pop(c)?;
             (x & m) | (y & !m)
         }
         0x53 => {
+            // v128.any_true
             let v = pop(c)?;
             c.push((v != 0) as u64)?;
             return Ok(Ok(()));
@@ -534,7 +538,7 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
             build(bits, |i| {
                 let x = lane(v, bits, i);
                 match k {
-                    0xb => x << s,
+                    0xb => x << s, // v128.store
                     0xc => (sext(x, bits) >> s) as u64,
                     _ => x >> s,
                 }
@@ -550,22 +554,23 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
                 let (a, b) = (lane(x, bits, i), lane(y, bits, i));
                 let (sa, sb) = (sext(a, bits), sext(b, bits));
                 match k {
-                    0x0e => a.wrapping_add(b),
-                    0x0f => saturate(sa + sb, bits, true),
-                    0x10 => saturate((a + b) as i64, bits, false),
-                    0x11 => a.wrapping_sub(b),
-                    0x12 => saturate(sa - sb, bits, true),
-                    0x13 => saturate(a as i64 - b as i64, bits, false),
-                    0x15 => a.wrapping_mul(b),
-                    0x16 => sa.min(sb) as u64,
-                    0x17 => a.min(b),
-                    0x18 => sa.max(sb) as u64,
-                    0x19 => a.max(b),
+                    0x0e => a.wrapping_add(b),                          // i8x16.swizzle
+                    0x0f => saturate(sa + sb, bits, true),              // i8x16.splat
+                    0x10 => saturate((a + b) as i64, bits, false),      // i16x8.splat
+                    0x11 => a.wrapping_sub(b),                          // i32x4.splat
+                    0x12 => saturate(sa - sb, bits, true),              // i64x2.splat
+                    0x13 => saturate(a as i64 - b as i64, bits, false), // f32x4.splat
+                    0x15 => a.wrapping_mul(b),                          // i8x16.extract_lane_s
+                    0x16 => sa.min(sb) as u64,                          // i8x16.extract_lane_u
+                    0x17 => a.min(b),                                   // i8x16.replace_lane
+                    0x18 => sa.max(sb) as u64,                          // i16x8.extract_lane_s
+                    0x19 => a.max(b),                                   // i16x8.extract_lane_u
                     _ => (a + b + 1) >> 1,
                 }
             })
         }
         0x62 => {
+            // i8x16.popcnt
             let v = pop(c)?;
             build(8, |i| lane(v, 8, i).count_ones() as u64)
         }
@@ -590,6 +595,7 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
             build(bits, |i| widen(lane(v, half, 2 * i), half, signed).wrapping_add(widen(lane(v, half, 2 * i + 1), half, signed)))
         }
         0x82 => {
+            // i16x8.q15mulr_sat_s
             let y = pop(c)?;
             let x = pop(c)?;
             build(16, |i| {
@@ -598,6 +604,7 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
             })
         }
         0xba => {
+            // i32x4.dot_i16x8_s
             let y = pop(c)?;
             let x = pop(c)?;
             build(32, |i| {
@@ -622,15 +629,15 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
         0x67..=0x6a | 0x74 | 0x75 | 0x7a | 0x94 | 0xe0 | 0xe1 | 0xe3 | 0xec | 0xed | 0xef => {
             let (bits, scalar) = match n {
                 0x67..=0x6a => (32, 0x8d + (n - 0x67)),
-                0x74 => (64, 0x9b),
-                0x75 => (64, 0x9c),
-                0x7a => (64, 0x9d),
-                0x94 => (64, 0x9e),
-                0xe0 => (32, 0x8b),
-                0xe1 => (32, 0x8c),
-                0xe3 => (32, 0x91),
-                0xec => (64, 0x99),
-                0xed => (64, 0x9a),
+                0x74 => (64, 0x9b), // f64x2.ceil
+                0x75 => (64, 0x9c), // f64x2.floor
+                0x7a => (64, 0x9d), // f64x2.trunc
+                0x94 => (64, 0x9e), // f64x2.nearest
+                0xe0 => (32, 0x8b), // f32x4.abs
+                0xe1 => (32, 0x8c), // f32x4.neg
+                0xe3 => (32, 0x91), // f32x4.sqrt
+                0xec => (64, 0x99), // f64x2.abs
+                0xed => (64, 0x9a), // f64x2.neg
                 _ => (64, 0x9f),
             };
             let v = pop(c)?;
@@ -668,15 +675,15 @@ pub fn execute<C: StepContext>(c: &mut C, o: u16, ins: Instr) -> Result<Result<(
             // (result lane bits, source lane bits, scalar conversion); results past the source
             // lanes (the `_zero` forms) are zero.
             let (bits, src, scalar) = match n {
-                0x5e => (32, 64, 0xb6),
-                0x5f => (64, 32, 0xbb),
-                0xf8 => (32, 32, 0xfc00),
-                0xf9 => (32, 32, 0xfc01),
-                0xfa => (32, 32, 0xb2),
-                0xfb => (32, 32, 0xb3),
-                0xfc => (32, 64, 0xfc02),
-                0xfd => (32, 64, 0xfc03),
-                0xfe => (64, 32, 0xb7),
+                0x5e => (32, 64, 0xb6),   // f32x4.demote_f64x2_zero
+                0x5f => (64, 32, 0xbb),   // f64x2.promote_low_f32x4
+                0xf8 => (32, 32, 0xfc00), // i32x4.trunc_sat_f32x4_s
+                0xf9 => (32, 32, 0xfc01), // i32x4.trunc_sat_f32x4_u
+                0xfa => (32, 32, 0xb2),   // f32x4.convert_i32x4_s
+                0xfb => (32, 32, 0xb3),   // f32x4.convert_i32x4_u
+                0xfc => (32, 64, 0xfc02), // i32x4.trunc_sat_f64x2_s_zero
+                0xfd => (32, 64, 0xfc03), // i32x4.trunc_sat_f64x2_u_zero
+                0xfe => (64, 32, 0xb7),   // f64x2.convert_low_i32x4_s
                 _ => (64, 32, 0xb8),
             };
             build(bits, |i| if i < 128 / src { float_unary(scalar, lane(v, src, i)) } else { 0 })
@@ -705,6 +712,7 @@ fn memory<C: StepContext>(c: &mut C, n: u16, ins: Instr) -> Result<Result<(), Tr
     let mut buf = [0u8; 32];
     match n {
         0x0b => {
+            // v128.store
             let v = pop(c)?;
             let addr = c.pop()? as u32 as u64 + ins.a as u64;
             if addr + 16 > pages {
@@ -734,10 +742,10 @@ fn memory<C: StepContext>(c: &mut C, n: u16, ins: Instr) -> Result<Result<(), Tr
         }
         _ => {
             let len: usize = match n {
-                0x00 => 16,
+                0x00 => 16, // v128.load
                 0x01..=0x06 | 0x0a | 0x5d => 8,
-                0x07 => 1,
-                0x08 => 2,
+                0x07 => 1, // v128.load8_splat
+                0x08 => 2, // v128.load16_splat
                 _ => 4,
             };
             let addr = c.pop()? as u32 as u64 + ins.a as u64;

@@ -318,9 +318,8 @@ pub fn parse_word(s: &str) -> Result<[u8; 32]> {
     b.try_into().map_err(|_| anyhow::anyhow!("bad 32-byte word {s}"))
 }
 
-/// Deploys every contract with `params`, registers nothing; returns the deployment (models empty).
-pub async fn deploy_all(chain: &Chain, artifacts: &Artifacts, genesis: Genesis, guest_blake3: &str, params: GameParams) -> Result<Deployment> {
-    let from_block = chain.provider.get_block_number().await?;
+/// Deploys the WebAssembly one-step verifier: its seven family provers and the dispatcher.
+pub async fn deploy_step_verifier(chain: &Chain, artifacts: &Artifacts) -> Result<Address> {
     let mut provers = Vec::new();
     for name in ["ControlProver", "VariableProver", "MemoryProver", "IntegerProver", "FloatProver", "OracleProver", "SimdProver"] {
         let (a, _) = chain.deploy(artifacts.bytecode(&format!("{name}.sol"), name)?, Vec::new(), name).await?;
@@ -328,6 +327,13 @@ pub async fn deploy_all(chain: &Chain, artifacts: &Artifacts, genesis: Genesis, 
     }
     let provers: [Address; 7] = provers.try_into().map_err(|_| anyhow::anyhow!("seven provers"))?;
     let (step_verifier, _) = chain.deploy(artifacts.bytecode("StepVerifier.sol", "StepVerifier")?, provers.abi_encode(), "StepVerifier").await?;
+    Ok(step_verifier)
+}
+
+/// Deploys every contract with `params`, registers nothing; returns the deployment (models empty).
+pub async fn deploy_all(chain: &Chain, artifacts: &Artifacts, genesis: Genesis, guest_blake3: &str, params: GameParams) -> Result<Deployment> {
+    let from_block = chain.provider.get_block_number().await?;
+    let step_verifier = deploy_step_verifier(chain, artifacts).await?;
     let g = WasmGenesis {
         code: b256(&genesis.code),
         memoryPages: genesis.memory_pages,
@@ -438,6 +444,11 @@ impl Anvil {
     /// every transaction and, like a live chain, one every `block_time` seconds (default 1) when
     /// idle: a claim's reveal window is counted in blocks.
     pub fn start(port: Option<u16>, block_time: Option<u64>) -> Result<Anvil> {
+        Anvil::start_with(port, block_time, &[])
+    }
+
+    /// [`Anvil::start`] with more command-line arguments for anvil.
+    pub fn start_with(port: Option<u16>, block_time: Option<u64>, extra: &[&str]) -> Result<Anvil> {
         let port = match port {
             Some(p) => p,
             None => std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port(),
@@ -446,6 +457,7 @@ impl Anvil {
         let mut cmd = std::process::Command::new(&bin);
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent", "--accounts", "10"]);
         cmd.args(["--block-time", &block_time.unwrap_or(1).to_string(), "--mixed-mining"]);
+        cmd.args(extra);
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().with_context(|| format!("cannot start anvil ({}); run scripts/setup-foundry.sh or set GAVEL_ANVIL", bin.display()))?;
         let rpc_url = format!("http://127.0.0.1:{port}");

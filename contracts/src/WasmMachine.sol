@@ -107,11 +107,7 @@ contract WasmMachine is IStepVerifier, IStateBinding {
     /// @dev `Genesis::root`: status running, macro-step 0, the genesis header with
     ///      `blobs = keccak256("gavel.blobs.v1" ‖ u32 2 ‖ modelRoot ‖ inputRoot)`, idle context.
     ///      `modelRoot` and `inputRoot` are blob ids. Reverts `UnknownCode` for another code root.
-    function initialStateRoot(bytes32 codeRoot, bytes32 modelRoot, bytes32 inputRoot)
-        external
-        view
-        returns (bytes32)
-    {
+    function initialStateRoot(bytes32 codeRoot, bytes32 modelRoot, bytes32 inputRoot) external view returns (bytes32) {
         if (codeRoot != code) revert UnknownCode(codeRoot);
         bytes32 blobs = keccak256(abi.encodePacked(MachineState.BLOBS_PREFIX, uint32(2), modelRoot, inputRoot));
         return keccak256(
@@ -147,9 +143,8 @@ contract WasmMachine is IStepVerifier, IStateBinding {
     {
         if (proof.length != OUTPUT_PROOF_BYTES) revert BadOutputProof(proof.length);
         uint8 status = uint8(proof[0]);
-        bool outcome = outputRoot == FAILED_OUTPUT
-            ? (status == Status.FAILED || status == Status.TRAPPED)
-            : status == Status.DONE;
+        bool outcome =
+            outputRoot == FAILED_OUTPUT ? (status == Status.FAILED || status == Status.TRAPPED) : status == Status.DONE;
         if (!outcome) return false;
         uint256 pages = uint32(bytes4(proof[9:13]));
         if (uint256(outputIdAddress) + 32 > pages * PAGE) return false;

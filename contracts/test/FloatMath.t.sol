@@ -91,8 +91,7 @@ contract FloatMathTest is Test {
     }
 
     function _isUnary(uint16 op) internal pure returns (bool) {
-        return (op >= 0x8b && op <= 0x91) || (op >= 0x99 && op <= 0x9f) || (op >= 0xa7 && op <= 0xc4)
-            || op >= 0xfc00;
+        return (op >= 0x8b && op <= 0x91) || (op >= 0x99 && op <= 0x9f) || (op >= 0xa7 && op <= 0xc4) || op >= 0xfc00;
     }
 
     function _apply(uint16 op, uint64 a, uint64 b) internal pure returns (uint64 r, uint8 trap) {
@@ -126,7 +125,10 @@ contract FloatMathTest is Test {
 
     function _group(uint16 op) internal pure returns (uint256 g, string memory name) {
         if (op >= 0x5b && op <= 0x66) return (0, "compare (eq ne lt gt le ge)");
-        if (op == 0x8b || op == 0x8c || op == 0x98 || op == 0x99 || op == 0x9a || op == 0xa6 || (op >= 0xbc && op <= 0xbf)) {
+        if (
+            op == 0x8b || op == 0x8c || op == 0x98 || op == 0x99 || op == 0x9a || op == 0xa6
+                || (op >= 0xbc && op <= 0xbf)
+        ) {
             return (1, "abs neg copysign reinterpret");
         }
         if ((op >= 0x8d && op <= 0x90) || (op >= 0x9b && op <= 0x9e)) return (2, "ceil floor trunc nearest");
@@ -488,8 +490,7 @@ contract FloatMathTest is Test {
     /// normal, one, largest finite, infinities, quiet and signaling NaN), else `raw`.
     function _edge32(uint32 raw, uint8 sel) internal pure returns (uint64) {
         uint32[10] memory specials = [
-            uint32(0), 0x80000000, 1, 0x007fffff, 0x00800000, 0x3f800000, 0x7f7fffff, 0x7f800000, 0xff800000,
-            0x7fa00001
+            uint32(0), 0x80000000, 1, 0x007fffff, 0x00800000, 0x3f800000, 0x7f7fffff, 0x7f800000, 0xff800000, 0x7fa00001
         ];
         return sel < 40 ? specials[sel % 10] : raw;
     }
@@ -497,8 +498,16 @@ contract FloatMathTest is Test {
     /// The f64 counterpart of `_edge32`.
     function _edge64(uint64 raw, uint8 sel) internal pure returns (uint64) {
         uint64[10] memory specials = [
-            uint64(0), 0x8000000000000000, 1, 0x000fffffffffffff, 0x0010000000000000, 0x3ff0000000000000,
-            0x7fefffffffffffff, 0x7ff0000000000000, 0xfff0000000000000, 0x7ff4000000000001
+            uint64(0),
+            0x8000000000000000,
+            1,
+            0x000fffffffffffff,
+            0x0010000000000000,
+            0x3ff0000000000000,
+            0x7fefffffffffffff,
+            0x7ff0000000000000,
+            0xfff0000000000000,
+            0x7ff4000000000001
         ];
         return sel < 40 ? specials[sel % 10] : raw;
     }
@@ -571,7 +580,9 @@ contract FloatMathTest is Test {
         uint64 back = _u(0xfc07, _u(F64_CONVERT_I64_U, u));
         uint256 diff = back > u ? back - u : u - back;
         uint256 bitLen = 0;
-        for (uint64 t = u; t != 0; t >>= 1) bitLen++;
+        for (uint64 t = u; t != 0; t >>= 1) {
+            bitLen++;
+        }
         uint256 halfUlp = bitLen > 53 ? uint256(1) << (bitLen - 54) : 0;
         assertLe(diff, back == type(uint64).max ? halfUlp + 1 : halfUlp);
         vm.resumeGasMetering();

@@ -46,8 +46,11 @@ contract GameVectorsTest is Test {
         uint256[] memory e = vm.parseJsonUintArray(json, ".commitments.end");
         bytes32[] memory c = vm.parseJsonBytes32Array(json, ".commitments.c");
         for (uint256 t = 0; t < c.length; t++) {
-            bytes32[] memory roots = vm.parseJsonBytes32Array(json, string.concat(".commitments.roots[", vm.toString(t), "]"));
-            assertEq(harness.commitment(uint8(level[t]), uint64(m[t]), uint64(s[t]), uint64(e[t]), roots), c[t], "commitment");
+            bytes32[] memory roots =
+                vm.parseJsonBytes32Array(json, string.concat(".commitments.roots[", vm.toString(t), "]"));
+            assertEq(
+                harness.commitment(uint8(level[t]), uint64(m[t]), uint64(s[t]), uint64(e[t]), roots), c[t], "commitment"
+            );
         }
     }
 
@@ -70,7 +73,9 @@ contract GameVectorsTest is Test {
     function testDiff_toyMachine() public {
         ToyStepVerifier toy = new ToyStepVerifier(uint64(vm.parseJsonUint(json, ".toy.maxInstructions")));
         bytes32 initial = toy.initialStateRoot(
-            vm.parseJsonBytes32(json, ".toy.codeRoot"), vm.parseJsonBytes32(json, ".toy.modelRoot"), vm.parseJsonBytes32(json, ".toy.inputRoot")
+            vm.parseJsonBytes32(json, ".toy.codeRoot"),
+            vm.parseJsonBytes32(json, ".toy.modelRoot"),
+            vm.parseJsonBytes32(json, ".toy.inputRoot")
         );
         assertEq(initial, vm.parseJsonBytes32(json, ".toy.initialRoot"), "initial root");
         uint256[] memory m = vm.parseJsonUintArray(json, ".toy.macroStep");

@@ -136,7 +136,9 @@ abstract contract StepVectors is Test {
         uint256 allMatched;
         for (uint8 f = 0; f < FAMILIES; f++) {
             if (total[f] == 0) continue;
-            console.log("%s %s: %s", file, familyName(f), string.concat(vm.toString(matched[f]), "/", vm.toString(total[f])));
+            console.log(
+                "%s %s: %s", file, familyName(f), string.concat(vm.toString(matched[f]), "/", vm.toString(total[f]))
+            );
             allTotal += total[f];
             allMatched += matched[f];
         }

@@ -122,9 +122,15 @@ contract StepVerifierTest is StepVectors {
         for (uint256 i = 0; i < ops.length; i++) {
             if (ops[i] == 0x0101 || ops[i] == 0x0102) continue;
             bool found = false;
-            for (uint256 j = 0; j < s.op.length && !found; j++) found = s.op[j] == ops[i];
-            for (uint256 j = 0; j < g.op.length && !found; j++) found = g.op[j] == ops[i];
-            for (uint256 j = 0; j < v.op.length && !found; j++) found = v.op[j] == ops[i];
+            for (uint256 j = 0; j < s.op.length && !found; j++) {
+                found = s.op[j] == ops[i];
+            }
+            for (uint256 j = 0; j < g.op.length && !found; j++) {
+                found = g.op[j] == ops[i];
+            }
+            for (uint256 j = 0; j < v.op.length && !found; j++) {
+                found = v.op[j] == ops[i];
+            }
             assertTrue(found, string.concat("no vector executes ", names[i]));
         }
         vm.resumeGasMetering();

@@ -42,7 +42,14 @@ contract WasmMachineTest is StepVectors {
     {
         (bytes32 memoryRoot, bytes memory path) = B.memoryWithLeaf(word, outputAt / 32);
         proof = abi.encodePacked(
-            status, uint64(305), pages, uint32(32768), keccak256("code"), keccak256("blobs"), keccak256("final globals"), path
+            status,
+            uint64(305),
+            pages,
+            uint32(32768),
+            keccak256("code"),
+            keccak256("blobs"),
+            keccak256("final globals"),
+            path
         );
         r = rootOf(proof, memoryRoot);
     }
@@ -76,7 +83,8 @@ contract WasmMachineTest is StepVectors {
         bytes32[] memory ids = new bytes32[](2);
         (ids[0], ids[1]) = (model, input);
         WasmMachine.Genesis memory g = genesisOf(OUTPUT_AT);
-        B.Header memory h = B.Header(0, 0, g.memoryPages, g.memoryLimitPages, g.code, B.blobsRoot(ids), g.globals, g.memoryRoot);
+        B.Header memory h =
+            B.Header(0, 0, g.memoryPages, g.memoryLimitPages, g.code, B.blobsRoot(ids), g.globals, g.memoryRoot);
         assertEq(machine.initialStateRoot(g.code, model, input), B.root(h, bytes32(0)));
         // The model is blob 0, the input blob 1.
         assertTrue(machine.initialStateRoot(g.code, input, model) != B.root(h, bytes32(0)));
@@ -277,7 +285,9 @@ contract WasmMachineVectorsTest is StepVectors {
         code = g.code;
         machine = new WasmMachine(verifier, g);
         InitialVector[] memory ins = abi.decode(
-            vm.parseJsonTypeArray(json, ".initial", "InitialVector(bytes32 model_root,bytes32 input_root,bytes32 root)"),
+            vm.parseJsonTypeArray(
+                json, ".initial", "InitialVector(bytes32 model_root,bytes32 input_root,bytes32 root)"
+            ),
             (InitialVector[])
         );
         for (uint256 i = 0; i < ins.length; i++) {

@@ -18,10 +18,6 @@ pub const MAX_WASM_STACK: usize = 1 << 20;
 /// Address space reserved for one guest memory: all of wasm32.
 pub const MEMORY_RESERVATION: usize = 1 << 32;
 
-/// A short, stable description of the configuration, part of the compiled-module cache key.
-pub const CONFIG_ID: &str =
-    "gavel-det-v7:dirty-map-3,nan-canon-where-observed-through-bitcasts,no-threads,no-relaxed-simd,simd,fuel-preserve-all,stack1m,reserve4g,nocow,speed";
-
 /// Builds the deterministic engine.
 ///
 /// - NaN canonicalization on: every float arithmetic result that is a NaN becomes the canonical

@@ -11,6 +11,7 @@ pub mod config;
 pub mod dirty;
 pub mod error;
 pub mod heap;
+pub mod host;
 pub mod machine;
 pub mod module;
 pub mod native;

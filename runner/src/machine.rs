@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
-use wasmtime::{Caller, Extern, Linker, Memory, Store, TypedFunc, Val};
+use wasmtime::{Linker, Memory, Store, TypedFunc, Val};
 
 use crate::error::{Result, RunnerError};
+use crate::host::Host;
+pub use crate::host::FAULT_HOST_GROW_ENV;
 use crate::merkle::{Hash32, MemoryTree};
 use crate::module::{GuestModule, GLOBAL_EXPORT_PREFIX};
 use crate::state::{BlobCommitment, MachineHeader, Status};
@@ -42,81 +44,8 @@ pub struct Runtime {
     pub from_cache: bool,
 }
 
-struct Host {
-    blobs: Vec<Arc<Vec<u8>>>,
-    limiter: Limiter,
-}
-
-struct Limiter {
-    max_bytes: usize,
-    denied: bool,
-    /// The host failed a `memory.grow` the memory limit allows. WebAssembly would let it return
-    /// -1, but the step machine (and the chain) grows, so the run must stop here, visibly: it is
-    /// a host error, never a guest outcome.
-    host_failure: Option<String>,
-    /// Fault injection for tests (`GAVEL_FAULT_HOST_GROW=N`): the host fails the N-th
-    /// `memory.grow` of the run.
-    fail_grow_at: Option<u32>,
-    grows: u32,
-}
-
-/// Environment variable that makes the host fail the N-th `memory.grow` of every run: how the
-/// tests force wasmtime to diverge from the step machine (`spec/machine.md`).
-pub const FAULT_HOST_GROW_ENV: &str = "GAVEL_FAULT_HOST_GROW";
-
-impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let ok = desired <= self.max_bytes;
-        if !ok {
-            self.denied = true;
-        } else if current > 0 {
-            self.grows += 1;
-            if self.fail_grow_at == Some(self.grows) {
-                let msg = format!("the host failed to grow guest memory from {current} to {desired} bytes (injected by {FAULT_HOST_GROW_ENV})");
-                self.host_failure = Some(msg.clone());
-                return Err(wasmtime::Error::msg(msg));
-            }
-        }
-        Ok(ok)
-    }
-    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.host_failure = Some(format!("the host failed to grow guest memory within the limit: {error:#}"));
-        Err(error)
-    }
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 1 << 20)
-    }
-}
-
 fn engine_err(e: impl std::fmt::Display) -> RunnerError {
     RunnerError::Engine(e.to_string())
-}
-
-/// `gavel.blob_len(blob) -> i64`: byte length, or -1 for an unknown blob.
-fn blob_len(caller: Caller<'_, Host>, blob: i32) -> i64 {
-    usize::try_from(blob).ok().and_then(|b| caller.data().blobs.get(b)).map_or(-1, |b| b.len() as i64)
-}
-
-/// `gavel.blob_read(blob, offset, dst, len) -> i32`: copies `len` bytes of `blob` from `offset`
-/// to guest address `dst`; returns the count copied, or -1 if any argument is out of range (the
-/// guest turns that into an error; nothing is written).
-fn blob_read(mut caller: Caller<'_, Host>, blob: i32, offset: i64, dst: i32, len: i32) -> i32 {
-    let Some(memory) = caller.get_export("memory").and_then(Extern::into_memory) else { return -1 };
-    let Ok(b) = usize::try_from(blob) else { return -1 };
-    let Some(data) = caller.data().blobs.get(b).cloned() else { return -1 };
-    let (Ok(off), Ok(n), Ok(dst)) = (usize::try_from(offset), usize::try_from(len), usize::try_from(dst as u32)) else {
-        return -1;
-    };
-    let Some(src) = off.checked_add(n).and_then(|end| data.get(off..end)) else { return -1 };
-    match memory.write(&mut caller, dst, src) {
-        Ok(()) => {
-            // For write tracking (`Machine::track_writes`).
-            #[cfg(unix)]
-            crate::dirty::mark(memory.data_ptr(&caller), dst, n);
-            len
-        }
-        Err(_) => -1,
-    }
 }
 
 impl Runtime {
@@ -124,9 +53,7 @@ impl Runtime {
     pub fn new(guest: GuestModule) -> Result<Runtime> {
         let engine = crate::config::deterministic_engine()?;
         let (module, from_cache) = crate::module::compile_cached(&engine, &guest)?;
-        let mut linker = Linker::new(&engine);
-        linker.func_wrap("gavel", "blob_len", blob_len).map_err(engine_err)?;
-        linker.func_wrap("gavel", "blob_read", blob_read).map_err(engine_err)?;
+        let linker = crate::host::linker(&engine)?;
         Ok(Runtime { engine, module, linker: Arc::new(linker), guest, from_cache })
     }
 
@@ -146,13 +73,9 @@ impl Runtime {
             )));
         }
         let blob_roots: Vec<BlobCommitment> = blobs.iter().map(|b| BlobCommitment::of(b)).collect();
-        let fail_grow_at = std::env::var(FAULT_HOST_GROW_ENV).ok().and_then(|v| v.parse().ok());
-        let limiter = Limiter { max_bytes: (options.memory_limit_mib as usize) << 20, denied: false, host_failure: None, fail_grow_at, grows: 0 };
-        let mut store = Store::new(&self.engine, Host { blobs, limiter });
-        store.limiter(|h| &mut h.limiter);
-        store.set_fuel(u64::MAX).map_err(engine_err)?;
+        let mut store = crate::host::store(&self.engine, blobs, options.memory_limit_mib)?;
         let instance = self.linker.instantiate(&mut store, &self.module).map_err(|e| {
-            if store.data().limiter.denied {
+            if store.data().memory_denied() {
                 RunnerError::MemoryLimit { limit_mib: options.memory_limit_mib, step: 0 }
             } else {
                 RunnerError::Engine(format!("instantiating the guest: {e:#}"))
@@ -298,10 +221,10 @@ impl Machine {
             Ok(code) => code,
             Err(trap) => {
                 self.status = Status::Trapped;
-                if let Some(failure) = self.store.data().limiter.host_failure.clone() {
+                if let Some(failure) = self.store.data().host_failure() {
                     return Err(RunnerError::Engine(failure));
                 }
-                if self.store.data().limiter.denied {
+                if self.store.data().memory_denied() {
                     return Err(RunnerError::MemoryLimit { limit_mib: self.memory_limit_mib, step: index });
                 }
                 let (p, l) = (self.exports.panic_ptr.clone(), self.exports.panic_len.clone());
@@ -325,7 +248,7 @@ impl Machine {
             }
             _ => {
                 self.status = Status::Failed;
-                if self.store.data().limiter.denied {
+                if self.store.data().memory_denied() {
                     return Err(RunnerError::MemoryLimit { limit_mib: self.memory_limit_mib, step: index });
                 }
                 Err(RunnerError::Guest { message, step: index })

@@ -316,14 +316,26 @@ pub fn cache_dir() -> PathBuf {
     cache_base().join("modules")
 }
 
+/// What a compiled module depends on besides the module: wasmtime's own hash of everything in
+/// the engine's configuration that affects compiled code (its version, the Cranelift settings,
+/// including the vendored `gavel_dirty_map` flag, and the wasm features), and the hash of the
+/// vendored crates' sources (`build.rs`), which wasmtime cannot see.
+pub fn engine_key(engine: &wasmtime::Engine) -> String {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: stable for a given toolchain, which is all a cache needs.
+    let mut h = std::hash::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    format!("{:016x}|vendor-{}", h.finish(), env!("GAVEL_VENDOR_HASH"))
+}
+
 /// Compiles `module` for `engine`, or loads the cached compilation.
 ///
-/// The cache file is keyed by the module's blake3 and the engine configuration; a sidecar holds
+/// The cache file is keyed by the module's blake3 and [`engine_key`]; a sidecar holds
 /// the blake3 of the compiled bytes, checked before they are handed to wasmtime, so a truncated
 /// or tampered cache entry is recompiled rather than trusted.
 pub fn compile_cached(engine: &wasmtime::Engine, module: &GuestModule) -> Result<(wasmtime::Module, bool)> {
     let dir = cache_dir();
-    let key = blake3::hash(format!("{}|{}|{}", module.blake3, crate::config::CONFIG_ID, env!("CARGO_PKG_VERSION")).as_bytes());
+    let key = blake3::hash(format!("{}|{}", module.blake3, engine_key(engine)).as_bytes());
     let path = dir.join(format!("{}.cwasm", &key.to_hex()[..32]));
     let sum_path = path.with_extension("cwasm.b3");
     if let (Ok(compiled), Ok(sum)) = (std::fs::read(&path), std::fs::read_to_string(&sum_path)) {

@@ -10,7 +10,7 @@ use gavel_runner::state::Status;
 
 use crate::{model_bytes, runtime};
 
-fn blobs(name: &str) -> Vec<Arc<Vec<u8>>> {
+pub(crate) fn blobs(name: &str) -> Vec<Arc<Vec<u8>>> {
     let case = Case::load(&repo_root(), name).unwrap();
     let inputs = Arc::new(gavel_codec::encode(&case.inputs));
     vec![model_bytes(&case), inputs]

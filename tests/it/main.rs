@@ -16,6 +16,7 @@ mod state_root;
 mod step_cli;
 mod swarm;
 mod tree_game;
+mod verifier_live;
 
 use std::sync::{Arc, OnceLock};
 

@@ -48,9 +48,7 @@ library Dissection {
         bytes32 startRoot,
         bytes32[] calldata posted
     ) internal pure returns (bytes32) {
-        return keccak256(
-            abi.encodePacked("gavel.dissection.v1", level, macroStep, start, end, startRoot, posted)
-        );
+        return keccak256(abi.encodePacked("gavel.dissection.v1", level, macroStep, start, end, startRoot, posted));
     }
 
     /// @notice The commitment of a one-part dissection (the claim itself: initial and final root).

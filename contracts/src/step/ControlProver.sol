@@ -7,7 +7,14 @@ import {ProofReader} from "./ProofReader.sol";
 import {MerkleProof} from "./MerkleProof.sol";
 import {OperandStack} from "./OperandStack.sol";
 import {CodeProof} from "./CodeProof.sol";
-import {FrameMismatch, CallLayoutOutOfRange, InvalidEnter, MalformedInstruction, ProofTruncated} from "./StepErrors.sol";
+import {
+    FrameMismatch,
+    CallLayoutOutOfRange,
+    InvalidEnter,
+    MalformedInstruction,
+    ProofTruncated
+} from "./StepErrors.sol";
+import {Opcodes} from "./Opcodes.sol";
 
 /// @title ControlProver
 /// @notice The control family (`Family::Control`): `unreachable`, `br`, `br_if`, `br_unless`,
@@ -15,18 +22,6 @@ import {FrameMismatch, CallLayoutOutOfRange, InvalidEnter, MalformedInstruction,
 ///         `call_indirect` (with its proven table slot) and `invoke`. Mirrors the arms of
 ///         `semantics::execute` and `call`/`enter`/`ret` of `bisection/src/verify.rs`.
 contract ControlProver is IFamilyProver {
-    uint16 internal constant UNREACHABLE = 0x00;
-    uint16 internal constant BR = 0x0c;
-    uint16 internal constant BR_IF = 0x0d;
-    uint16 internal constant BR_TABLE = 0x0e;
-    uint16 internal constant RETURN = 0x0f;
-    uint16 internal constant CALL = 0x10;
-    uint16 internal constant CALL_INDIRECT = 0x11;
-    uint16 internal constant BR_UNLESS = 0x0100;
-    uint16 internal constant BR_TABLE_ENTRY = 0x0101;
-    uint16 internal constant TABLE_ENTRY = 0x0102;
-    uint16 internal constant INVOKE = 0x0103;
-
     /// @notice Calls trap at this depth (`MAX_CALL_DEPTH`).
     uint256 internal constant MAX_CALL_DEPTH = 16384;
     /// @notice The deepest locals tree (`MAX_LOCALS_DEPTH`).
@@ -41,13 +36,13 @@ contract ControlProver is IFamilyProver {
         m = mIn;
         Instr memory ins = insIn;
         uint16 op = ins.op;
-        if (op == BR) {
+        if (op == Opcodes.BR) {
             branch(m, proof, ins.a, ins.b, ins.c);
-        } else if (op == BR_IF) {
+        } else if (op == Opcodes.BR_IF) {
             if (uint32(OperandStack.pop(m, proof)) != 0) branch(m, proof, ins.a, ins.b, ins.c);
-        } else if (op == BR_UNLESS) {
+        } else if (op == Opcodes.BR_UNLESS) {
             if (uint32(OperandStack.pop(m, proof)) == 0) m.nextPc = ins.a;
-        } else if (op == BR_TABLE) {
+        } else if (op == Opcodes.BR_TABLE) {
             uint32 index = uint32(OperandStack.pop(m, proof));
             if (ins.a == 0) revert MalformedInstruction(op);
             uint32 slot = index < ins.a - 1 ? index : ins.a - 1;
@@ -55,26 +50,26 @@ contract ControlProver is IFamilyProver {
             unchecked {
                 entry = CodeProof.instructionAt(m, proof, uint32(m.pc + 1 + slot));
             }
-            if (entry.op != BR_TABLE_ENTRY) revert MalformedInstruction(entry.op);
+            if (entry.op != Opcodes.BR_TABLE_ENTRY) revert MalformedInstruction(entry.op);
             branch(m, proof, entry.a, entry.b, entry.c);
-        } else if (op == RETURN) {
+        } else if (op == Opcodes.RETURN) {
             doReturn(m, proof, ins.b);
-        } else if (op == CALL) {
+        } else if (op == Opcodes.CALL) {
             call(m, proof, ins.a, ins.b, uint8(ins.c));
-        } else if (op == CALL_INDIRECT) {
+        } else if (op == Opcodes.CALL_INDIRECT) {
             uint32 index = uint32(OperandStack.pop(m, proof));
             if (index >= ins.c) return trap(m);
             Instr memory slot;
             unchecked {
                 slot = CodeProof.instructionAt(m, proof, uint32(ins.b + index));
             }
-            if (slot.op != TABLE_ENTRY) return trap(m);
+            if (slot.op != Opcodes.TABLE_ENTRY) return trap(m);
             if (uint32(slot.c >> 8) != ins.a) return trap(m);
             call(m, proof, slot.a, slot.b, uint8(slot.c));
-        } else if (op == INVOKE) {
+        } else if (op == Opcodes.INVOKE) {
             enter(m, uint8(ins.c));
             m.nextPc = ins.a;
-        } else if (op == UNREACHABLE) {
+        } else if (op == Opcodes.UNREACHABLE) {
             trap(m);
         } else {
             // `br_table.entry` and `table.entry` are data, never executed.

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {Opcodes} from "./Opcodes.sol";
+
 /// @title FloatMath
 /// @notice Exact IEEE-754 binary32/binary64 emulation of every WebAssembly float instruction, the
 ///         Solidity mirror of the float arms of `bisection/src/numeric.rs` (see spec/floats.md).
@@ -50,22 +52,29 @@ library FloatMath {
     function unary(uint16 op, uint64 x) internal pure returns (uint64 r, uint8 trap) {
         uint256 v = x;
         uint256 res;
-        if (op >= 0x8b && op <= 0x91) {
-            res = _unaryArith(op - 0x8b, v & MASK32, F32);
-        } else if (op >= 0x99 && op <= 0x9f) {
-            res = _unaryArith(op - 0x99, v, F64);
-        } else if ((op >= 0xa8 && op <= 0xab) || (op >= 0xae && op <= 0xb1) || (op >= 0xfc00 && op <= 0xfc07)) {
+        if (op >= Opcodes.F32_ABS && op <= Opcodes.F32_SQRT) {
+            res = _unaryArith(op - Opcodes.F32_ABS, v & MASK32, F32);
+        } else if (op >= Opcodes.F64_ABS && op <= Opcodes.F64_SQRT) {
+            res = _unaryArith(op - Opcodes.F64_ABS, v, F64);
+        } else if (
+            (op >= Opcodes.I32_TRUNC_F32_S && op <= Opcodes.I32_TRUNC_F64_U)
+                || (op >= Opcodes.I64_TRUNC_F32_S && op <= Opcodes.I64_TRUNC_F64_U)
+                || (op >= Opcodes.TRUNC_SAT_FIRST && op <= Opcodes.TRUNC_SAT_LAST)
+        ) {
             (res, trap) = _truncToInt(op, v);
-        } else if ((op >= 0xb2 && op <= 0xb5) || (op >= 0xb7 && op <= 0xba)) {
+        } else if (
+            (op >= Opcodes.F32_CONVERT_I32_S && op <= Opcodes.F32_CONVERT_I64_U)
+                || (op >= Opcodes.F64_CONVERT_I32_S && op <= Opcodes.F64_CONVERT_I64_U)
+        ) {
             res = _convertInt(op, v);
-        } else if (op == 0xb6) {
+        } else if (op == Opcodes.F32_DEMOTE_F64) {
             res = _demote(v);
-        } else if (op == 0xbb) {
+        } else if (op == Opcodes.F64_PROMOTE_F32) {
             res = _promote(v & MASK32);
-        } else if (op == 0xbc || op == 0xbe) {
+        } else if (op == Opcodes.I32_REINTERPRET_F32 || op == Opcodes.F32_REINTERPRET_I32) {
             // i32.reinterpret_f32 / f32.reinterpret_i32: the low 32 bits, unchanged.
             res = v & MASK32;
-        } else if (op == 0xbd || op == 0xbf) {
+        } else if (op == Opcodes.I64_REINTERPRET_F64 || op == Opcodes.F64_REINTERPRET_I64) {
             res = v;
         } else {
             revert FloatMath.Unsupported(op);
@@ -78,14 +87,14 @@ library FloatMath {
         uint256 a = x;
         uint256 b = y;
         uint256 res;
-        if (op >= 0x5b && op <= 0x60) {
-            res = _compare(op - 0x5b, a & MASK32, b & MASK32, F32);
-        } else if (op >= 0x61 && op <= 0x66) {
-            res = _compare(op - 0x61, a, b, F64);
-        } else if (op >= 0x92 && op <= 0x98) {
-            res = _binaryArith(op - 0x92, a & MASK32, b & MASK32, F32);
-        } else if (op >= 0xa0 && op <= 0xa6) {
-            res = _binaryArith(op - 0xa0, a, b, F64);
+        if (op >= Opcodes.F32_EQ && op <= Opcodes.F32_GE) {
+            res = _compare(op - Opcodes.F32_EQ, a & MASK32, b & MASK32, F32);
+        } else if (op >= Opcodes.F64_EQ && op <= Opcodes.F64_GE) {
+            res = _compare(op - Opcodes.F64_EQ, a, b, F64);
+        } else if (op >= Opcodes.F32_ADD && op <= Opcodes.F32_COPYSIGN) {
+            res = _binaryArith(op - Opcodes.F32_ADD, a & MASK32, b & MASK32, F32);
+        } else if (op >= Opcodes.F64_ADD && op <= Opcodes.F64_COPYSIGN) {
+            res = _binaryArith(op - Opcodes.F64_ADD, a, b, F64);
         } else {
             revert FloatMath.Unsupported(op);
         }
@@ -178,14 +187,38 @@ library FloatMath {
     /// Number of significant bits of `x` (0 for 0).
     function _bitLength(uint256 x) private pure returns (uint256 n) {
         unchecked {
-            if (x >> 128 != 0) { x >>= 128; n += 128; }
-            if (x >> 64 != 0) { x >>= 64; n += 64; }
-            if (x >> 32 != 0) { x >>= 32; n += 32; }
-            if (x >> 16 != 0) { x >>= 16; n += 16; }
-            if (x >> 8 != 0) { x >>= 8; n += 8; }
-            if (x >> 4 != 0) { x >>= 4; n += 4; }
-            if (x >> 2 != 0) { x >>= 2; n += 2; }
-            if (x >> 1 != 0) { x >>= 1; n += 1; }
+            if (x >> 128 != 0) {
+                x >>= 128;
+                n += 128;
+            }
+            if (x >> 64 != 0) {
+                x >>= 64;
+                n += 64;
+            }
+            if (x >> 32 != 0) {
+                x >>= 32;
+                n += 32;
+            }
+            if (x >> 16 != 0) {
+                x >>= 16;
+                n += 16;
+            }
+            if (x >> 8 != 0) {
+                x >>= 8;
+                n += 8;
+            }
+            if (x >> 4 != 0) {
+                x >>= 4;
+                n += 4;
+            }
+            if (x >> 2 != 0) {
+                x >>= 2;
+                n += 2;
+            }
+            if (x >> 1 != 0) {
+                x >>= 1;
+                n += 1;
+            }
             n += x;
         }
     }
@@ -419,9 +452,11 @@ library FloatMath {
         uint256 low = x & ((1 << f) - 1);
         if (low == 0) return x;
         uint256 truncated = x ^ low;
-        if (k == 0) up = !neg;
-        else if (k == 1) up = neg;
-        else if (k == 3) {
+        if (k == 0) {
+            up = !neg;
+        } else if (k == 1) {
+            up = neg;
+        } else if (k == 3) {
             uint256 half = 1 << (f - 1);
             // The integer's lowest bit is the hidden bit when f == fb (|x| in [1, 2)).
             bool odd = f == fb || (x >> f) & 1 == 1;
@@ -454,9 +489,9 @@ library FloatMath {
     /// f32/f64.convert_i32/i64_s/u: one nearest-even rounding of the exact integer (so i64 -> f32
     /// never rounds twice through f64).
     function _convertInt(uint16 op, uint256 x) private pure returns (uint256) {
-        // Opcodes 0xb2..0xb5 give f32, 0xb7..0xba give f64; within each: i32_s, i32_u, i64_s, i64_u.
-        uint256 fb = op <= 0xb5 ? F32 : F64;
-        uint256 k = op <= 0xb5 ? op - 0xb2 : op - 0xb7;
+        // f32.convert_* give f32, f64.convert_* give f64; within each: i32_s, i32_u, i64_s, i64_u.
+        uint256 fb = op <= Opcodes.F32_CONVERT_I64_U ? F32 : F64;
+        uint256 k = op <= Opcodes.F32_CONVERT_I64_U ? op - Opcodes.F32_CONVERT_I32_S : op - Opcodes.F64_CONVERT_I32_S;
         uint256 width = k < 2 ? 32 : 64;
         bool signed = k % 2 == 0;
         uint256 v = width == 32 ? x & MASK32 : x;
@@ -465,24 +500,25 @@ library FloatMath {
         return _roundPack(neg, 0, mag, fb);
     }
 
-    /// Trapping (0xa8..0xab, 0xae..0xb1) and saturating (0xfc00..0xfc07) truncations to integers.
+    /// Trapping (`i32.trunc_f32_s..=i32.trunc_f64_u`, `i64.trunc_f32_s..=i64.trunc_f64_u`) and
+    /// saturating (`i32.trunc_sat_f32_s..=i64.trunc_sat_f64_u`) truncations to integers.
     /// @dev The magnitude truncated toward zero is compared with the target's range: trapping
     ///      ones trap (NaN: invalid conversion; out of range: integer overflow), saturating ones
     ///      clamp and map NaN to 0. `-0.9` truncates to 0 and is in range even for unsigned.
     function _truncToInt(uint16 op, uint256 x) private pure returns (uint256 r, uint8 trap) {
-        bool saturating = op >= 0xfc00;
+        bool saturating = op >= Opcodes.TRUNC_SAT_FIRST;
         // Each group of four is signed/unsigned alternately; sources and widths by group.
         bool srcF64;
         uint256 width;
         if (saturating) {
-            uint256 k = op - 0xfc00; // i32_f32_s, i32_f32_u, i32_f64_s, i32_f64_u, then i64 ...
+            uint256 k = op - Opcodes.TRUNC_SAT_FIRST; // i32_f32_s, i32_f32_u, i32_f64_s, i32_f64_u, then i64 ...
             srcF64 = k & 2 != 0;
             width = k < 4 ? 32 : 64;
-        } else if (op <= 0xab) {
-            srcF64 = op >= 0xaa; // i32.trunc_f32_s/u, i32.trunc_f64_s/u
+        } else if (op <= Opcodes.I32_TRUNC_F64_U) {
+            srcF64 = op >= Opcodes.I32_TRUNC_F64_S; // i32.trunc_f32_s/u, i32.trunc_f64_s/u
             width = 32;
         } else {
-            srcF64 = op >= 0xb0; // i64.trunc_f32_s/u, i64.trunc_f64_s/u
+            srcF64 = op >= Opcodes.I64_TRUNC_F64_S; // i64.trunc_f32_s/u, i64.trunc_f64_s/u
             width = 64;
         }
         bool signed = op % 2 == 0;

@@ -13,5 +13,8 @@ interface IFamilyProver {
     /// @param ins The instruction, proven against `m.code` by the dispatcher.
     /// @param proof The whole proof; this family's witnesses start at `m.pos`.
     /// @return The machine after the instruction.
-    function execute(Machine calldata m, Instr calldata ins, bytes calldata proof) external pure returns (Machine memory);
+    function execute(Machine calldata m, Instr calldata ins, bytes calldata proof)
+        external
+        pure
+        returns (Machine memory);
 }

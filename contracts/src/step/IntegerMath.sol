@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: UNLICENSED
 pragma solidity ^0.8.28;
 
+import {Opcodes} from "./Opcodes.sol";
+
 /// @title IntegerMath
 /// @notice The integer instructions of `bisection/src/numeric.rs` as pure functions of operand
 ///         bits: values are uint64 bit patterns (i32 zero-extended), results likewise. Returns a
@@ -18,31 +20,36 @@ library IntegerMath {
     function unary(uint16 op, uint64 x) internal pure returns (uint64 r, uint8 trap) {
         uint256 v = x;
         uint256 v32 = v & M32;
-        if (op == 0x45) return (v32 == 0 ? 1 : 0, 0);
-        if (op == 0x50) return (v == 0 ? 1 : 0, 0);
-        if (op == 0x67) return (uint64(clz(v32, 32)), 0);
-        if (op == 0x68) return (uint64(ctz(v32, 32)), 0);
-        if (op == 0x69) return (uint64(popcount(v32)), 0);
-        if (op == 0x79) return (uint64(clz(v, 64)), 0);
-        if (op == 0x7a) return (uint64(ctz(v, 64)), 0);
-        if (op == 0x7b) return (uint64(popcount(v)), 0);
+        if (op == Opcodes.I32_EQZ) return (v32 == 0 ? 1 : 0, 0);
+        if (op == Opcodes.I64_EQZ) return (v == 0 ? 1 : 0, 0);
+        if (op == Opcodes.I32_CLZ) return (uint64(clz(v32, 32)), 0);
+        if (op == Opcodes.I32_CTZ) return (uint64(ctz(v32, 32)), 0);
+        if (op == Opcodes.I32_POPCNT) return (uint64(popcount(v32)), 0);
+        if (op == Opcodes.I64_CLZ) return (uint64(clz(v, 64)), 0);
+        if (op == Opcodes.I64_CTZ) return (uint64(ctz(v, 64)), 0);
+        if (op == Opcodes.I64_POPCNT) return (uint64(popcount(v)), 0);
         // i32.wrap_i64, i64.extend_i32_u, and the reinterpretations (bit moves).
-        if (op == 0xa7 || op == 0xad || op == 0xbc || op == 0xbe) return (uint64(v32), 0);
-        if (op == 0xbd || op == 0xbf) return (x, 0);
-        if (op == 0xac || op == 0xc4) return (uint64(uint256(signExtend(v, 32)) & M64), 0);
-        if (op == 0xc0) return (uint64(uint256(signExtend(v, 8)) & M32), 0);
-        if (op == 0xc1) return (uint64(uint256(signExtend(v, 16)) & M32), 0);
-        if (op == 0xc2) return (uint64(uint256(signExtend(v, 8)) & M64), 0);
-        if (op == 0xc3) return (uint64(uint256(signExtend(v, 16)) & M64), 0);
+        if (
+            op == Opcodes.I32_WRAP_I64 || op == Opcodes.I64_EXTEND_I32_U || op == Opcodes.I32_REINTERPRET_F32
+                || op == Opcodes.F32_REINTERPRET_I32
+        ) return (uint64(v32), 0);
+        if (op == Opcodes.I64_REINTERPRET_F64 || op == Opcodes.F64_REINTERPRET_I64) return (x, 0);
+        if (op == Opcodes.I64_EXTEND_I32_S || op == Opcodes.I64_EXTEND32_S) {
+            return (uint64(uint256(signExtend(v, 32)) & M64), 0);
+        }
+        if (op == Opcodes.I32_EXTEND8_S) return (uint64(uint256(signExtend(v, 8)) & M32), 0);
+        if (op == Opcodes.I32_EXTEND16_S) return (uint64(uint256(signExtend(v, 16)) & M32), 0);
+        if (op == Opcodes.I64_EXTEND8_S) return (uint64(uint256(signExtend(v, 8)) & M64), 0);
+        if (op == Opcodes.I64_EXTEND16_S) return (uint64(uint256(signExtend(v, 16)) & M64), 0);
         return (0, TRAP_BAD_INSTRUCTION);
     }
 
     /// @notice A binary integer opcode on `x` (deeper operand) and `y` (`numeric::binary`).
     function binary(uint16 op, uint64 x, uint64 y) internal pure returns (uint64 r, uint8 trap) {
-        if (op >= 0x46 && op <= 0x4f) return (cmp32(op, x, y), 0);
-        if (op >= 0x51 && op <= 0x5a) return (cmp64(op, x, y), 0);
-        if (op >= 0x6a && op <= 0x78) return arith32(op, uint256(x) & M32, uint256(y) & M32);
-        if (op >= 0x7c && op <= 0x8a) return arith64(op, x, y);
+        if (op >= Opcodes.I32_EQ && op <= Opcodes.I32_GE_U) return (cmp32(op, x, y), 0);
+        if (op >= Opcodes.I64_EQ && op <= Opcodes.I64_GE_U) return (cmp64(op, x, y), 0);
+        if (op >= Opcodes.I32_ADD && op <= Opcodes.I32_ROTR) return arith32(op, uint256(x) & M32, uint256(y) & M32);
+        if (op >= Opcodes.I64_ADD && op <= Opcodes.I64_ROTR) return arith64(op, x, y);
         return (0, TRAP_BAD_INSTRUCTION);
     }
 
@@ -52,16 +59,16 @@ library IntegerMath {
         int256 sa = signExtend(a, 32);
         int256 sc = signExtend(c, 32);
         bool t;
-        if (op == 0x46) t = a == c;
-        else if (op == 0x47) t = a != c;
-        else if (op == 0x48) t = sa < sc;
-        else if (op == 0x49) t = a < c;
-        else if (op == 0x4a) t = sa > sc;
-        else if (op == 0x4b) t = a > c;
-        else if (op == 0x4c) t = sa <= sc;
-        else if (op == 0x4d) t = a <= c;
-        else if (op == 0x4e) t = sa >= sc;
-        else t = a >= c; // 0x4f
+        if (op == Opcodes.I32_EQ) t = a == c;
+        else if (op == Opcodes.I32_NE) t = a != c;
+        else if (op == Opcodes.I32_LT_S) t = sa < sc;
+        else if (op == Opcodes.I32_LT_U) t = a < c;
+        else if (op == Opcodes.I32_GT_S) t = sa > sc;
+        else if (op == Opcodes.I32_GT_U) t = a > c;
+        else if (op == Opcodes.I32_LE_S) t = sa <= sc;
+        else if (op == Opcodes.I32_LE_U) t = a <= c;
+        else if (op == Opcodes.I32_GE_S) t = sa >= sc;
+        else t = a >= c; // i32.ge_u
         return t ? 1 : 0;
     }
 
@@ -69,50 +76,50 @@ library IntegerMath {
         int256 sx = signExtend(x, 64);
         int256 sy = signExtend(y, 64);
         bool t;
-        if (op == 0x51) t = x == y;
-        else if (op == 0x52) t = x != y;
-        else if (op == 0x53) t = sx < sy;
-        else if (op == 0x54) t = x < y;
-        else if (op == 0x55) t = sx > sy;
-        else if (op == 0x56) t = x > y;
-        else if (op == 0x57) t = sx <= sy;
-        else if (op == 0x58) t = x <= y;
-        else if (op == 0x59) t = sx >= sy;
-        else t = x >= y; // 0x5a
+        if (op == Opcodes.I64_EQ) t = x == y;
+        else if (op == Opcodes.I64_NE) t = x != y;
+        else if (op == Opcodes.I64_LT_S) t = sx < sy;
+        else if (op == Opcodes.I64_LT_U) t = x < y;
+        else if (op == Opcodes.I64_GT_S) t = sx > sy;
+        else if (op == Opcodes.I64_GT_U) t = x > y;
+        else if (op == Opcodes.I64_LE_S) t = sx <= sy;
+        else if (op == Opcodes.I64_LE_U) t = x <= y;
+        else if (op == Opcodes.I64_GE_S) t = sx >= sy;
+        else t = x >= y; // i64.ge_u
         return t ? 1 : 0;
     }
 
     function arith32(uint16 op, uint256 a, uint256 c) private pure returns (uint64, uint8) {
         uint256 r;
-        if (op == 0x6a) r = a + c;
-        else if (op == 0x6b) r = a + (1 << 32) - c;
-        else if (op == 0x6c) r = a * c;
-        else if (op >= 0x6d && op <= 0x70) return div(op - 0x6d, a, c, 32);
-        else if (op == 0x71) r = a & c;
-        else if (op == 0x72) r = a | c;
-        else if (op == 0x73) r = a ^ c;
-        else if (op == 0x74) r = a << (c & 31);
-        else if (op == 0x75) r = uint256(signExtend(a, 32) >> (c & 31));
-        else if (op == 0x76) r = a >> (c & 31);
-        else if (op == 0x77) r = rotl(a, c & 31, 32);
-        else r = rotl(a, (32 - (c & 31)) & 31, 32); // 0x78
+        if (op == Opcodes.I32_ADD) r = a + c;
+        else if (op == Opcodes.I32_SUB) r = a + (1 << 32) - c;
+        else if (op == Opcodes.I32_MUL) r = a * c;
+        else if (op >= Opcodes.I32_DIV_S && op <= Opcodes.I32_REM_U) return div(op - Opcodes.I32_DIV_S, a, c, 32);
+        else if (op == Opcodes.I32_AND) r = a & c;
+        else if (op == Opcodes.I32_OR) r = a | c;
+        else if (op == Opcodes.I32_XOR) r = a ^ c;
+        else if (op == Opcodes.I32_SHL) r = a << (c & 31);
+        else if (op == Opcodes.I32_SHR_S) r = uint256(signExtend(a, 32) >> (c & 31));
+        else if (op == Opcodes.I32_SHR_U) r = a >> (c & 31);
+        else if (op == Opcodes.I32_ROTL) r = rotl(a, c & 31, 32);
+        else r = rotl(a, (32 - (c & 31)) & 31, 32); // i32.rotr
         return (uint64(r & M32), 0);
     }
 
     function arith64(uint16 op, uint256 x, uint256 y) private pure returns (uint64, uint8) {
         uint256 r;
-        if (op == 0x7c) r = x + y;
-        else if (op == 0x7d) r = x + (1 << 64) - y;
-        else if (op == 0x7e) r = x * y;
-        else if (op >= 0x7f && op <= 0x82) return div(op - 0x7f, x, y, 64);
-        else if (op == 0x83) r = x & y;
-        else if (op == 0x84) r = x | y;
-        else if (op == 0x85) r = x ^ y;
-        else if (op == 0x86) r = x << (y & 63);
-        else if (op == 0x87) r = uint256(signExtend(x, 64) >> (y & 63));
-        else if (op == 0x88) r = x >> (y & 63);
-        else if (op == 0x89) r = rotl(x, y & 63, 64);
-        else r = rotl(x, (64 - (y & 63)) & 63, 64); // 0x8a
+        if (op == Opcodes.I64_ADD) r = x + y;
+        else if (op == Opcodes.I64_SUB) r = x + (1 << 64) - y;
+        else if (op == Opcodes.I64_MUL) r = x * y;
+        else if (op >= Opcodes.I64_DIV_S && op <= Opcodes.I64_REM_U) return div(op - Opcodes.I64_DIV_S, x, y, 64);
+        else if (op == Opcodes.I64_AND) r = x & y;
+        else if (op == Opcodes.I64_OR) r = x | y;
+        else if (op == Opcodes.I64_XOR) r = x ^ y;
+        else if (op == Opcodes.I64_SHL) r = x << (y & 63);
+        else if (op == Opcodes.I64_SHR_S) r = uint256(signExtend(x, 64) >> (y & 63));
+        else if (op == Opcodes.I64_SHR_U) r = x >> (y & 63);
+        else if (op == Opcodes.I64_ROTL) r = rotl(x, y & 63, 64);
+        else r = rotl(x, (64 - (y & 63)) & 63, 64); // i64.rotr
         return (uint64(r & M64), 0);
     }
 

@@ -108,11 +108,7 @@ library MachineState {
     }
 
     /// @notice `keccak256(parent ‖ return_pc u32 ‖ stack ‖ locals)` (100 bytes).
-    function frameLink(bytes32 parent, uint32 returnPc, bytes32 stack, bytes32 locals)
-        internal
-        pure
-        returns (bytes32)
-    {
+    function frameLink(bytes32 parent, uint32 returnPc, bytes32 stack, bytes32 locals) internal pure returns (bytes32) {
         return keccak256(abi.encodePacked(parent, returnPc, stack, locals));
     }
 

@@ -21,7 +21,11 @@ library MemoryAccess {
 
     /// @notice Reads one memory leaf and its path, checked against the memory root; returns the
     ///         leaf and the path's calldata offset.
-    function leafAt(Machine memory m, bytes calldata proof, uint256 leaf) internal pure returns (uint256 l, uint256 at) {
+    function leafAt(Machine memory m, bytes calldata proof, uint256 leaf)
+        internal
+        pure
+        returns (uint256 l, uint256 at)
+    {
         l = uint256(ProofReader.b32(m, proof));
         bytes32 root;
         (root, at) = MerkleProof.readPath(m, proof, bytes32(l), leaf, MEMORY_DEPTH);

@@ -6,6 +6,7 @@ import {Machine, Instr, Outcome} from "./MachineState.sol";
 import {OperandStack} from "./OperandStack.sol";
 import {MemoryAccess} from "./MemoryAccess.sol";
 import {MalformedInstruction} from "./StepErrors.sol";
+import {Opcodes} from "./Opcodes.sol";
 
 /// @title MemoryProver
 /// @notice The memory family (`Family::Memory`): loads and stores (one or two leaves),
@@ -13,15 +14,6 @@ import {MalformedInstruction} from "./StepErrors.sol";
 ///         `memory.copy`, which move at most one destination leaf per step and push their
 ///         remaining operands back (`spec/proofs.md`, "Steps").
 contract MemoryProver is IFamilyProver {
-    uint16 internal constant LOAD_FIRST = 0x28;
-    uint16 internal constant LOAD_LAST = 0x35;
-    uint16 internal constant STORE_FIRST = 0x36;
-    uint16 internal constant STORE_LAST = 0x3e;
-    uint16 internal constant MEMORY_SIZE = 0x3f;
-    uint16 internal constant MEMORY_GROW = 0x40;
-    uint16 internal constant MEMORY_COPY = 0xfc0a;
-    uint16 internal constant MEMORY_FILL = 0xfc0b;
-
     uint256 internal constant LEAF = 32;
     uint256 internal constant PAGE = 65536;
 
@@ -33,13 +25,13 @@ contract MemoryProver is IFamilyProver {
     {
         m = mIn;
         uint16 op = ins.op;
-        if (op >= LOAD_FIRST && op <= LOAD_LAST) {
+        if (op >= Opcodes.LOAD_FIRST && op <= Opcodes.LOAD_LAST) {
             load(m, proof, op, ins.a);
-        } else if (op >= STORE_FIRST && op <= STORE_LAST) {
+        } else if (op >= Opcodes.STORE_FIRST && op <= Opcodes.STORE_LAST) {
             store(m, proof, op, ins.a);
-        } else if (op == MEMORY_SIZE) {
+        } else if (op == Opcodes.MEMORY_SIZE) {
             OperandStack.push(m, m.memoryPages);
-        } else if (op == MEMORY_GROW) {
+        } else if (op == Opcodes.MEMORY_GROW) {
             uint256 delta = uint32(OperandStack.pop(m, proof));
             uint256 old = m.memoryPages;
             uint256 grown = old + delta;
@@ -49,9 +41,9 @@ contract MemoryProver is IFamilyProver {
                 m.memoryPages = uint32(grown);
                 OperandStack.push(m, uint64(old));
             }
-        } else if (op == MEMORY_FILL) {
+        } else if (op == Opcodes.MEMORY_FILL) {
             fill(m, proof);
-        } else if (op == MEMORY_COPY) {
+        } else if (op == Opcodes.MEMORY_COPY) {
             copy(m, proof);
         } else {
             revert MalformedInstruction(op);
@@ -65,12 +57,12 @@ contract MemoryProver is IFamilyProver {
     function load(Machine memory m, bytes calldata proof, uint16 op, uint32 offset) internal pure {
         uint256 n = 4;
         bool signed = false;
-        if (op == 0x29 || op == 0x2b) n = 8;
-        else if (op == 0x2c || op == 0x30) (n, signed) = (1, true);
-        else if (op == 0x2d || op == 0x31) n = 1;
-        else if (op == 0x2e || op == 0x32) (n, signed) = (2, true);
-        else if (op == 0x2f || op == 0x33) n = 2;
-        else if (op == 0x34) signed = true;
+        if (op == Opcodes.I64_LOAD || op == Opcodes.F64_LOAD) n = 8;
+        else if (op == Opcodes.I32_LOAD8_S || op == Opcodes.I64_LOAD8_S) (n, signed) = (1, true);
+        else if (op == Opcodes.I32_LOAD8_U || op == Opcodes.I64_LOAD8_U) n = 1;
+        else if (op == Opcodes.I32_LOAD16_S || op == Opcodes.I64_LOAD16_S) (n, signed) = (2, true);
+        else if (op == Opcodes.I32_LOAD16_U || op == Opcodes.I64_LOAD16_U) n = 2;
+        else if (op == Opcodes.I64_LOAD32_S) signed = true;
         uint256 addr = uint256(uint32(OperandStack.pop(m, proof))) + offset;
         if (addr + n > size(m)) {
             m.outcome = Outcome.TRAP;
@@ -82,7 +74,7 @@ contract MemoryProver is IFamilyProver {
             assembly ("memory-safe") {
                 v := signextend(b, v)
             }
-            bool isI32 = op <= 0x2f;
+            bool isI32 = op <= Opcodes.I32_LOAD16_U;
             v &= isI32 ? 0xffffffff : 0xffffffffffffffff;
         }
         OperandStack.push(m, uint64(v));
@@ -90,9 +82,9 @@ contract MemoryProver is IFamilyProver {
 
     function store(Machine memory m, bytes calldata proof, uint16 op, uint32 offset) internal pure {
         uint256 n = 2;
-        if (op == 0x36 || op == 0x38 || op == 0x3e) n = 4;
-        else if (op == 0x37 || op == 0x39) n = 8;
-        else if (op == 0x3a || op == 0x3c) n = 1;
+        if (op == Opcodes.I32_STORE || op == Opcodes.F32_STORE || op == Opcodes.I64_STORE32) n = 4;
+        else if (op == Opcodes.I64_STORE || op == Opcodes.F64_STORE) n = 8;
+        else if (op == Opcodes.I32_STORE8 || op == Opcodes.I64_STORE8) n = 1;
         uint64 v = OperandStack.pop(m, proof);
         uint256 addr = uint256(uint32(OperandStack.pop(m, proof))) + offset;
         if (addr + n > size(m)) {

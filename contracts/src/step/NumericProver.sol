@@ -5,6 +5,7 @@ import {IFamilyProver} from "./IFamilyProver.sol";
 import {Machine, Instr, Outcome} from "./MachineState.sol";
 import {OperandStack} from "./OperandStack.sol";
 import {MalformedInstruction} from "./StepErrors.sol";
+import {Opcodes} from "./Opcodes.sol";
 
 /// @title NumericProver
 /// @notice The shape every numeric instruction shares (`semantics::execute`): a binary one pops
@@ -22,13 +23,13 @@ abstract contract NumericProver is IFamilyProver {
         uint16 op = ins.op;
         uint64 r;
         uint8 trap;
-        if (op >= 0x41 && op <= 0x44) {
+        if (op >= Opcodes.I32_CONST && op <= Opcodes.F64_CONST) {
             r = ins.c;
-        } else if (isBinary(op)) {
+        } else if (Opcodes.isNumericBinary(op)) {
             uint64 y = OperandStack.pop(m, proof);
             uint64 x = OperandStack.pop(m, proof);
             (r, trap) = binary(op, x, y);
-        } else if (isUnary(op)) {
+        } else if (Opcodes.isNumericUnary(op)) {
             uint64 x = OperandStack.pop(m, proof);
             (r, trap) = unary(op, x);
         } else {
@@ -39,19 +40,6 @@ abstract contract NumericProver is IFamilyProver {
             return m;
         }
         OperandStack.push(m, r);
-    }
-
-    /// @notice Binary numeric opcodes (`numeric::is_binary`).
-    function isBinary(uint16 op) internal pure returns (bool) {
-        return (op >= 0x46 && op <= 0x4f) || (op >= 0x51 && op <= 0x66) || (op >= 0x6a && op <= 0x78)
-            || (op >= 0x7c && op <= 0x8a) || (op >= 0x92 && op <= 0x98) || (op >= 0xa0 && op <= 0xa6);
-    }
-
-    /// @notice Unary numeric opcodes (`numeric::is_unary`).
-    function isUnary(uint16 op) internal pure returns (bool) {
-        return op == 0x45 || op == 0x50 || (op >= 0x67 && op <= 0x69) || (op >= 0x79 && op <= 0x7b)
-            || (op >= 0x8b && op <= 0x91) || (op >= 0x99 && op <= 0x9f) || (op >= 0xa7 && op <= 0xc4)
-            || (op >= 0xfc00 && op <= 0xfc07);
     }
 
     function unary(uint16 op, uint64 x) internal pure virtual returns (uint64 r, uint8 trap);

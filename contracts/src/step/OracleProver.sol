@@ -8,6 +8,7 @@ import {MerkleProof} from "./MerkleProof.sol";
 import {OperandStack} from "./OperandStack.sol";
 import {MemoryAccess} from "./MemoryAccess.sol";
 import {BlobsMismatch, TooManyBlobs, BlobRangeInvalid, BlobMismatch, MalformedInstruction} from "./StepErrors.sol";
+import {Opcodes} from "./Opcodes.sol";
 
 /// @title OracleProver
 /// @notice The blob oracle (`Family::Oracle`): `gavel.blob_len`, `gavel.blob_read` (checks its
@@ -16,10 +17,6 @@ import {BlobsMismatch, TooManyBlobs, BlobRangeInvalid, BlobMismatch, MalformedIn
 ///         `count u32 ‖ (len u64 ‖ root)*` is proven against the state's blobs root, which
 ///         hashes the blobs' ids (`readTable`).
 contract OracleProver is IFamilyProver {
-    uint16 internal constant BLOB_LEN = 0x0104;
-    uint16 internal constant BLOB_READ = 0x0105;
-    uint16 internal constant BLOB_READ_CHUNK = 0x0106;
-
     /// @notice The most blobs a proof may list (`MAX_BLOBS`).
     uint256 internal constant MAX_BLOBS = 1 << 10;
     /// @notice Bytes per listed blob: `len u64 ‖ root`.
@@ -41,14 +38,14 @@ contract OracleProver is IFamilyProver {
     {
         m = mIn;
         uint16 op = ins.op;
-        if (op == BLOB_LEN) {
+        if (op == Opcodes.BLOB_LEN) {
             uint256 blob = uint32(OperandStack.pop(m, proof));
             BlobTable memory t = readTable(m, proof);
             (bool found, uint64 len) = blobLen(proof, t, blob);
             OperandStack.push(m, found ? len : type(uint64).max);
-        } else if (op == BLOB_READ) {
+        } else if (op == Opcodes.BLOB_READ) {
             blobRead(m, proof);
-        } else if (op == BLOB_READ_CHUNK) {
+        } else if (op == Opcodes.BLOB_READ_CHUNK) {
             chunk(m, proof);
         } else {
             revert MalformedInstruction(op);
@@ -64,8 +61,8 @@ contract OracleProver is IFamilyProver {
         (bool found, uint64 blobLength) = blobLen(proof, t, blob);
         // As wasmtime's host function: a negative length or offset, a range past the blob or
         // past memory returns -1 and skips the chunk instruction.
-        bool ok = found && len < 0x80000000 && offset < 0x8000000000000000
-            && uint256(offset) + len <= blobLength && dst + len <= uint256(m.memoryPages) * PAGE;
+        bool ok = found && len < 0x80000000 && offset < 0x8000000000000000 && uint256(offset) + len <= blobLength
+            && dst + len <= uint256(m.memoryPages) * PAGE;
         if (!ok) {
             OperandStack.push(m, 0xffffffff);
             unchecked {

@@ -6,7 +6,7 @@ import {Machine, Instr, Outcome} from "./MachineState.sol";
 import {OperandStack} from "./OperandStack.sol";
 import {MemoryAccess} from "./MemoryAccess.sol";
 import {FloatMath} from "./FloatMath.sol";
-import {SimdOpcodes} from "./SimdOpcodes.sol";
+import {Opcodes, SimdOpcodes, Simd} from "./Opcodes.sol";
 import {MalformedInstruction} from "./StepErrors.sol";
 
 /// @title SimdProver
@@ -16,7 +16,8 @@ import {MalformedInstruction} from "./StepErrors.sol";
 ///         (high, then low). Memory accesses are ordinary `≤ 32 bytes, ≤ 2 leaves` witnesses;
 ///         float lanes run the scalar `FloatMath` op of the same WebAssembly semantics.
 /// @dev A v128 travels as a `uint256` below 2^128, lane `i` of a `bits`-wide shape at bit
-///      `bits * i` (the little-endian byte order of the 16-byte value). `n` is the sub-opcode.
+///      `bits * i` (the little-endian byte order of the 16-byte value). `n` is the sub-opcode
+///      (`Simd.NAME` for the opcode `Opcodes.NAME`).
 ///      Lane indices out of range and shuffle lanes ≥ 32 are malformed instructions, exactly where
 ///      `simd.rs` calls `c.malformed(..)`.
 ///
@@ -37,55 +38,60 @@ contract SimdProver is IFamilyProver {
         if (!SimdOpcodes.supported(op)) revert MalformedInstruction(op);
         uint256 n = op - SimdOpcodes.FIRST;
         uint256 r;
-        if (n <= 0x0b || (n >= 0x54 && n <= 0x5d)) {
+        if (n <= Simd.V128_STORE || (n >= Simd.V128_LOAD8_LANE && n <= Simd.V128_LOAD64_ZERO)) {
             memoryAccess(m, proof, n, ins);
             return m;
-        } else if (n == 0x0d) {
+        } else if (n == Simd.I8X16_SHUFFLE) {
             uint256 y = popV128(m, proof);
             uint256 x = popV128(m, proof);
             r = shuffle(x, y, ins);
-        } else if (n == 0x0e) {
+        } else if (n == Simd.I8X16_SWIZZLE) {
             uint256 s = popV128(m, proof);
             uint256 x = popV128(m, proof);
             r = swizzle(x, s);
-        } else if (n <= 0x14) {
+        } else if (n <= Simd.F64X2_SPLAT) {
             // i8x16, i16x8, i32x4, i64x2, f32x4, f64x2 splats.
-            uint256 bits = [uint256(8), 16, 32, 64, 32, 64][n - 0x0f];
+            uint256 bits = [uint256(8), 16, 32, 64, 32, 64][n - Simd.I8X16_SPLAT];
             r = splat(OperandStack.pop(m, proof), bits);
-        } else if (n <= 0x22) {
+        } else if (n <= Simd.F64X2_REPLACE_LANE) {
             (bool scalar, uint256 value) = laneAccess(m, proof, n, ins);
             if (scalar) {
                 OperandStack.push(m, uint64(value));
                 return m;
             }
             r = value;
-        } else if (n <= 0x40 || (n >= 0xd6 && n <= 0xdb)) {
+        } else if (n <= Simd.I32X4_GE_U || (n >= Simd.I64X2_EQ && n <= Simd.I64X2_GE_S)) {
             (uint256 bits, uint256 k) = compareShape(n);
             uint256 y = popV128(m, proof);
             uint256 x = popV128(m, proof);
             r = intCompare(k, bits, x, y);
-        } else if (n <= 0x4c) {
+        } else if (n <= Simd.F64X2_GE) {
             // Float compares: the scalar f32/f64 eq, ne, lt, gt, le, ge per lane.
-            (uint256 bits, uint256 scalar) = (32, 0x5b + n - 0x41);
-            if (n >= 0x47) (bits, scalar) = (64, 0x61 + n - 0x47);
+            (uint256 bits, uint256 scalar) = (32, Opcodes.F32_EQ + n - Simd.F32X4_EQ);
+            if (n >= Simd.F64X2_EQ) (bits, scalar) = (64, Opcodes.F64_EQ + n - Simd.F64X2_EQ);
             uint256 y = popV128(m, proof);
             uint256 x = popV128(m, proof);
             r = floatCompare(uint16(scalar), bits, x, y);
-        } else if (n <= 0x53) {
+        } else if (n <= Simd.V128_ANY_TRUE) {
             (bool scalar, uint256 value) = bitwise(m, proof, n);
             if (scalar) {
                 OperandStack.push(m, uint64(value));
                 return m;
             }
             r = value;
-        } else if (n == 0x5e || n == 0x5f || n >= 0xf8) {
+        } else if (
+            n == Simd.F32X4_DEMOTE_F64X2_ZERO || n == Simd.F64X2_PROMOTE_LOW_F32X4 || n >= Simd.I32X4_TRUNC_SAT_F32X4_S
+        ) {
             r = convert(n, popV128(m, proof));
-        } else if ((n >= 0xe4 && n <= 0xeb) || n >= 0xf0) {
+        } else if ((n >= Simd.F32X4_ADD && n <= Simd.F32X4_PMAX) || n >= Simd.F64X2_ADD) {
             uint256 y = popV128(m, proof);
             uint256 x = popV128(m, proof);
             r = floatBinary(n, x, y);
-        } else if (n >= 0xe0 || (n >= 0x67 && n <= 0x6a) || n == 0x74 || n == 0x75 || n == 0x7a || n == 0x94) {
-            // abs, neg, sqrt, ceil, floor, trunc, nearest (0xe0..0xef less the binary ones).
+        } else if (
+            n >= Simd.F32X4_ABS || (n >= Simd.F32X4_CEIL && n <= Simd.F32X4_NEAREST) || n == Simd.F64X2_CEIL
+                || n == Simd.F64X2_FLOOR || n == Simd.F64X2_TRUNC || n == Simd.F64X2_NEAREST
+        ) {
+            // abs, neg, sqrt, ceil, floor, trunc, nearest (f32x4.abs..f64x2.sqrt less the binary ones).
             (uint256 bits, uint256 scalar) = floatUnaryScalar(n);
             r = floatMap(uint16(scalar), bits, bits, popV128(m, proof));
         } else {
@@ -162,34 +168,34 @@ contract SimdProver is IFamilyProver {
     /// @notice Loads and stores (`memory` in simd.rs): effective address `pop() + a`, bounds
     ///         checked over exactly the bytes accessed; out of bounds traps with nothing written.
     function memoryAccess(Machine memory m, bytes calldata proof, uint256 n, Instr calldata ins) internal pure {
-        bool isLane = n >= 0x54 && n <= 0x5b;
-        bool isStore = n == 0x0b || (n >= 0x58 && n <= 0x5b);
+        bool isLane = n >= Simd.V128_LOAD8_LANE && n <= Simd.V128_STORE64_LANE;
+        bool isStore = n == Simd.V128_STORE || (n >= Simd.V128_STORE8_LANE && n <= Simd.V128_STORE64_LANE);
         uint256 bits;
         uint256 len;
         if (isLane) {
-            bits = 8 << ((n - 0x54) % 4);
+            bits = 8 << ((n - Simd.V128_LOAD8_LANE) % 4);
             if (ins.b >= 128 / bits) revert MalformedInstruction(ins.op);
             len = bits / 8;
-        } else if (n == 0x00 || n == 0x0b) {
+        } else if (n == Simd.V128_LOAD || n == Simd.V128_STORE) {
             len = 16;
-        } else if (n <= 0x06 || n == 0x0a || n == 0x5d) {
+        } else if (n <= Simd.V128_LOAD32X2_U || n == Simd.V128_LOAD64_SPLAT || n == Simd.V128_LOAD64_ZERO) {
             len = 8;
-        } else if (n == 0x07) {
+        } else if (n == Simd.V128_LOAD8_SPLAT) {
             len = 1;
-        } else if (n == 0x08) {
+        } else if (n == Simd.V128_LOAD16_SPLAT) {
             len = 2;
         } else {
             len = 4; // load32_splat, load32_zero
         }
         uint256 v;
-        if (isLane || n == 0x0b) v = popV128(m, proof);
+        if (isLane || n == Simd.V128_STORE) v = popV128(m, proof);
         uint256 addr = uint256(uint32(OperandStack.pop(m, proof))) + ins.a;
         if (addr + len > uint256(m.memoryPages) * PAGE) {
             m.outcome = Outcome.TRAP;
             return;
         }
         if (isStore) {
-            uint256 data = n == 0x0b ? v : lane(v, bits, ins.b);
+            uint256 data = n == Simd.V128_STORE ? v : lane(v, bits, ins.b);
             // `to_le_bytes()[..len]`, left-aligned.
             MemoryAccess.write(m, proof, addr, swap128(data) << 128, len);
             return;
@@ -198,10 +204,10 @@ contract SimdProver is IFamilyProver {
         uint256 r;
         if (isLane) {
             r = withLane(v, bits, ins.b, raw);
-        } else if (n >= 0x01 && n <= 0x06) {
+        } else if (n >= Simd.V128_LOAD8X8_S && n <= Simd.V128_LOAD32X2_U) {
             // loadNxM: M lanes of N bits, extended to 2N bits (odd n: signed).
-            r = extend(raw, 8 << ((n - 1) / 2), 0, n % 2 == 1);
-        } else if (n >= 0x07 && n <= 0x0a) {
+            r = extend(raw, 8 << ((n - Simd.V128_LOAD8X8_S) / 2), 0, n % 2 == 1);
+        } else if (n >= Simd.V128_LOAD8_SPLAT && n <= Simd.V128_LOAD64_SPLAT) {
             r = splat(raw, 8 * len);
         } else {
             r = raw; // v128.load, load32_zero, load64_zero
@@ -247,14 +253,17 @@ contract SimdProver is IFamilyProver {
         // kind 0: extract_lane_s, 1: extract_lane (_u), 2: replace_lane.
         uint256 bits;
         uint256 kind;
-        if (n <= 0x17) {
-            (bits, kind) = (8, n - 0x15);
-        } else if (n <= 0x1a) {
-            (bits, kind) = (16, n - 0x18);
-        } else if (n == 0x1b || n == 0x1c || n == 0x1f || n == 0x20) {
-            (bits, kind) = (32, n == 0x1b || n == 0x1f ? 1 : 2);
+        if (n <= Simd.I8X16_REPLACE_LANE) {
+            (bits, kind) = (8, n - Simd.I8X16_EXTRACT_LANE_S);
+        } else if (n <= Simd.I16X8_REPLACE_LANE) {
+            (bits, kind) = (16, n - Simd.I16X8_EXTRACT_LANE_S);
+        } else if (
+            n == Simd.I32X4_EXTRACT_LANE || n == Simd.I32X4_REPLACE_LANE || n == Simd.F32X4_EXTRACT_LANE
+                || n == Simd.F32X4_REPLACE_LANE
+        ) {
+            (bits, kind) = (32, n == Simd.I32X4_EXTRACT_LANE || n == Simd.F32X4_EXTRACT_LANE ? 1 : 2);
         } else {
-            (bits, kind) = (64, n == 0x1d || n == 0x21 ? 1 : 2);
+            (bits, kind) = (64, n == Simd.I64X2_EXTRACT_LANE || n == Simd.F64X2_EXTRACT_LANE ? 1 : 2);
         }
         uint256 i = ins.b;
         if (i >= 128 / bits) revert MalformedInstruction(ins.op);
@@ -272,9 +281,9 @@ contract SimdProver is IFamilyProver {
 
     /// @notice not, and, andnot, or, xor, bitselect, any_true (scalar).
     function bitwise(Machine memory m, bytes calldata proof, uint256 n) internal pure returns (bool scalar, uint256 r) {
-        if (n == 0x4d) return (false, ~popV128(m, proof) & ALL_ONES);
-        if (n == 0x53) return (true, popV128(m, proof) != 0 ? 1 : 0);
-        if (n == 0x52) {
+        if (n == Simd.V128_NOT) return (false, ~popV128(m, proof) & ALL_ONES);
+        if (n == Simd.V128_ANY_TRUE) return (true, popV128(m, proof) != 0 ? 1 : 0);
+        if (n == Simd.V128_BITSELECT) {
             uint256 mask = popV128(m, proof);
             uint256 y = popV128(m, proof);
             uint256 x = popV128(m, proof);
@@ -282,10 +291,10 @@ contract SimdProver is IFamilyProver {
         }
         uint256 b = popV128(m, proof);
         uint256 a = popV128(m, proof);
-        if (n == 0x4e) r = a & b;
-        else if (n == 0x4f) r = a & ~b & ALL_ONES;
-        else if (n == 0x50) r = a | b;
-        else r = a ^ b;
+        if (n == Simd.V128_AND) r = a & b;
+        else if (n == Simd.V128_ANDNOT) r = a & ~b & ALL_ONES;
+        else if (n == Simd.V128_OR) r = a | b;
+        else r = a ^ b; // v128.xor
     }
 
     // ------------------------------------------------------------------------------ integer lanes
@@ -293,10 +302,10 @@ contract SimdProver is IFamilyProver {
     /// @notice Lane width and comparison kind (`cmp_shape`): eq, ne, lt_s, lt_u, gt_s, gt_u,
     ///         le_s, le_u, ge_s, ge_u; i64x2 has only the signed orders.
     function compareShape(uint256 n) internal pure returns (uint256 bits, uint256 k) {
-        if (n <= 0x2c) return (8, n - 0x23);
-        if (n <= 0x36) return (16, n - 0x2d);
-        if (n <= 0x40) return (32, n - 0x37);
-        return (64, [uint256(0), 1, 2, 4, 6, 8][n - 0xd6]);
+        if (n <= Simd.I8X16_GE_U) return (8, n - Simd.I8X16_EQ);
+        if (n <= Simd.I16X8_GE_U) return (16, n - Simd.I16X8_EQ);
+        if (n <= Simd.I32X4_GE_U) return (32, n - Simd.I32X4_EQ);
+        return (64, [uint256(0), 1, 2, 4, 6, 8][n - Simd.I64X2_EQ]);
     }
 
     /// @notice Integer lane comparison `k`: all-ones lanes where it holds. A signed order is the
@@ -318,13 +327,13 @@ contract SimdProver is IFamilyProver {
         }
     }
 
-    /// @notice The integer-lane opcodes from 0x60 on, grouped by shape: `n - 0x60` is
+    /// @notice The integer-lane opcodes from `i8x16.abs` (0x60) on, grouped by shape: `n - 0x60` is
     ///         `shape << 5 | k` (shape 0..3: i8x16..i64x2) with `k` the operation. `bits` is the
     ///         shape's lane width, which is the result lane width except for extadd_pairwise
     ///         (0x7c..0x7f, in the i8x16 group).
     function integer(Machine memory m, bytes calldata proof, uint256 n) internal pure returns (bool scalar, uint256 r) {
-        uint256 bits = 8 << ((n - 0x60) >> 5);
-        uint256 k = (n - 0x60) & 0x1f;
+        uint256 bits = 8 << ((n - Simd.I8X16_ABS) >> 5);
+        uint256 k = (n - Simd.I8X16_ABS) & 0x1f;
         if (k == 0x03 || k == 0x04) {
             // all_true, bitmask: an i32.
             uint256 v = popV128(m, proof);
@@ -339,7 +348,7 @@ contract SimdProver is IFamilyProver {
             }
             return (true, r);
         }
-        if (k <= 0x01) return (false, absNeg(k == 0, bits, popV128(m, proof)));
+        if (k <= 0x01) return (false, absNeg(k == 0, bits, popV128(m, proof))); // abs, neg
         if (bits == 8 && (k == 0x02 || k >= 0x1c)) {
             // i8x16.popcnt (0x62); extadd_pairwise (0x7c..0x7f): i16x8 from i8x16, then i32x4
             // from i16x8, even n signed.
@@ -354,12 +363,13 @@ contract SimdProver is IFamilyProver {
             return (false, extend(popV128(m, proof), half, high ? 64 / half : 0, k <= 0x08));
         }
         if (k >= 0x0b && k <= 0x0d) {
+            // shl, shr_s, shr_u: the count, then the vector.
             uint256 count = uint32(OperandStack.pop(m, proof)) % bits;
             return (false, shift(k, bits, count, popV128(m, proof)));
         }
         uint256 y = popV128(m, proof);
         uint256 x = popV128(m, proof);
-        if (k == 0x05 || k == 0x06) return (false, narrow(bits, k == 0x05, x, y));
+        if (k == 0x05 || k == 0x06) return (false, narrow(bits, k == 0x05, x, y)); // narrow_*_s, narrow_*_u
         if (k >= 0x1c) {
             // extmul_low_s, extmul_high_s, extmul_low_u, extmul_high_u (`extmul` in simd.rs):
             // the low or high half of both operands extended to `bits`, then a wrapping mul,
@@ -367,10 +377,11 @@ contract SimdProver is IFamilyProver {
             uint256 half = bits / 2;
             uint256 base = k % 2 == 1 ? 64 / half : 0;
             bool signed = k <= 0x1d;
-            return (false, intBinary(0x15, bits, extend(x, half, base, signed), extend(y, half, base, signed)));
+            return (false, intBinary(0x15, bits, extend(x, half, base, signed), extend(y, half, base, signed))); // mul
         }
-        if (k == 0x1a) return (false, dot(x, y));
+        if (k == 0x1a) return (false, dot(x, y)); // i32x4.dot_i16x8_s
         if (k == 0x02 || k == 0x0f || k == 0x10 || k == 0x12 || k == 0x13 || k == 0x1b) {
+            // q15mulr_sat_s, add_sat_s, add_sat_u, sub_sat_s, sub_sat_u, avgr_u.
             return (false, saturating(k, bits, x, y));
         }
         return (false, intBinary(k, bits, x, y));
@@ -395,13 +406,15 @@ contract SimdProver is IFamilyProver {
         for (uint256 s = 0; s < 128; s += bits) {
             uint256 a = (v >> s) & m;
             if (k == 0x0b) {
+                // shl
                 a = (a << count) & m;
             } else if (k == 0x0c) {
+                // shr_s
                 assembly ("memory-safe") {
                     a := and(sar(count, signextend(b, a)), m)
                 }
             } else {
-                a >>= count;
+                a >>= count; // shr_u
             }
             r |= a << s;
         }
@@ -418,10 +431,13 @@ contract SimdProver is IFamilyProver {
                 uint256 b = (y >> s) & m;
                 uint256 c;
                 if (k == 0x0e) {
+                    // add
                     c = a + b;
                 } else if (k == 0x11) {
+                    // sub
                     c = a - b;
                 } else if (k == 0x15) {
+                    // mul
                     c = a * b;
                 } else {
                     // Signed order is the unsigned order with the sign bits flipped.
@@ -450,10 +466,10 @@ contract SimdProver is IFamilyProver {
                 // Lanes of at most 16 bits: none of these overflow an int256.
                 (int256 sa, int256 sb) = (int256(a), int256(b));
                 int256 c;
-                if (k == 0x02) c = (sa * sb + 0x4000) >> 15;
-                else if (k <= 0x10) c = sa + sb;
-                else if (k <= 0x13) c = sa - sb;
-                else c = (sa + sb + 1) >> 1;
+                if (k == 0x02) c = (sa * sb + 0x4000) >> 15; // q15mulr_sat_s
+                else if (k <= 0x10) c = sa + sb; // add_sat_s, add_sat_u
+                else if (k <= 0x13) c = sa - sb; // sub_sat_s, sub_sat_u
+                else c = (sa + sb + 1) >> 1; // avgr_u
                 if (c < lo) c = lo;
                 else if (c > hi) c = hi;
                 r |= (uint256(c) & m) << s;
@@ -516,17 +532,19 @@ contract SimdProver is IFamilyProver {
 
     /// @notice Lane width and scalar op of the lane-wise float unary opcodes.
     function floatUnaryScalar(uint256 n) internal pure returns (uint256 bits, uint256 scalar) {
-        if (n >= 0x67 && n <= 0x6a) return (32, 0x8d + n - 0x67); // ceil, floor, trunc, nearest
-        if (n == 0x74) return (64, 0x9b);
-        if (n == 0x75) return (64, 0x9c);
-        if (n == 0x7a) return (64, 0x9d);
-        if (n == 0x94) return (64, 0x9e);
-        if (n == 0xe0) return (32, 0x8b);
-        if (n == 0xe1) return (32, 0x8c);
-        if (n == 0xe3) return (32, 0x91);
-        if (n == 0xec) return (64, 0x99);
-        if (n == 0xed) return (64, 0x9a);
-        return (64, 0x9f); // f64x2.sqrt
+        if (n >= Simd.F32X4_CEIL && n <= Simd.F32X4_NEAREST) {
+            return (32, Opcodes.F32_CEIL + n - Simd.F32X4_CEIL); // ceil, floor, trunc, nearest
+        }
+        if (n == Simd.F64X2_CEIL) return (64, Opcodes.F64_CEIL);
+        if (n == Simd.F64X2_FLOOR) return (64, Opcodes.F64_FLOOR);
+        if (n == Simd.F64X2_TRUNC) return (64, Opcodes.F64_TRUNC);
+        if (n == Simd.F64X2_NEAREST) return (64, Opcodes.F64_NEAREST);
+        if (n == Simd.F32X4_ABS) return (32, Opcodes.F32_ABS);
+        if (n == Simd.F32X4_NEG) return (32, Opcodes.F32_NEG);
+        if (n == Simd.F32X4_SQRT) return (32, Opcodes.F32_SQRT);
+        if (n == Simd.F64X2_ABS) return (64, Opcodes.F64_ABS);
+        if (n == Simd.F64X2_NEG) return (64, Opcodes.F64_NEG);
+        return (64, Opcodes.F64_SQRT); // f64x2.sqrt
     }
 
     /// @notice Scalar float unary `scalar` on the `src`-bit lanes of `v` into `bits`-bit lanes;
@@ -541,12 +559,18 @@ contract SimdProver is IFamilyProver {
 
     /// @notice Conversions: demote, promote, trunc_sat, convert (`_zero`/`_low` forms included).
     function convert(uint256 n, uint256 v) internal pure returns (uint256) {
-        if (n == 0x5e) return floatMap(0xb6, 32, 64, v);
-        if (n == 0x5f) return floatMap(0xbb, 64, 32, v);
-        if (n <= 0xf9) return floatMap(uint16(0xfc00 + n - 0xf8), 32, 32, v); // trunc_sat_f32x4_s/u
-        if (n <= 0xfb) return floatMap(uint16(0xb2 + n - 0xfa), 32, 32, v); // convert_i32x4_s/u
-        if (n <= 0xfd) return floatMap(uint16(0xfc02 + n - 0xfc), 32, 64, v); // trunc_sat_f64x2_*_zero
-        return floatMap(uint16(0xb7 + n - 0xfe), 64, 32, v); // convert_low_i32x4_s/u
+        if (n == Simd.F32X4_DEMOTE_F64X2_ZERO) return floatMap(Opcodes.F32_DEMOTE_F64, 32, 64, v);
+        if (n == Simd.F64X2_PROMOTE_LOW_F32X4) return floatMap(Opcodes.F64_PROMOTE_F32, 64, 32, v);
+        if (n <= Simd.I32X4_TRUNC_SAT_F32X4_U) {
+            return floatMap(uint16(Opcodes.I32_TRUNC_SAT_F32_S + n - Simd.I32X4_TRUNC_SAT_F32X4_S), 32, 32, v);
+        }
+        if (n <= Simd.F32X4_CONVERT_I32X4_U) {
+            return floatMap(uint16(Opcodes.F32_CONVERT_I32_S + n - Simd.F32X4_CONVERT_I32X4_S), 32, 32, v);
+        }
+        if (n <= Simd.I32X4_TRUNC_SAT_F64X2_U_ZERO) {
+            return floatMap(uint16(Opcodes.I32_TRUNC_SAT_F64_S + n - Simd.I32X4_TRUNC_SAT_F64X2_S_ZERO), 32, 64, v);
+        }
+        return floatMap(uint16(Opcodes.F64_CONVERT_I32_S + n - Simd.F64X2_CONVERT_LOW_I32X4_S), 64, 32, v);
     }
 
     /// @notice Whether the scalar float comparison `scalar` holds for the lanes `a`, `b`.
@@ -566,10 +590,10 @@ contract SimdProver is IFamilyProver {
     /// @notice add, sub, mul, div, min, max (scalar ops, canonical NaNs), pmin, pmax (selects
     ///         on `<`: bit moves, NaN payloads kept) of f32x4 (0xe4..0xeb) and f64x2 (0xf0..0xf7).
     function floatBinary(uint256 n, uint256 x, uint256 y) internal pure returns (uint256 r) {
-        (uint256 bits, uint256 k) = (32, n - 0xe4);
-        if (n >= 0xf0) (bits, k) = (64, n - 0xf0);
-        uint16 lt = bits == 32 ? 0x5d : 0x63;
-        uint16 arith = uint16((bits == 32 ? 0x92 : 0xa0) + k);
+        (uint256 bits, uint256 k) = (32, n - Simd.F32X4_ADD);
+        if (n >= Simd.F64X2_ADD) (bits, k) = (64, n - Simd.F64X2_ADD);
+        uint16 lt = bits == 32 ? Opcodes.F32_LT : Opcodes.F64_LT;
+        uint16 arith = uint16((bits == 32 ? Opcodes.F32_ADD : Opcodes.F64_ADD) + k);
         uint256 m = ones(bits);
         for (uint256 s = 0; s < 128; s += bits) {
             uint256 a = (x >> s) & m;

@@ -6,7 +6,7 @@ import {IFamilyProver} from "./IFamilyProver.sol";
 import {Machine, Instr, MachineState, Outcome, Status} from "./MachineState.sol";
 import {ProofReader} from "./ProofReader.sol";
 import {CodeProof} from "./CodeProof.sol";
-import {SimdOpcodes} from "./SimdOpcodes.sol";
+import {Opcodes} from "./Opcodes.sol";
 import {
     InvalidStatus,
     InvalidContextFlag,
@@ -25,14 +25,14 @@ import {
 ///      errors of `StepErrors.sol`; they never yield a root.
 contract StepVerifier is IStepVerifier {
     /// @notice Instruction families, as `Family` in `bisection/src/code.rs` (0: no such opcode).
-    uint8 public constant FAMILY_NONE = 0;
-    uint8 public constant FAMILY_CONTROL = 1;
-    uint8 public constant FAMILY_VARIABLE = 2;
-    uint8 public constant FAMILY_MEMORY = 3;
-    uint8 public constant FAMILY_INTEGER = 4;
-    uint8 public constant FAMILY_FLOAT = 5;
-    uint8 public constant FAMILY_ORACLE = 6;
-    uint8 public constant FAMILY_SIMD = 7;
+    uint8 public constant FAMILY_NONE = Opcodes.FAMILY_NONE;
+    uint8 public constant FAMILY_CONTROL = Opcodes.FAMILY_CONTROL;
+    uint8 public constant FAMILY_VARIABLE = Opcodes.FAMILY_VARIABLE;
+    uint8 public constant FAMILY_MEMORY = Opcodes.FAMILY_MEMORY;
+    uint8 public constant FAMILY_INTEGER = Opcodes.FAMILY_INTEGER;
+    uint8 public constant FAMILY_FLOAT = Opcodes.FAMILY_FLOAT;
+    uint8 public constant FAMILY_ORACLE = Opcodes.FAMILY_ORACLE;
+    uint8 public constant FAMILY_SIMD = Opcodes.FAMILY_SIMD;
 
     IFamilyProver public immutable controlProver;
     IFamilyProver public immutable variableProver;
@@ -79,32 +79,9 @@ contract StepVerifier is IStepVerifier {
     /// @param op The opcode.
     /// @return The family.
     function familyOf(uint16 op) public pure returns (uint8) {
-        if (op < 0x1a) {
-            if (op == 0x00 || (op >= 0x0c && op <= 0x11)) return FAMILY_CONTROL;
-            return FAMILY_NONE;
-        }
-        if (op <= 0x24) {
-            if (op <= 0x1b || op >= 0x20) return FAMILY_VARIABLE;
-            return FAMILY_NONE;
-        }
-        if (op <= 0x40) return op >= 0x28 ? FAMILY_MEMORY : FAMILY_NONE;
-        if (op <= 0xc4) {
-            if (op == 0x43 || op == 0x44) return FAMILY_FLOAT;
-            if (op <= 0x5a) return FAMILY_INTEGER; // consts, eqz, comparisons
-            if (op <= 0x66) return FAMILY_FLOAT;
-            if (op <= 0x8a) return FAMILY_INTEGER;
-            if (op <= 0xa6) return FAMILY_FLOAT;
-            if (op == 0xa7 || op == 0xac || op == 0xad || op >= 0xbc) return FAMILY_INTEGER;
-            return FAMILY_FLOAT; // trapping truncations, converts, demote, promote
-        }
-        if (op >= 0x0100 && op <= 0x0103) return FAMILY_CONTROL;
-        if (op >= 0x0104 && op <= 0x0106) return FAMILY_ORACLE;
-        if (op == 0x0107) return FAMILY_VARIABLE; // select.v128
-        if (op >= 0xfc00 && op <= 0xfc07) return FAMILY_FLOAT;
-        if (op == 0xfc0a || op == 0xfc0b) return FAMILY_MEMORY;
-        // Only the implemented v128 opcodes: any other 0xFDxx is malformed, as in `simd::execute`.
-        if (SimdOpcodes.supported(op)) return FAMILY_SIMD;
-        return FAMILY_NONE;
+        // Generated from spec/opcodes.toml: only the implemented v128 opcodes are SIMD, any other
+        // 0xFDxx is malformed, as in `simd::execute`.
+        return Opcodes.familyOf(op);
     }
 
     function proverOf(uint8 family) internal view returns (IFamilyProver) {

@@ -14,6 +14,7 @@ import {
     GlobalOutOfRange,
     MalformedInstruction
 } from "./StepErrors.sol";
+import {Opcodes} from "./Opcodes.sol";
 
 /// @title VariableProver
 /// @notice The variable family (`Family::Variable`): `drop`, `select`, `select.v128`,
@@ -21,16 +22,6 @@ import {
 ///         `global.get/set` (the whole globals list against the globals root, rehashed after a
 ///         write).
 contract VariableProver is IFamilyProver {
-    uint16 internal constant DROP = 0x1a;
-    uint16 internal constant SELECT = 0x1b;
-    uint16 internal constant LOCAL_GET = 0x20;
-    uint16 internal constant LOCAL_SET = 0x21;
-    uint16 internal constant LOCAL_TEE = 0x22;
-    uint16 internal constant GLOBAL_GET = 0x23;
-    uint16 internal constant GLOBAL_SET = 0x24;
-    /// @notice `select` of two v128 values (two slots each, `spec/simd.md`).
-    uint16 internal constant SELECT_V128 = 0x0107;
-
     /// @notice The deepest locals tree (`MAX_LOCALS_DEPTH`).
     uint256 internal constant MAX_LOCALS_DEPTH = 8;
     /// @notice The most globals a proof may list (`MAX_GLOBALS`).
@@ -46,16 +37,16 @@ contract VariableProver is IFamilyProver {
     {
         m = mIn;
         uint16 op = ins.op;
-        if (op == LOCAL_GET) {
+        if (op == Opcodes.LOCAL_GET) {
             OperandStack.push(m, local(m, proof, ins.a, uint8(ins.b)));
-        } else if (op == LOCAL_SET) {
+        } else if (op == Opcodes.LOCAL_SET) {
             uint64 v = OperandStack.pop(m, proof);
             setLocal(m, proof, ins.a, uint8(ins.b), v);
-        } else if (op == LOCAL_TEE) {
+        } else if (op == Opcodes.LOCAL_TEE) {
             uint64 v = OperandStack.pop(m, proof);
             OperandStack.push(m, v);
             setLocal(m, proof, ins.a, uint8(ins.b), v);
-        } else if (op == GLOBAL_GET) {
+        } else if (op == Opcodes.GLOBAL_GET) {
             (bytes memory pre, uint256 count) = readGlobals(m, proof);
             if (ins.a >= count) revert GlobalOutOfRange(ins.a);
             uint256 w;
@@ -64,7 +55,7 @@ contract VariableProver is IFamilyProver {
                 w := mload(add(add(pre, 32), at))
             }
             OperandStack.push(m, uint64(w >> 192));
-        } else if (op == GLOBAL_SET) {
+        } else if (op == Opcodes.GLOBAL_SET) {
             uint64 v = OperandStack.pop(m, proof);
             (bytes memory pre, uint256 count) = readGlobals(m, proof);
             if (ins.a >= count) revert GlobalOutOfRange(ins.a);
@@ -74,14 +65,14 @@ contract VariableProver is IFamilyProver {
                 mstore(p, or(and(mload(p), shr(64, not(0))), shl(192, v)))
             }
             m.globals = keccak256(pre);
-        } else if (op == DROP) {
+        } else if (op == Opcodes.DROP) {
             OperandStack.pop(m, proof);
-        } else if (op == SELECT) {
+        } else if (op == Opcodes.SELECT) {
             uint32 cond = uint32(OperandStack.pop(m, proof));
             uint64 v2 = OperandStack.pop(m, proof);
             uint64 v1 = OperandStack.pop(m, proof);
             OperandStack.push(m, cond != 0 ? v1 : v2);
-        } else if (op == SELECT_V128) {
+        } else if (op == Opcodes.SELECT_V128) {
             // Pops c, then v2 (hi, lo), then v1 (hi, lo); pushes the chosen (lo, hi).
             uint32 cond = uint32(OperandStack.pop(m, proof));
             uint64 h2 = OperandStack.pop(m, proof);
@@ -121,7 +112,11 @@ contract VariableProver is IFamilyProver {
 
     /// @notice Reads `count u32 ‖ (type u8 ‖ bits u64)*` and checks it against the globals root;
     ///         returns the hash preimage `GLOBALS_PREFIX ‖ count ‖ entries` and the count.
-    function readGlobals(Machine memory m, bytes calldata proof) internal pure returns (bytes memory pre, uint256 count) {
+    function readGlobals(Machine memory m, bytes calldata proof)
+        internal
+        pure
+        returns (bytes memory pre, uint256 count)
+    {
         uint256 countAt = m.pos;
         count = ProofReader.u32(m, proof);
         if (count > MAX_GLOBALS) revert TooManyGlobals(uint32(count));

@@ -95,11 +95,7 @@ contract ToyStepVerifier is IStepVerifier, IStateBinding {
     }
 
     /// @inheritdoc IStateBinding
-    function initialStateRoot(bytes32 codeRoot, bytes32 modelRoot, bytes32 inputRoot)
-        external
-        pure
-        returns (bytes32)
-    {
+    function initialStateRoot(bytes32 codeRoot, bytes32 modelRoot, bytes32 inputRoot) external pure returns (bytes32) {
         return rootOf(initialState(codeRoot, modelRoot, inputRoot));
     }
 

@@ -37,7 +37,8 @@ contract TreeVectorsTest is Test {
         });
         court = new Court(p, 3 days, 8);
         tree = court.tree();
-        ToyStepVerifier toy = new ToyStepVerifier(uint64(vm.parseJsonUint(json, string.concat(g, ".params.maxInstructions"))));
+        ToyStepVerifier toy =
+            new ToyStepVerifier(uint64(vm.parseJsonUint(json, string.concat(g, ".params.maxInstructions"))));
         uint64 modelId = court.registerModel(
             vm.parseJsonBytes32(json, string.concat(g, ".params.codeRoot")),
             vm.parseJsonBytes32(json, string.concat(g, ".params.modelRoot")),
@@ -101,12 +102,18 @@ contract TreeVectorsTest is Test {
         uint256[] memory status = vm.parseJsonUintArray(json, string.concat(g, ".final.status"));
         assertEq(tree.nodeCount(), status.length, "node count");
         for (uint256 id = 1; id <= status.length; id++) {
-            assertEq(uint256(tree.statusOf(uint64(id))), status[id - 1], string.concat("status of node ", vm.toString(id)));
+            assertEq(
+                uint256(tree.statusOf(uint64(id))), status[id - 1], string.concat("status of node ", vm.toString(id))
+            );
         }
         uint256[] memory accounts = vm.parseJsonUintArray(json, string.concat(g, ".final.accounts"));
         uint256[] memory credit = vm.parseJsonUintArray(json, string.concat(g, ".final.credit"));
         for (uint256 i = 0; i < accounts.length; i++) {
-            assertEq(tree.credit(account(accounts[i])), credit[i], string.concat("credit of account ", vm.toString(accounts[i])));
+            assertEq(
+                tree.credit(account(accounts[i])),
+                credit[i],
+                string.concat("credit of account ", vm.toString(accounts[i]))
+            );
         }
     }
 

@@ -1,6 +1,7 @@
 //! The deterministic wasmtime configuration on small hand-written modules: fuel metering, the
 //! pooled guest memories and the dirty-page marks of the compiled code.
 
+mod cache_key;
 mod fuel;
 #[cfg(unix)]
 mod marks;

@@ -1,5 +1,5 @@
 //! Running one export on the step machine with every step proven, for the tests that compare it
-//! with wasmtime (`tests/simd.rs`, `tests/nan.rs`).
+//! with the production engine (`simd.rs`, `nan.rs`).
 
 use std::sync::Arc;
 
@@ -9,13 +9,6 @@ use gavel_bisection::proof::{prove_step, BlobTrees};
 use gavel_bisection::state::Status;
 use gavel_bisection::verify::verify_step;
 use wasmtime::Val;
-
-/// Encodes a module from its text format.
-pub(crate) fn wat(text: &str) -> Vec<u8> {
-    let buf = wast::parser::ParseBuffer::new(text).expect("lex");
-    let mut module = wast::parser::parse::<wast::Wat>(&buf).expect("parse");
-    module.encode().expect("encode")
-}
 
 /// A v128 as the step machine's two slots, low half first.
 pub(crate) fn v(x: u128) -> Vec<u64> {

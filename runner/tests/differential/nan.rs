@@ -5,14 +5,12 @@
 //! `spec/floats.md`) give the same bits. Inputs include NaNs with payloads and both signs, and
 //! the invalid operations that make a NaN from ordinary numbers (∞·0, ∞−∞, 0/0, √−1).
 
-#[path = "support/machine.rs"]
-mod machine;
-
 use std::sync::Arc;
 
+use crate::proving::{run_machine, slots};
+use crate::{production, wat};
 use gavel_bisection::code::Program;
-use machine::{run_machine, slots, wat};
-use wasmtime::{Config, Engine, Instance, Module, Store, Val};
+use wasmtime::Val;
 
 /// Each function takes raw bits and returns raw bits, so NaN payloads cross the boundary intact.
 const WAT: &str = r#"
@@ -161,11 +159,6 @@ fn v2(l: [u64; 2]) -> Val {
 fn nan_payloads_never_leak_and_the_step_machine_agrees() {
     let bytes = wat(WAT);
     let program = Arc::new(Program::lower(&bytes).expect("lower"));
-    // The runner's settings that bear on floats (runner/src/config.rs).
-    let mut c = Config::new();
-    c.cranelift_nan_canonicalization(true).wasm_simd(true).wasm_relaxed_simd(false).cranelift_opt_level(wasmtime::OptLevel::Speed);
-    let engine = Engine::new(&c).expect("engine");
-    let module = Module::new(&engine, &bytes).expect("module");
 
     let mut specials: Vec<u32> = vec![INF, NEG_INF, CANON];
     specials.extend(PAYLOAD_NANS);
@@ -206,8 +199,7 @@ fn nan_payloads_never_leak_and_the_step_machine_agrees() {
         }
     }
 
-    let mut store = Store::new(&engine, ());
-    let instance = Instance::new(&mut store, &module, &[]).expect("instance");
+    let (mut store, instance) = production(&bytes);
     let mut nan_results = 0;
     for (name, args) in &cases {
         let f = instance.get_func(&mut store, name).expect("export");

@@ -3,14 +3,12 @@
 //! v128 params and results, and the lowering's refusals. Each function runs on the step machine,
 //! every step proven and verified, and its result is compared with wasmtime's.
 
-#[path = "support/machine.rs"]
-mod machine;
-
 use std::sync::Arc;
 
+use crate::proving::{run_machine, slots};
+use crate::{production, wat};
 use gavel_bisection::code::Program;
-use machine::{run_machine, slots, wat};
-use wasmtime::{Config, Engine, Instance, Module, Store, Val};
+use wasmtime::Val;
 
 const WAT: &str = r#"
 (module
@@ -86,10 +84,6 @@ const WAT: &str = r#"
 fn v128_values_move_as_slot_pairs_like_wasmtime() {
     let bytes = wat(WAT);
     let program = Arc::new(Program::lower(&bytes).expect("lower"));
-    let mut c = Config::new();
-    c.cranelift_nan_canonicalization(true).wasm_simd(true).wasm_relaxed_simd(false);
-    let engine = Engine::new(&c).expect("engine");
-    let module = Module::new(&engine, &bytes).expect("module");
     let a: u128 = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210;
     let b: u128 = 0x8000_0000_7fff_ffff_0000_0001_ffff_ffff;
     let cases: Vec<(&str, Vec<Val>)> = vec![
@@ -101,8 +95,7 @@ fn v128_values_move_as_slot_pairs_like_wasmtime() {
         ("call", vec![Val::V128(b.into()), Val::I64(-3)]),
     ];
     for (name, args) in cases {
-        let mut store = Store::new(&engine, ());
-        let instance = Instance::new(&mut store, &module, &[]).expect("instance");
+        let (mut store, instance) = production(&bytes);
         let f = instance.get_func(&mut store, name).expect("export");
         let mut results: Vec<Val> = f.ty(&store).results().map(|_| Val::I32(0)).collect();
         f.call(&mut store, &args, &mut results).expect("wasmtime call");

@@ -1,0 +1,150 @@
+//! The deployed Solidity verifier against the Rust verifier, live: the compiled `StepVerifier`
+//! (its seven provers and the dispatcher, as `gavel devnet` deploys them) runs on a real anvil
+//! next to `contracts/test/live/VerifierHarness.sol`, and is fed proofs the Rust prover makes in
+//! this run from fresh random states: every lowered opcode on operands drawn from this run's seed
+//! (`vectors::synthetic_steps_seeded`, `simd_steps_seeded`), and steps of the first 16 million of
+//! silero-vad's real run: the first execution of every opcode and a random sample of the rest. Both verifiers must give
+//! the same root after every proof; for a random sample of proofs, every single-byte mutation and
+//! every truncation must be rejected by both (by Solidity with a custom error, never a panic).
+//!
+//! The seed is printed; `GAVEL_LIVE_SEED` replays a run, `GAVEL_LIVE_MUTATED` sets how many proofs
+//! are mutated at every byte (default 48; the nightly-sized run in `docs/benchmarks.md` used more).
+
+use std::time::Instant;
+
+use alloy::primitives::{Bytes, B256, U256};
+use alloy::sol_types::SolValue;
+use gavel_bisection::machine::Machine;
+use gavel_bisection::proof::{prove_step, BlobTrees, StepProof};
+use gavel_bisection::state::Status;
+use gavel_bisection::vectors::{simd_steps_seeded, synthetic_steps_seeded, Rng};
+use gavel_bisection::verify::verify_step;
+use gavel_challenger::chain::{self, Anvil, Chain, DEV_KEYS};
+use gavel_challenger::contracts::Artifacts;
+use gavel_runner::machine::MachineOptions;
+
+use crate::runtime;
+
+alloy::sol! {
+    #[sol(rpc)]
+    interface IVerifierHarness {
+        function verifyAll(bytes32[] calldata rootsBefore, bytes[] calldata proofs) external view returns (bytes32[] memory rootsAfter, bytes4[] memory errors);
+        function mutations(bytes32 rootBefore, bytes calldata proof, uint256 from, uint256 to) external view returns (uint256 tried, uint256 accepted, uint256 firstAccepted, uint256 uncustom);
+    }
+}
+
+/// The mask mutation `i` xors into byte `i` (as `VerifierHarness.maskOf`).
+fn mask(i: usize) -> u8 {
+    if i % 9 == 8 {
+        0xff
+    } else {
+        1 << (i % 9)
+    }
+}
+
+/// Gas for one `eth_call` (anvil runs with no block gas limit).
+const CALL_GAS: u64 = 200_000_000_000;
+
+/// Steps of silero-vad's run, its first `steps` steps: the first execution of every opcode,
+/// and about `sample` more at random points.
+fn silero_steps(rng: &mut Rng, steps: u64, sample: u64) -> Vec<StepProof> {
+    let program = runtime().guest.program().expect("program");
+    let blobs = crate::agreement::blobs("silero_vad");
+    let mut m = Machine::new(program, blobs, MachineOptions::default().memory_limit_pages());
+    let mut trees = BlobTrees::default();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    let every = (steps / sample.max(1)).max(1);
+    let mut n = 0u64;
+    while m.status == Status::Running && n < steps {
+        let (_, next) = m.next_instruction();
+        if seen.insert(next.op) || rng.below(every) == 0 {
+            out.push(prove_step(&mut m, &mut trees).expect("prove"));
+        } else {
+            m.step().expect("step");
+        }
+        n += 1;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deployed_verifier_agrees_with_the_rust_verifier_on_fresh_proofs() {
+    let seed: u64 = std::env::var("GAVEL_LIVE_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1));
+    let mutated: usize = std::env::var("GAVEL_LIVE_MUTATED").ok().and_then(|v| v.parse().ok()).unwrap_or(48);
+    eprintln!("live differential: seed {seed} (GAVEL_LIVE_SEED={seed} replays this run)");
+    let mut rng = Rng(seed);
+
+    let anvil = Anvil::start_with(None, None, &["--gas-limit", "1000000000000"]).expect("anvil");
+    let chain = Chain::connect(&anvil.rpc_url, DEV_KEYS[0]).await.expect("connect");
+    let artifacts = Artifacts::locate().expect("contracts/out (scripts/setup-foundry.sh builds it)");
+    let verifier = chain::deploy_step_verifier(&chain, &artifacts).await.expect("deploy the verifier");
+    let code = artifacts.bytecode("VerifierHarness.sol", "VerifierHarness").expect("VerifierHarness artifact");
+    let (harness, _) = chain.deploy(code, verifier.abi_encode(), "VerifierHarness").await.expect("deploy the harness");
+    let h = IVerifierHarness::new(harness, &chain.provider);
+
+    let t = Instant::now();
+    let mut proofs = synthetic_steps_seeded(rng.next());
+    proofs.extend(simd_steps_seeded(rng.next()));
+    let synthetic = proofs.len();
+    proofs.extend(silero_steps(&mut rng, 16_000_000, 256));
+    eprintln!(
+        "live differential: {} proofs ({synthetic} synthetic, {} of silero-vad) made in {:.1} s",
+        proofs.len(),
+        proofs.len() - synthetic,
+        t.elapsed().as_secs_f64()
+    );
+
+    // Every proof: the same root after in both languages.
+    let t = Instant::now();
+    let mut failures = Vec::new();
+    for (b, batch) in proofs.chunks(48).enumerate() {
+        let before: Vec<B256> = batch.iter().map(|p| B256::from(p.root_before)).collect();
+        let bytes: Vec<Bytes> = batch.iter().map(|p| Bytes::from(p.proof.clone())).collect();
+        let r = h.verifyAll(before, bytes).gas(CALL_GAS).call().await.expect("verifyAll");
+        for (k, p) in batch.iter().enumerate() {
+            let rust = verify_step(&p.root_before, &p.proof).map_err(|e| e.to_string());
+            let sol = if r.errors[k].is_zero() { Ok(r.rootsAfter[k]) } else { Err(format!("revert {}", r.errors[k])) };
+            match (rust, sol) {
+                (Ok(a), Ok(b)) if B256::from(a) == b && a == p.root_after => {}
+                (rust, sol) => failures.push(format!("proof {} (opcode {:#x}): Rust {rust:?}, Solidity {sol:?}", b * 48 + k, p.instr.op)),
+            }
+        }
+    }
+    eprintln!("live differential: {} proofs verified by both, same roots ({:.1} s)", proofs.len(), t.elapsed().as_secs_f64());
+    assert!(failures.is_empty(), "seed {seed}: {} disagreements:\n{}", failures.len(), failures.join("\n"));
+
+    // A sample of proofs: every single-byte mutation and every truncation, rejected by both.
+    let t = Instant::now();
+    let (mut tried_rust, mut tried_sol) = (0u64, 0u64);
+    for _ in 0..mutated {
+        let which = rng.below(proofs.len() as u64) as usize;
+        let p = &proofs[which];
+        for i in 0..p.proof.len() {
+            let mut m = p.proof.clone();
+            m[i] ^= mask(i);
+            assert!(verify_step(&p.root_before, &m).is_err(), "seed {seed}: Rust accepts proof {which} with byte {i} changed");
+            assert!(verify_step(&p.root_before, &p.proof[..i]).is_err(), "seed {seed}: Rust accepts proof {which} truncated to {i} bytes");
+            tried_rust += 2;
+        }
+        let mut from = 0usize;
+        while from < p.proof.len() {
+            let to = (from + 256).min(p.proof.len());
+            let r = h
+                .mutations(B256::from(p.root_before), Bytes::from(p.proof.clone()), U256::from(from), U256::from(to))
+                .gas(CALL_GAS)
+                .call()
+                .await
+                .expect("mutations");
+            assert_eq!(r.accepted, U256::ZERO, "seed {seed}: the deployed verifier accepts a mutation of proof {which} (first at byte {})", r.firstAccepted);
+            assert_eq!(r.uncustom, U256::ZERO, "seed {seed}: proof {which}: a mutation reverts with a panic or a string, not a custom error");
+            tried_sol += r.tried.to::<u64>();
+            from = to;
+        }
+    }
+    assert_eq!(tried_rust, tried_sol, "both sides tried the same mutations");
+    eprintln!("live differential: {mutated} proofs, {tried_sol} mutations and truncations rejected by both ({:.1} s)", t.elapsed().as_secs_f64());
+}

@@ -11,6 +11,7 @@
 //! - [`game`] and [`tree`]: the v1 two-party game and the v2 claim trees (`spec/game-v2.md`).
 
 pub mod binding;
+pub mod census;
 pub mod code;
 pub mod error;
 #[doc(hidden)]

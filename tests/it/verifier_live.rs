@@ -27,6 +27,11 @@ use crate::runtime;
 
 alloy::sol! {
     #[sol(rpc)]
+    interface IStepVerifierLive {
+        function verifyStep(bytes32 rootBefore, bytes calldata proof) external view returns (bytes32 rootAfter);
+    }
+
+    #[sol(rpc)]
     interface IVerifierHarness {
         function verifyAll(bytes32[] calldata rootsBefore, bytes[] calldata proofs) external view returns (bytes32[] memory rootsAfter, bytes4[] memory errors);
         function mutations(bytes32 rootBefore, bytes calldata proof, uint256 from, uint256 to) external view returns (uint256 tried, uint256 accepted, uint256 firstAccepted, uint256 uncustom);
@@ -68,6 +73,48 @@ fn silero_steps(rng: &mut Rng, steps: u64, sample: u64) -> Vec<StepProof> {
     out
 }
 
+/// A fresh anvil without a block gas limit to speak of, with the verifier and the harness
+/// deployed: (anvil, chain, verifier, harness).
+async fn deploy() -> (Anvil, Chain, alloy::primitives::Address, alloy::primitives::Address) {
+    let anvil = Anvil::start_with(None, None, &["--gas-limit", "1000000000000"]).expect("anvil");
+    let chain = Chain::connect(&anvil.rpc_url, DEV_KEYS[0]).await.expect("connect");
+    let artifacts = Artifacts::locate().expect("contracts/out (scripts/setup-foundry.sh builds it)");
+    let verifier = chain::deploy_step_verifier(&chain, &artifacts).await.expect("deploy the verifier");
+    let code = artifacts.bytecode("VerifierHarness.sol", "VerifierHarness").expect("VerifierHarness artifact");
+    let (harness, _) = chain.deploy(code, verifier.abi_encode(), "VerifierHarness").await.expect("deploy the harness");
+    (anvil, chain, verifier, harness)
+}
+
+/// The bound on one step's verification gas (`spec/proofs.md`, "Worst step"): a tenth of a
+/// 30 M block, so a step stays provable with room for the game's own bookkeeping and a
+/// congested block.
+const STEP_GAS_BOUND: u64 = 3_000_000;
+
+/// The worst steps of the pinned guest (`gavel_bisection::census`): the largest branch, call,
+/// return, br_table, locals depth and globals it has, each proven and verified by the deployed
+/// verifier within [`STEP_GAS_BOUND`].
+#[tokio::test(flavor = "multi_thread")]
+async fn worst_steps_of_the_pinned_guest_fit_well_inside_a_block() {
+    let program = runtime().guest.program().expect("program");
+    let extremes = gavel_bisection::census::extremes(&program);
+    eprintln!("worst-step census of the pinned guest: {extremes:?}");
+    let worst = gavel_bisection::census::worst_steps(&program).expect("worst steps");
+    let (_anvil, chain, verifier, _) = deploy().await;
+    let v = IStepVerifierLive::new(verifier, &chain.provider);
+    let mut largest = 0u64;
+    for w in &worst {
+        let p = &w.proof;
+        assert_eq!(verify_step(&p.root_before, &p.proof).expect("Rust verifies"), p.root_after, "{}", w.what);
+        let root = v.verifyStep(B256::from(p.root_before), Bytes::from(p.proof.clone())).call().await.expect("the deployed verifier verifies");
+        assert_eq!(root, B256::from(p.root_after), "{}", w.what);
+        let gas = v.verifyStep(B256::from(p.root_before), Bytes::from(p.proof.clone())).estimate_gas().await.expect("estimate");
+        eprintln!("worst step: {:<32} {:>5}: proof {:>6} bytes, {:>9} gas (transaction)", w.what, w.count, p.proof.len(), gas);
+        largest = largest.max(gas);
+        assert!(gas < STEP_GAS_BOUND, "{} ({}): {gas} gas is over the bound of {STEP_GAS_BOUND}", w.what, w.count);
+    }
+    assert!(worst.len() >= 5 && largest > 0, "the census proved too little: {}", worst.len());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn deployed_verifier_agrees_with_the_rust_verifier_on_fresh_proofs() {
     let seed: u64 = std::env::var("GAVEL_LIVE_SEED")
@@ -78,12 +125,7 @@ async fn deployed_verifier_agrees_with_the_rust_verifier_on_fresh_proofs() {
     eprintln!("live differential: seed {seed} (GAVEL_LIVE_SEED={seed} replays this run)");
     let mut rng = Rng(seed);
 
-    let anvil = Anvil::start_with(None, None, &["--gas-limit", "1000000000000"]).expect("anvil");
-    let chain = Chain::connect(&anvil.rpc_url, DEV_KEYS[0]).await.expect("connect");
-    let artifacts = Artifacts::locate().expect("contracts/out (scripts/setup-foundry.sh builds it)");
-    let verifier = chain::deploy_step_verifier(&chain, &artifacts).await.expect("deploy the verifier");
-    let code = artifacts.bytecode("VerifierHarness.sol", "VerifierHarness").expect("VerifierHarness artifact");
-    let (harness, _) = chain.deploy(code, verifier.abi_encode(), "VerifierHarness").await.expect("deploy the harness");
+    let (_anvil, chain, _, harness) = deploy().await;
     let h = IVerifierHarness::new(harness, &chain.provider);
 
     let t = Instant::now();

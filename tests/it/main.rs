@@ -18,6 +18,22 @@ mod swarm;
 mod tree_game;
 mod verifier_live;
 
+// The generated modules of the production-engine differential (`runner/tests/differential`): the
+// live differential against the deployed verifier proves steps of them.
+#[allow(dead_code)]
+#[path = "../../runner/tests/differential/pair.rs"]
+mod pair;
+#[allow(dead_code)]
+#[path = "../../runner/tests/differential/smith.rs"]
+mod smith;
+
+/// Encodes a module from its text format (for `smith`).
+pub(crate) fn wat(text: &str) -> Vec<u8> {
+    let buf = wast::parser::ParseBuffer::new(text).expect("lex");
+    let mut module = wast::parser::parse::<wast::Wat>(&buf).expect("parse");
+    module.encode().expect("encode")
+}
+
 use std::sync::{Arc, OnceLock};
 
 use gavel_runner::machine::Runtime;

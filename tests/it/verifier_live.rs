@@ -2,8 +2,10 @@
 //! (its seven provers and the dispatcher, as `gavel devnet` deploys them) runs on a real anvil
 //! next to `contracts/test/live/VerifierHarness.sol`, and is fed proofs the Rust prover makes in
 //! this run from fresh random states: every lowered opcode on operands drawn from this run's seed
-//! (`vectors::synthetic_steps_seeded`, `simd_steps_seeded`), and steps of the first 16 million of
-//! silero-vad's real run: the first execution of every opcode and a random sample of the rest. Both verifiers must give
+//! (`vectors::synthetic_steps_seeded`, `simd_steps_seeded`); steps of wasm-smith modules called
+//! with NaN-heavy arguments (the generators of `runner/tests/differential`); and steps of the first
+//! 16 million of silero-vad's real run: the first execution of every opcode and a random sample
+//! of the rest. Both verifiers must give
 //! the same root after every proof; for a random sample of proofs, every single-byte mutation and
 //! every truncation must be rejected by both (by Solidity with a custom error, never a panic).
 //!
@@ -115,6 +117,72 @@ async fn worst_steps_of_the_pinned_guest_fit_well_inside_a_block() {
     assert!(worst.len() >= 5 && largest > 0, "the census proved too little: {}", worst.len());
 }
 
+/// Steps of wasm-smith modules (`runner/tests/differential/smith.rs`: general, float-heavy and
+/// SIMD code with control flow, the blob oracle, NaN-heavy arguments and memory): every export
+/// called with fresh arguments, about one step in ten proven, at most eight per call.
+fn smith_steps(rng: &mut Rng, modules: u64) -> Vec<StepProof> {
+    use crate::smith::{args, generate, Kind};
+    let mut c = wasmtime::Config::new();
+    c.wasm_simd(true);
+    let engine = wasmtime::Engine::new(&c).expect("engine (for export types)");
+    let mut trees = BlobTrees::default();
+    let mut out = Vec::new();
+    for i in 0..modules {
+        let data: Vec<u8> = (0..4096).map(|_| rng.next() as u8).collect();
+        let Ok(Some(g)) = generate(&data, Kind::of(i), rng) else { continue };
+        let Ok(module) = wasmtime::Module::new(&engine, &g.bytes) else { continue };
+        let Ok(mut m) = gavel_bisection::fuzz::instantiate_with(&g.bytes, g.blobs.clone(), 64 * 16) else { continue };
+        for (at, bytes) in &g.seed {
+            if let Some(dst) = m.memory.get_mut(*at..at + bytes.len()) {
+                dst.copy_from_slice(bytes);
+            }
+        }
+        let mut exports: Vec<(String, wasmtime::FuncType)> = module.exports().filter_map(|e| Some((e.name().to_string(), e.ty().func()?.clone()))).collect();
+        exports.sort_by(|a, b| a.0.cmp(&b.0));
+        'module: for (name, ty) in exports {
+            let Some(&f) = m.program.exports.get(&name) else { continue };
+            if m.program.function(f).is_none() {
+                continue;
+            }
+            let a = args(rng, ty.params());
+            if m.invoke(f, &a).is_err() {
+                break;
+            }
+            let mut proven = 0;
+            for _ in 0..200_000 {
+                let (_, next) = m.next_instruction();
+                if next.op == gavel_bisection::code::op::RETURN && m.frames.len() == 1 {
+                    // The end of the call (a harness return, not a proven step of a run).
+                    if m.step().is_err() {
+                        break 'module;
+                    }
+                    break;
+                }
+                let event = if proven < 8 && rng.chance(10) {
+                    match prove_step(&mut m, &mut trees) {
+                        Ok(p) => {
+                            proven += 1;
+                            let event = p.event;
+                            out.push(p);
+                            event
+                        }
+                        Err(_) => break 'module,
+                    }
+                } else {
+                    match m.step() {
+                        Ok(e) => e,
+                        Err(_) => break 'module,
+                    }
+                };
+                if matches!(event, gavel_bisection::machine::StepEvent::Trapped(_)) || m.status != Status::Running {
+                    break 'module;
+                }
+            }
+        }
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn deployed_verifier_agrees_with_the_rust_verifier_on_fresh_proofs() {
     let seed: u64 = std::env::var("GAVEL_LIVE_SEED")
@@ -132,11 +200,13 @@ async fn deployed_verifier_agrees_with_the_rust_verifier_on_fresh_proofs() {
     let mut proofs = synthetic_steps_seeded(rng.next());
     proofs.extend(simd_steps_seeded(rng.next()));
     let synthetic = proofs.len();
+    proofs.extend(smith_steps(&mut rng, 160));
+    let generated = proofs.len() - synthetic;
     proofs.extend(silero_steps(&mut rng, 16_000_000, 256));
     eprintln!(
-        "live differential: {} proofs ({synthetic} synthetic, {} of silero-vad) made in {:.1} s",
+        "live differential: {} proofs ({synthetic} synthetic, {generated} of wasm-smith modules, {} of silero-vad) made in {:.1} s",
         proofs.len(),
-        proofs.len() - synthetic,
+        proofs.len() - synthetic - generated,
         t.elapsed().as_secs_f64()
     );
 

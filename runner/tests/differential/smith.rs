@@ -3,7 +3,8 @@
 //! arguments drawn from special values, NaN patterns written into memory before the first call,
 //! and the blob oracle as the modules' imports.
 //!
-//! Shared by `generated.rs` and the fuzz target (`bisection/fuzz`).
+//! Shared by `generated.rs`, the fuzz target (`bisection/fuzz`) and the live differential
+//! against the deployed verifier (`tests/it/verifier_live.rs`, proofs of these modules' steps).
 
 use std::sync::Arc;
 
@@ -228,19 +229,33 @@ pub(crate) struct Tally {
     pub(crate) exhausted: u64,
 }
 
-/// Generates one module from `data` and compares it in both engines, every export called
-/// three times with arguments from `rng`; an error describes a divergence.
-pub(crate) fn one(engine: &Engine, linker: &Linker<Host>, data: &[u8], kind: Kind, rng: &mut Rng, tally: &mut Tally) -> Result<(), String> {
+/// A generated module: its bytes (with memory and globals exported, [`expose`]), the blobs it
+/// may read through the oracle, and the bytes written into its memory before the first call.
+pub(crate) struct Generated {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) blobs: Vec<Arc<Vec<u8>>>,
+    pub(crate) seed: Vec<(usize, Vec<u8>)>,
+}
+
+/// Generates one module of `kind` from `data` (`None` if wasm-smith makes none of it).
+pub(crate) fn generate(data: &[u8], kind: Kind, rng: &mut Rng) -> Result<Option<Generated>, String> {
     let mut u = Unstructured::new(data);
     let segments = rng.chance(25);
     let no_traps = rng.chance(50);
-    let Ok(mut module) = wasm_smith::Module::new(config(kind, segments, no_traps), &mut u) else { return Ok(()) };
+    let Ok(mut module) = wasm_smith::Module::new(config(kind, segments, no_traps), &mut u) else { return Ok(None) };
     // Bounds every loop and call chain, so both engines terminate.
-    let Ok(_) = module.ensure_termination(2_000) else { return Ok(()) };
+    let Ok(_) = module.ensure_termination(2_000) else { return Ok(None) };
     let bytes = expose(&module.to_bytes())?;
-    tally.modules += 1;
     let blobs = if kind == Kind::Blobs { blobs(rng) } else { Vec::new() };
     let seed = seed(rng);
+    Ok(Some(Generated { bytes, blobs, seed }))
+}
+
+/// Generates one module from `data` and compares it in both engines, every export called
+/// three times with arguments from `rng`; an error describes a divergence.
+pub(crate) fn one(engine: &Engine, linker: &Linker<Host>, data: &[u8], kind: Kind, rng: &mut Rng, tally: &mut Tally) -> Result<(), String> {
+    let Some(Generated { bytes, blobs, seed }) = generate(data, kind, rng)? else { return Ok(()) };
+    tally.modules += 1;
     let mut pair = match Pair::new(engine, linker, &bytes, blobs, 64, &seed, true)? {
         Ok(p) => p,
         Err(Skip::Unsupported(e)) => {

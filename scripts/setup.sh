@@ -10,5 +10,11 @@ scripts/fetch-models.sh
 # Foundry from npm and the contracts' build (contracts/out): gavel deploys from it.
 scripts/setup-foundry.sh >/dev/null
 echo "building gavel (release)..." >&2
-cargo build --release --locked --workspace --bins
+# The test entry point asks for every target (GAVEL_SETUP_ALL_TARGETS=1): the tests' dev-dependencies
+# unify other features into the workspace crates, which `--bins` would build once more for them.
+if [ -n "${GAVEL_SETUP_ALL_TARGETS:-}" ]; then
+  cargo build --release --locked --workspace --all-targets
+else
+  cargo build --release --locked --workspace --bins
+fi
 scripts/build-guest.sh

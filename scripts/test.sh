@@ -3,7 +3,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
-scripts/setup.sh
+GAVEL_SETUP_ALL_TARGETS=1 scripts/setup.sh
 # Formatting (rustfmt.toml); the component ships with the toolchain, the add is a no-op then.
 rustup component add rustfmt >/dev/null 2>&1 || true
 # Every package but gavel-codec, which is compiled into the pinned guest: reformatting it moves
@@ -20,4 +20,7 @@ scripts/check-vendor.sh
 # The pinned guest's opcodes are all supported by the step machine (spec/opcodes.txt).
 target/release/gavel guest opcodes | tail -n 1
 cargo test --release --locked --workspace
+# Lints as errors (the workspace's [lints] and clippy's defaults), every target.
+rustup component add clippy >/dev/null 2>&1 || true
+cargo clippy --locked --workspace --all-targets -- -D warnings
 scripts/test-contracts.sh

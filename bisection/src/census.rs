@@ -39,11 +39,7 @@ pub fn extremes(program: &Program) -> Extremes {
     let mut e = Extremes { globals: program.globals.len(), ..Extremes::default() };
     for i in &program.code {
         match i.op {
-            op::BR | op::BR_IF | op::BR_UNLESS | op::BR_TABLE_ENTRY => {
-                if u64::from(i.b) + i.c > u64::from(e.branch.0) + e.branch.1 {
-                    e.branch = (i.b, i.c);
-                }
-            }
+            op::BR | op::BR_IF | op::BR_UNLESS | op::BR_TABLE_ENTRY if u64::from(i.b) + i.c > u64::from(e.branch.0) + e.branch.1 => e.branch = (i.b, i.c),
             op::CALL | op::INVOKE => {
                 e.call_params = e.call_params.max(i.b);
                 e.locals_depth = e.locals_depth.max(i.c);

@@ -93,7 +93,7 @@ pub(crate) fn expose(bytes: &[u8]) -> Result<Vec<u8>, String> {
         leb(&mut body, *index);
     }
     // The export section goes where it was, or before the first section that must follow it.
-    let position = sections.iter().position(|s| s.0 == 7 || matches!(s.0, 8 | 9 | 10 | 11 | 12)).unwrap_or(sections.len());
+    let position = sections.iter().position(|s| (7..=12).contains(&s.0)).unwrap_or(sections.len());
     let mut out = bytes[..8].to_vec();
     let mut emit = |id: u8, body: &[u8]| {
         out.push(id);

@@ -78,7 +78,7 @@ impl wasmtime::ResourceLimiter for Limiter {
     }
 }
 
-fn engine_err(e: impl std::fmt::Display) -> RunnerError {
+pub(crate) fn engine_err(e: impl std::fmt::Display) -> RunnerError {
     RunnerError::Engine(e.to_string())
 }
 

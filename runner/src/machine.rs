@@ -6,8 +6,8 @@ use std::sync::Arc;
 use wasmtime::{Linker, Memory, Store, TypedFunc, Val};
 
 use crate::error::{Result, RunnerError};
-use crate::host::Host;
 pub use crate::host::FAULT_HOST_GROW_ENV;
+use crate::host::{engine_err, Host};
 use crate::merkle::{Hash32, MemoryTree};
 use crate::module::{GuestModule, GLOBAL_EXPORT_PREFIX};
 use crate::state::{BlobCommitment, MachineHeader, Status};
@@ -42,10 +42,6 @@ pub struct Runtime {
     pub guest: GuestModule,
     /// Whether the compiled module came from the cache.
     pub from_cache: bool,
-}
-
-fn engine_err(e: impl std::fmt::Display) -> RunnerError {
-    RunnerError::Engine(e.to_string())
 }
 
 impl Runtime {

@@ -220,7 +220,7 @@ fn push_section(out: &mut Vec<u8>, id: u8, contents: &[u8]) {
     out.extend_from_slice(contents);
 }
 
-/// What [`finalize`] changed.
+/// What [`finalize`] (and [`export_state`]) changed.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct FinalizeReport {
     /// Globals exported as `gavel.global.N`.
@@ -246,60 +246,102 @@ pub fn finalize(raw: &[u8]) -> Result<(Vec<u8>, FinalizeReport)> {
             unsupported.join(", ")
         )));
     }
-    let mut report = FinalizeReport::default();
-    let mut out = Vec::with_capacity(raw.len());
-    out.extend_from_slice(raw.get(..8).ok_or_else(|| wasm_err("module shorter than its header"))?);
-    let mut globals = 0u32;
-    let mut saw_export = false;
+    if !Parser::new(0).parse_all(raw).any(|p| matches!(p, Ok(Payload::ExportSection(_)))) {
+        return Err(wasm_err("the guest has no export section"));
+    }
+    let (out, report) = export_state(raw, None)?;
+    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::default())
+        .validate_all(&out)
+        .map_err(|e| RunnerError::GuestModule(format!("finalized module does not validate: {e}")))?;
+    Ok((out, report))
+}
+
+/// The module with every global exported as `gavel.global.<index>` (imported ones included) after
+/// its own exports, memory 0 also exported as `memory` when that name is given and not already
+/// taken by it, and custom sections dropped: what lets a host read all of a module's state.
+/// [`finalize`] does this to the guest; the differential tests to every module they generate
+/// (`runner/tests/differential`). A name that one of the added exports would reuse is an error.
+pub fn export_state(raw: &[u8], memory: Option<&str>) -> Result<(Vec<u8>, FinalizeReport)> {
+    let (mut globals, mut memories) = (0u32, 0u32);
+    let mut exports: Vec<(String, u8, u32)> = Vec::new();
     for payload in Parser::new(0).parse_all(raw) {
-        let payload = payload.map_err(wasm_err)?;
-        match &payload {
-            Payload::CustomSection(_) => {
-                report.custom_sections_dropped += 1;
-                continue;
+        match payload.map_err(wasm_err)? {
+            Payload::ImportSection(reader) => {
+                for group in reader {
+                    for item in group.map_err(wasm_err)? {
+                        match item.map_err(wasm_err)?.1.ty {
+                            wasmparser::TypeRef::Global(_) => globals += 1,
+                            wasmparser::TypeRef::Memory(_) => memories += 1,
+                            _ => {}
+                        }
+                    }
+                }
             }
-            Payload::GlobalSection(s) => globals = s.count(),
+            Payload::GlobalSection(s) => globals += s.count(),
+            Payload::MemorySection(s) => memories += s.count(),
             Payload::ExportSection(s) => {
-                saw_export = true;
-                let mut contents = Vec::new();
-                leb_u32(s.count() + globals, &mut contents);
-                for export in s.clone() {
+                for export in s {
                     let export = export.map_err(wasm_err)?;
-                    leb_u32(export.name.len() as u32, &mut contents);
-                    contents.extend_from_slice(export.name.as_bytes());
-                    contents.push(match export.kind {
+                    let kind = match export.kind {
                         wasmparser::ExternalKind::Func => 0,
                         wasmparser::ExternalKind::FuncExact => return Err(wasm_err("exact function exports are not supported")),
                         wasmparser::ExternalKind::Table => 1,
                         wasmparser::ExternalKind::Memory => 2,
                         wasmparser::ExternalKind::Global => 3,
                         wasmparser::ExternalKind::Tag => 4,
-                    });
-                    leb_u32(export.index, &mut contents);
+                    };
+                    exports.push((export.name.to_string(), kind, export.index));
                 }
-                for g in 0..globals {
-                    let name = format!("{GLOBAL_EXPORT_PREFIX}{g}");
-                    leb_u32(name.len() as u32, &mut contents);
-                    contents.extend_from_slice(name.as_bytes());
-                    contents.push(0x03);
-                    leb_u32(g, &mut contents);
-                }
-                report.globals_exported = globals as u64;
-                push_section(&mut out, 7, &contents);
-                continue;
             }
             _ => {}
         }
-        if let Some((id, range)) = payload.as_section() {
-            push_section(&mut out, id, &raw[range.start..range.end]);
+    }
+    let mut added: Vec<(String, u8, u32)> = (0..globals).map(|g| (format!("{GLOBAL_EXPORT_PREFIX}{g}"), 3, g)).collect();
+    if let Some(name) = memory.filter(|_| memories > 0) {
+        if !exports.iter().any(|e| e.0 == name && e.1 == 2 && e.2 == 0) {
+            added.push((name.to_string(), 2, 0));
         }
     }
-    if !saw_export {
-        return Err(wasm_err("the guest has no export section"));
+    if let Some(taken) = added.iter().find(|a| exports.iter().any(|e| e.0 == a.0)) {
+        return Err(wasm_err(format!("the module already exports the name {}", taken.0)));
     }
-    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::default())
-        .validate_all(&out)
-        .map_err(|e| RunnerError::GuestModule(format!("finalized module does not validate: {e}")))?;
+    let report = FinalizeReport { globals_exported: globals as u64, custom_sections_dropped: 0 };
+    exports.extend(added);
+    let mut section = Vec::new();
+    leb_u32(exports.len() as u32, &mut section);
+    for (name, kind, index) in &exports {
+        leb_u32(name.len() as u32, &mut section);
+        section.extend_from_slice(name.as_bytes());
+        section.push(*kind);
+        leb_u32(*index, &mut section);
+    }
+    let mut out = Vec::with_capacity(raw.len() + section.len());
+    out.extend_from_slice(raw.get(..8).ok_or_else(|| wasm_err("module shorter than its header"))?);
+    let mut report = report;
+    let mut written = false;
+    for payload in Parser::new(0).parse_all(raw) {
+        let payload = payload.map_err(wasm_err)?;
+        if let Payload::CustomSection(_) = payload {
+            report.custom_sections_dropped += 1;
+            continue;
+        }
+        let Some((id, range)) = payload.as_section() else { continue };
+        // The export section stays where it was, or goes before the first section that follows
+        // it (start, element, data count, code, data).
+        if id == 7 || (!written && (8..=12).contains(&id)) {
+            if !written {
+                push_section(&mut out, 7, &section);
+                written = true;
+            }
+            if id == 7 {
+                continue;
+            }
+        }
+        push_section(&mut out, id, &raw[range.start..range.end]);
+    }
+    if !written {
+        push_section(&mut out, 7, &section);
+    }
     Ok((out, report))
 }
 

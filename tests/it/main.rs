@@ -27,13 +27,6 @@ mod pair;
 #[path = "../../runner/tests/differential/smith.rs"]
 mod smith;
 
-/// Encodes a module from its text format (for `smith`).
-pub(crate) fn wat(text: &str) -> Vec<u8> {
-    let buf = wast::parser::ParseBuffer::new(text).expect("lex");
-    let mut module = wast::parser::parse::<wast::Wat>(&buf).expect("parse");
-    module.encode().expect("encode")
-}
-
 use std::sync::{Arc, OnceLock};
 
 use gavel_runner::machine::Runtime;

@@ -13,13 +13,6 @@ use std::sync::OnceLock;
 
 use gavel_bisection::vectors::Rng;
 
-/// Encodes a module from its text format.
-pub(crate) fn wat(text: &str) -> Vec<u8> {
-    let buf = wast::parser::ParseBuffer::new(text).expect("lex");
-    let mut module = wast::parser::parse::<wast::Wat>(&buf).expect("parse");
-    module.encode().expect("encode")
-}
-
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     static ENGINE: OnceLock<(wasmtime::Engine, wasmtime::Linker<gavel_runner::host::Host>)> = OnceLock::new();
     let (engine, linker) = ENGINE.get_or_init(|| {

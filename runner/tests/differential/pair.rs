@@ -15,170 +15,18 @@ use gavel_bisection::merkle::MemoryTree;
 use gavel_bisection::state;
 use gavel_runner::dirty::DirtyMap;
 use gavel_runner::host::Host;
+use gavel_runner::module::GLOBAL_EXPORT_PREFIX;
 use wasmtime::{Engine, Global, Instance, Linker, Memory, Module, Store, Val, ValType};
 
 /// Steps a call may take on the step machine.
 pub(crate) const STEP_LIMIT: u64 = 50_000_000;
 
-/// The name under which [`expose`] exports global `i`.
-fn global_export(i: u32) -> String {
-    format!("gavel-diff:global:{i}")
-}
-
 /// The module with its memory exported as `memory` (where the blob oracle looks for it, as in
-/// the guest) and every global exported under [`global_export`], so both are comparable; an
-/// existing export that takes one of those names is renamed. Both engines run these bytes.
+/// the guest) and every global exported as `gavel.global.<index>`, so both are comparable
+/// (`gavel_runner::module::export_state`, what `gavel guest finalize` does to the guest). Both
+/// engines run these bytes.
 pub(crate) fn expose(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let sections = sections(bytes)?;
-    let (mut globals, mut memories) = (0u32, 0u32);
-    let mut exports: Vec<(String, u8, u32)> = Vec::new();
-    for &(id, body) in &sections {
-        let mut r = Reader { data: body, at: 0 };
-        match id {
-            // Imported globals and memories come first in their index spaces.
-            2 => {
-                for _ in 0..r.leb()? {
-                    r.name()?;
-                    r.name()?;
-                    match r.byte()? {
-                        0x00 => {
-                            r.leb()?;
-                        }
-                        0x01 => {
-                            r.byte()?;
-                            r.limits()?;
-                        }
-                        0x02 => {
-                            memories += 1;
-                            r.limits()?;
-                        }
-                        0x03 => {
-                            globals += 1;
-                            r.byte()?;
-                            r.byte()?;
-                        }
-                        k => return Err(format!("import kind {k:#x}")),
-                    }
-                }
-            }
-            5 => memories += r.leb()?,
-            6 => globals += r.leb()?,
-            7 => {
-                for _ in 0..r.leb()? {
-                    let name = r.name()?;
-                    let kind = r.byte()?;
-                    let index = r.leb()?;
-                    exports.push((name, kind, index));
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut added: Vec<(String, u8, u32)> = (0..globals).map(|i| (global_export(i), 0x03, i)).collect();
-    if memories > 0 {
-        added.push(("memory".into(), 0x02, 0));
-    }
-    for e in &mut exports {
-        if added.iter().any(|a| a.0 == e.0) {
-            e.0 = format!("gavel-diff:renamed:{}", e.0);
-        }
-    }
-    exports.extend(added);
-    let mut body = Vec::new();
-    leb(&mut body, exports.len() as u32);
-    for (name, kind, index) in &exports {
-        leb(&mut body, name.len() as u32);
-        body.extend_from_slice(name.as_bytes());
-        body.push(*kind);
-        leb(&mut body, *index);
-    }
-    // The export section goes where it was, or before the first section that must follow it.
-    let position = sections.iter().position(|s| (7..=12).contains(&s.0)).unwrap_or(sections.len());
-    let mut out = bytes[..8].to_vec();
-    let mut emit = |id: u8, body: &[u8]| {
-        out.push(id);
-        leb(&mut out, body.len() as u32);
-        out.extend_from_slice(body);
-    };
-    for (k, &(id, section)) in sections.iter().enumerate() {
-        if k == position {
-            emit(7, &body);
-        }
-        if id != 7 {
-            emit(id, section);
-        }
-    }
-    if position == sections.len() {
-        emit(7, &body);
-    }
-    Ok(out)
-}
-
-/// The module's sections (id, body), in order.
-fn sections(bytes: &[u8]) -> Result<Vec<(u8, &[u8])>, String> {
-    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-        return Err("not a module".into());
-    }
-    let mut r = Reader { data: bytes, at: 8 };
-    let mut out = Vec::new();
-    while r.at < bytes.len() {
-        let id = r.byte()?;
-        let len = r.leb()? as usize;
-        let body = bytes.get(r.at..r.at + len).ok_or("truncated section")?;
-        r.at += len;
-        out.push((id, body));
-    }
-    Ok(out)
-}
-
-struct Reader<'a> {
-    data: &'a [u8],
-    at: usize,
-}
-
-impl Reader<'_> {
-    fn byte(&mut self) -> Result<u8, String> {
-        let b = *self.data.get(self.at).ok_or("truncated")?;
-        self.at += 1;
-        Ok(b)
-    }
-    fn leb(&mut self) -> Result<u32, String> {
-        let mut v = 0u64;
-        for shift in (0..35).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return u32::try_from(v).map_err(|_| "LEB128 out of range".into());
-            }
-        }
-        Err("LEB128 too long".into())
-    }
-    fn name(&mut self) -> Result<String, String> {
-        let n = self.leb()? as usize;
-        let s = self.data.get(self.at..self.at + n).ok_or("truncated name")?;
-        self.at += n;
-        Ok(String::from_utf8_lossy(s).into_owned())
-    }
-    fn limits(&mut self) -> Result<(), String> {
-        let flags = self.byte()?;
-        self.leb()?;
-        if flags & 1 == 1 {
-            self.leb()?;
-        }
-        Ok(())
-    }
-}
-
-fn leb(out: &mut Vec<u8>, mut v: u32) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
+    gavel_runner::module::export_state(bytes, Some("memory")).map(|(out, _)| out).map_err(|e| e.to_string())
 }
 
 /// The step machine's slots of a value (a v128 is two: low half, then high half).
@@ -277,7 +125,7 @@ impl Pair {
         let instance = reference.map_err(|e| format!("wasmtime fails to instantiate a module the step machine runs: {e:#}"))?;
         let memory = instance.get_memory(&mut store, "memory");
         let mut globals = Vec::new();
-        while let Some(g) = instance.get_global(&mut store, &global_export(globals.len() as u32)) {
+        while let Some(g) = instance.get_global(&mut store, &format!("{GLOBAL_EXPORT_PREFIX}{}", globals.len())) {
             globals.push(g);
         }
         let mut tracker = None;

@@ -350,6 +350,22 @@ impl StepContext for Verifier<'_> {
     }
 }
 
+/// The instruction a one-step proof executes, read from its layout without checking it: `pc`
+/// and the lowered opcode (`spec/proofs.md`, "Proof layout"). `None` for a proof of an idle or
+/// halted state, or one too short to hold an instruction. Explorers use it on proofs the chain
+/// has already accepted.
+pub fn instruction_of(proof: &[u8]) -> Option<(u32, u16)> {
+    const HEADER: usize = 145;
+    let mut r = Reader { data: proof, pos: HEADER };
+    if r.u8("context flag").ok()? != 1 {
+        return None;
+    }
+    let pc = r.u32("pc").ok()?;
+    r.take(4 + 3 * 32, "context").ok()?;
+    let leaf = r.h("code leaf").ok()?;
+    Some((pc, Instr::from_leaf(&leaf).op))
+}
+
 /// Verifies a one-step proof against `root_before` and returns the state root after the step.
 pub fn verify_step(root_before: &Hash32, proof: &[u8]) -> Result<Hash32> {
     verify_step_counted(root_before, proof).map(|(r, _)| r)

@@ -250,3 +250,17 @@ fn chunk_write_outside_memory_is_an_error_for_prover_and_interpreter() {
     }
     assert!(refused, "the out-of-memory chunk write must be refused");
 }
+
+/// An explorer reads the executed instruction back from a proof's layout: the same pc and
+/// opcode the prover stepped, for every opcode family; nothing for a proof too short to hold one.
+#[test]
+fn instruction_of_reads_the_layout() {
+    let proofs = gavel_bisection::vectors::synthetic_steps_seeded(7);
+    let active: Vec<_> = proofs.iter().filter(|p| p.proof.get(145) == Some(&1)).collect();
+    assert!(active.len() > 1000, "{} active proofs", active.len());
+    for p in active {
+        assert_eq!(gavel_bisection::verify::instruction_of(&p.proof), Some((p.pc, p.instr.op)), "the proof at pc {}", p.pc);
+        assert_eq!(gavel_bisection::verify::instruction_of(&p.proof[..200]), None, "a truncated proof");
+    }
+    assert_eq!(gavel_bisection::verify::instruction_of(&[]), None);
+}

@@ -199,10 +199,15 @@ pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(180);
 impl Chain {
     /// Connects to `rpc_url` signing with `private_key` (0x-hex) and checks the node answers.
     pub async fn connect(rpc_url: &str, private_key: &str) -> Result<Chain> {
-        let signer: PrivateKeySigner = private_key.trim().parse().context("the private key is not a 32-byte hex secret")?;
+        Chain::connect_signer(rpc_url, crate::rpc::signer(&crate::rpc::KeySource::Hex(private_key.to_string()))?).await
+    }
+
+    /// Connects to `rpc_url` (`http`, `https`, `ws` or `wss`: [`crate::rpc`]) signing with
+    /// `signer`, and checks the node answers.
+    pub async fn connect_signer(rpc_url: &str, signer: PrivateKeySigner) -> Result<Chain> {
         let address = signer.address();
-        let url = rpc_url.parse().with_context(|| format!("bad RPC URL {rpc_url:?}"))?;
-        let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased();
+        let client = crate::rpc::client(rpc_url).await?;
+        let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_client(client).erased();
         let chain = Chain { provider, address, rpc_url: rpc_url.to_string(), nonce: Arc::default() };
         chain.chain_id().await?;
         Ok(chain)
@@ -210,7 +215,11 @@ impl Chain {
 
     /// The node's chain id (an error naming the RPC if it does not answer sensibly).
     pub async fn chain_id(&self) -> Result<u64> {
-        self.provider.get_chain_id().await.with_context(|| format!("the RPC at {} did not answer eth_chainId", self.rpc_url))
+        self.provider
+            .get_chain_id()
+            .await
+            .map_err(|e| crate::rpc::explain(anyhow::Error::new(e)))
+            .with_context(|| format!("the RPC at {} did not answer eth_chainId", self.rpc_url))
     }
 
     /// Sends `tx` and waits for its receipt; a reverted transaction is an error.
@@ -286,6 +295,8 @@ impl Chain {
     pub async fn now(&self) -> Result<u64> {
         let block = self.provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await?.context("no latest block")?;
         let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        crate::metrics::set("gavel_chain_head_block", &[], block.header.number as f64);
+        crate::metrics::set("gavel_chain_head_age_seconds", &[], wall.saturating_sub(block.header.timestamp) as f64);
         Ok(block.header.timestamp.max(wall))
     }
 

@@ -20,6 +20,7 @@ use gavel_bisection::proof::{prove_step_bounded, BlobTrees};
 use gavel_bisection::state::{hex32, Status};
 use gavel_runner::error::RunnerError;
 use gavel_runner::machine::{Machine as FastMachine, MachineOptions, Runtime};
+use gavel_runner::prove::Label;
 
 use crate::trace::RunTrace;
 
@@ -74,6 +75,8 @@ pub struct FastTrace {
     options: MachineOptions,
     /// wasmtime's roots at macro-step boundaries `0..=N`.
     level1: Vec<Hash32>,
+    /// What each macro-step was (the ONNX node it ran).
+    labels: Vec<Label>,
     /// The outcome of the run: the output blob id, or `FAILED_OUTPUT`.
     output_root: Hash32,
     /// The final state's output proof (wasmtime's; the full index's once it has taken over).
@@ -95,10 +98,11 @@ type DivergenceHook = Box<dyn FnMut(&str) + Send>;
 
 /// One macro-step of wasmtime; a failed or trapped guest is an outcome of the run, anything else
 /// is the host's failure.
-fn step_fast(m: &mut FastMachine) -> Result<(), RunnerError> {
+fn step_fast(m: &mut FastMachine) -> Result<Label, RunnerError> {
     match m.step() {
         Err(e) if !e.is_guest_outcome() => Err(e),
-        _ => Ok(()),
+        Err(e) => Ok(Label { kind: "failed".into(), name: e.to_string().chars().take(120).collect(), op: String::new(), onnx_op: String::new() }),
+        Ok(i) => Ok(Label { kind: i.kind, name: i.name, op: i.op, onnx_op: i.onnx_op }),
     }
 }
 
@@ -111,8 +115,9 @@ impl FastTrace {
         let mut m = runtime.machine(blobs.clone(), options)?;
         m.track_writes();
         let mut level1 = vec![m.state_root()?];
+        let mut labels = Vec::new();
         while m.status() == Status::Running {
-            step_fast(&mut m)?;
+            labels.push(step_fast(&mut m)?);
             level1.push(m.state_root()?);
         }
         let output_root = if m.status() == Status::Done { m.output_root()? } else { FAILED_OUTPUT };
@@ -122,6 +127,7 @@ impl FastTrace {
             blobs,
             options: options.clone(),
             level1,
+            labels,
             output_root,
             output_proof,
             level2: None,
@@ -142,6 +148,7 @@ impl FastTrace {
             blobs: vec![model, input],
             options: options.clone(),
             level1: full.level1().to_vec(),
+            labels: full.labels().to_vec(),
             output_root: full.output_root(),
             output_proof,
             level2: None,
@@ -151,6 +158,11 @@ impl FastTrace {
             full: Some(full),
             on_divergence: None,
         })
+    }
+
+    /// What each macro-step was (its ONNX node and operator), from wasmtime's run.
+    pub fn labels(&self) -> &[Label] {
+        &self.labels
     }
 
     /// Calls `f` once if the fast view is found wrong later.

@@ -6,9 +6,13 @@
 pub mod agent;
 pub mod chain;
 pub mod contracts;
+pub mod explorer;
 pub mod fast_trace;
+pub mod http;
+pub mod metrics;
 pub mod net;
 pub mod player;
+pub mod rpc;
 pub mod store;
 pub mod trace;
 pub mod tree_vectors;
@@ -16,6 +20,7 @@ pub mod watch;
 
 /// One line of a node's event log: a JSON object on stdout (what scripts and tests read).
 pub fn emit(event: serde_json::Value) {
+    metrics::on_event(&event);
     println!("{event}");
 }
 

@@ -114,6 +114,51 @@ pub struct Mirror {
     requests: BTreeMap<u64, Request>,
     next_block: u64,
     broken: Option<String>,
+    /// Where each node, step and resolution came from (the dispute explorer's picture).
+    pub trail: Trail,
+}
+
+/// The transaction and block of an event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// Transaction hash (zero if the node left it out).
+    pub tx: B256,
+    /// Block number.
+    pub block: u64,
+}
+
+/// The one instruction the chain executed in a tree (`ClaimTree.Stepped`).
+#[derive(Clone, Debug)]
+pub struct StepRecord {
+    /// The part of the node that was stepped.
+    pub part: u8,
+    /// Who sent the proof.
+    pub stepper: Address,
+    /// Macro-step and instruction index of the step.
+    pub macro_step: u64,
+    /// Instruction index within the macro-step.
+    pub instruction: u64,
+    /// The agreed root before the step.
+    pub root_before: Hash32,
+    /// The root the countered node claimed after it.
+    pub claimed_after: Hash32,
+    /// The root the chain computed.
+    pub root_after: Hash32,
+    /// Its transaction.
+    pub origin: Origin,
+}
+
+/// What the events said beyond the tree's state: origins of nodes, steps, resolutions.
+#[derive(Clone, Debug, Default)]
+pub struct Trail {
+    /// Node id (claims included) → the transaction that posted it.
+    pub posted: HashMap<u64, Origin>,
+    /// Stepped node → its step.
+    pub steps: BTreeMap<u64, StepRecord>,
+    /// Resolved node → (status: 1 countered, 2 stood; who received the reward; transaction).
+    pub resolved: HashMap<u64, (u8, Address, Origin)>,
+    /// Output challenges answered with a proof → prover.
+    pub proven: HashMap<u64, Address>,
 }
 
 impl Mirror {
@@ -143,6 +188,7 @@ impl Mirror {
             requests: BTreeMap::new(),
             next_block: d.from_block,
             broken: None,
+            trail: Trail::default(),
         })
     }
 
@@ -155,6 +201,21 @@ impl Mirror {
     /// The model's account number of `a`, if it has acted.
     pub fn account_of(&self, a: Address) -> Option<Account> {
         self.accounts.get(&a).copied()
+    }
+
+    /// The address behind the model's account number `a`.
+    pub fn address_of(&self, a: Account) -> Option<Address> {
+        self.accounts.iter().find(|(_, v)| **v == a).map(|(k, _)| *k)
+    }
+
+    /// The bond a claim on model `model_id` posts (its registration's), wei.
+    pub fn claim_bond(&self, model_id: u64) -> u128 {
+        self.claim_bonds.get(&model_id).copied().unwrap_or(self.model.params.counter_bond)
+    }
+
+    /// The first block whose events are not replayed yet.
+    pub fn next_block(&self) -> u64 {
+        self.next_block
     }
 
     /// Every claim posted so far, by id.
@@ -189,6 +250,7 @@ impl Mirror {
             bail!("the claim-tree mirror stopped: {why}");
         }
         let head = chain.provider.get_block_number().await.context("eth_blockNumber")?;
+        crate::metrics::set("gavel_mirror_lag_blocks", &[], head.saturating_sub(self.next_block.saturating_sub(1)) as f64);
         let mut seen = 0;
         while self.next_block <= head {
             let to = (self.next_block + LOG_RANGE - 1).min(head);
@@ -223,6 +285,7 @@ impl Mirror {
     /// Replays one event at block time `t`.
     fn apply(&mut self, log: &Log, t: u64) -> Result<()> {
         let Some(topic) = log.topic0().copied() else { return Ok(()) };
+        let origin = Origin { tx: log.transaction_hash.unwrap_or_default(), block: log.block_number.unwrap_or_default() };
         let from_court = log.address() == self.court;
         let bond = self.model.params.counter_bond;
         let fail = |what: &str, e: tree::TreeError| anyhow::anyhow!("{what}: the chain accepted it, gavel's model of the tree says {e}");
@@ -269,6 +332,7 @@ impl Mirror {
                     )
                     .map_err(|err| fail(&format!("claim {}", e.claimId), err))?;
                 anyhow::ensure!(id == e.claimId, "claim {}: gavel's model numbers it {id}", e.claimId);
+                self.trail.posted.insert(id, origin);
                 self.claims.insert(id, PostedClaim { claimant: e.claimant, data: e.data, posted_at: t });
             } else if topic == ICourt::RequestFulfilled::SIGNATURE_HASH {
                 let e = log.log_decode::<ICourt::RequestFulfilled>()?.inner.data;
@@ -293,6 +357,7 @@ impl Mirror {
             let roots: Vec<Hash32> = e.roots.iter().map(|r| r.0).collect();
             let id = self.model.counter(poster, e.parentId, &at, e.part, &roots, bond, t).map_err(|err| fail(&format!("node {}", e.id), err))?;
             self.check_node(e.id, id, e.deadline.to::<u64>())?;
+            self.trail.posted.insert(id, origin);
         } else if topic == IClaimTree::OutputChallenged::SIGNATURE_HASH {
             let e = log.log_decode::<IClaimTree::OutputChallenged>()?.inner.data;
             let poster = self.account(e.poster);
@@ -301,6 +366,7 @@ impl Mirror {
                 .open_output_challenge(e.rootId, poster, e.finalRoot.0, e.outputRoot.0, bond, t)
                 .map_err(|err| fail(&format!("output challenge {}", e.id), err))?;
             self.check_node(e.id, id, e.deadline.to::<u64>())?;
+            self.trail.posted.insert(id, origin);
         } else if topic == IClaimTree::Stepped::SIGNATURE_HASH {
             let e = log.log_decode::<IClaimTree::Stepped>()?.inner.data;
             let stepper = self.account(e.stepper);
@@ -308,6 +374,19 @@ impl Mirror {
             self.model
                 .step(stepper, e.nodeId, &at, e.part, &[], &Replayed { after: e.rootAfter.0 }, t)
                 .map_err(|err| fail(&format!("step on node {}", e.nodeId), err))?;
+            self.trail.steps.insert(
+                e.nodeId,
+                StepRecord {
+                    part: e.part,
+                    stepper: e.stepper,
+                    macro_step: e.macroStep,
+                    instruction: e.instruction,
+                    root_before: e.rootBefore.0,
+                    claimed_after: e.claimedAfter.0,
+                    root_after: e.rootAfter.0,
+                    origin,
+                },
+            );
         } else if topic == IClaimTree::OutputProven::SIGNATURE_HASH {
             let e = log.log_decode::<IClaimTree::OutputProven>()?.inner.data;
             let prover = self.account(e.prover);
@@ -317,6 +396,7 @@ impl Mirror {
             self.model
                 .prove_output(prover, e.id, final_root, output_root, &[], &Replayed { after: [0; 32] }, t)
                 .map_err(|err| fail(&format!("output proof of {}", e.id), err))?;
+            self.trail.proven.insert(e.id, e.prover);
         } else if topic == IClaimTree::NodeResolved::SIGNATURE_HASH {
             let e = log.log_decode::<IClaimTree::NodeResolved>()?.inner.data;
             anyhow::ensure!(
@@ -337,6 +417,7 @@ impl Mirror {
                 s => bail!("node {}: unknown status {s}", e.id),
             };
             anyhow::ensure!(done && status == want, "node {}: resolved {want:?} on chain, {status:?} in gavel's model", e.id);
+            self.trail.resolved.insert(e.id, (e.status, e.counterer, origin));
         }
         Ok(())
     }
@@ -509,7 +590,18 @@ pub async fn play_turn<P>(player: &mut Player, chain: &Chain, d: &Deployment, mi
 where
     P: ClaimTruth + TraceProvider<Error = anyhow::Error>,
 {
+    let me = player.honest.me;
+    let moved_before = mirror
+        .model
+        .nodes_of(claim)
+        .iter()
+        .any(|&n| mirror.model.node(n).is_some_and(|x| x.poster == me && x.depth > 0) || mirror.model.stepper_of(n) == Some(me));
     let moves = player.play(chain, d, mirror, claim, truth, now).await?;
+    if !moved_before && moves.iter().any(|m| m.kind != "resolve") {
+        if let Some(c) = mirror.claim(claim) {
+            crate::metrics::observe("gavel_first_move_seconds", now.saturating_sub(c.posted_at) as f64);
+        }
+    }
     for m in &moves {
         crate::emit(
             serde_json::json!({ "event": "move", "claim": claim, "kind": m.kind, "node": m.node, "created": m.created, "part": m.part, "segment": m.segment, "gas": m.gas }),
@@ -540,6 +632,13 @@ fn roots_arg(roots: &[Hash32]) -> Vec<B256> {
     roots.iter().map(b256).collect()
 }
 
+/// What the tree and the Court owe `chain`'s account now (credited, not yet withdrawn).
+pub async fn credit(chain: &Chain, d: &Deployment) -> Result<U256> {
+    let t = IClaimTree::new(d.tree, &chain.provider).credit(chain.address).call().await?;
+    let c = ICourt::new(d.court, &chain.provider).credit(chain.address).call().await?;
+    Ok(t + c)
+}
+
 /// Withdraws everything the tree and the Court owe `chain`'s account; returns the wei.
 pub async fn withdraw(chain: &Chain, d: &Deployment) -> Result<U256> {
     let mut total = U256::ZERO;
@@ -555,6 +654,7 @@ pub async fn withdraw(chain: &Chain, d: &Deployment) -> Result<U256> {
         chain.send(court.withdraw().into_transaction_request(), "withdrawing from the court").await?;
         total += owed;
     }
+    crate::metrics::add("gavel_withdrawn_wei_total", &[], f64::from(total));
     Ok(total)
 }
 

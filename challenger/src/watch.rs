@@ -24,6 +24,7 @@ use crate::agent::ClaimFields;
 use crate::chain::{parse_word, Chain, Deployment};
 use crate::contracts::ICourt;
 use crate::emit;
+use crate::explorer::Explorer;
 use crate::fast_trace::{build_full_in_background, FastTrace, FullSlot};
 use crate::net::{self, P2pOptions};
 use crate::player::{self, Mirror, Player};
@@ -37,8 +38,10 @@ type ModelAndInput = (Arc<Vec<u8>>, Arc<Vec<u8>>);
 pub struct WatchConfig {
     /// The deployment to watch.
     pub deployment: Deployment,
-    /// Signer key.
-    pub private_key: String,
+    /// The signer.
+    pub signer: alloy::signers::local::PrivateKeySigner,
+    /// Where to serve `/metrics` and the dispute explorer (`None`: nowhere).
+    pub http: Option<std::net::SocketAddr>,
     /// Database and step caches live here.
     pub state_dir: PathBuf,
     /// Chain polling interval.
@@ -184,12 +187,16 @@ pub struct Watchtower {
     judge_time: Duration,
     /// Claims already reported as at risk of missing their window.
     at_risk: std::collections::HashSet<u64>,
+    /// Step-machine indexes building in the background.
+    building: Arc<std::sync::atomic::AtomicUsize>,
+    /// The dispute explorer's picture (served with `/metrics` at `cfg.http`).
+    explorer: Explorer,
 }
 
 impl Watchtower {
     /// Opens the database and connects.
     pub async fn new(cfg: WatchConfig, runtime: Arc<Runtime>) -> Result<Watchtower> {
-        let chain = Chain::connect(&cfg.deployment.rpc_url, &cfg.private_key).await?;
+        let chain = Chain::connect_signer(&cfg.deployment.rpc_url, cfg.signer.clone()).await?;
         let id = chain.chain_id().await?;
         anyhow::ensure!(id == cfg.deployment.chain_id, "the RPC serves chain {id}, the deployment is on chain {}", cfg.deployment.chain_id);
         let store = Arc::new(Store::open(&cfg.state_dir.join("watch.redb"))?);
@@ -199,6 +206,7 @@ impl Watchtower {
         };
         let mut mirror = Mirror::new(&cfg.deployment)?;
         let player = Player::new(&mut mirror, chain.address, true);
+        let explorer = Explorer::new("watchtower", &cfg.deployment, Some(chain.address));
         Ok(Watchtower {
             cfg,
             chain,
@@ -215,6 +223,8 @@ impl Watchtower {
             confirmations: Arc::new(tokio::sync::Semaphore::new(1)),
             judge_time: Duration::from_secs(1),
             at_risk: Default::default(),
+            building: Arc::default(),
+            explorer,
         })
     }
 
@@ -225,10 +235,19 @@ impl Watchtower {
 
     /// Runs until stopped (or, with `once`, until nothing is left to do).
     pub async fn run(mut self) -> Result<()> {
+        crate::metrics::start("watchtower");
         emit(serde_json::json!({ "event": "started", "address": self.chain.address.to_string(), "resumed_claims": self.store.all::<ClaimRecord>()?.len() }));
         if let Some(node) = self.p2p() {
             net::emit_listening(node);
         }
+        let _http = match self.cfg.http {
+            Some(addr) => {
+                let (local, task) = crate::http::spawn(addr, crate::http::router(self.explorer.shared())).await?;
+                emit(serde_json::json!({ "event": "http_listening", "addr": local.to_string() }));
+                Some(AbortOnDrop(task))
+            }
+            None => None,
+        };
         loop {
             match self.tick().await {
                 Ok(pending) if self.cfg.once && pending == 0 && self.fetches.running.is_empty() => {
@@ -257,7 +276,32 @@ impl Watchtower {
     async fn tick(&mut self) -> Result<usize> {
         self.scan().await?;
         self.network().await?;
-        self.work().await
+        let pending = self.work().await?;
+        self.observe().await?;
+        Ok(pending)
+    }
+
+    /// Sets the gauges and redraws the explorer's picture from the database and the mirror.
+    async fn observe(&mut self) -> Result<()> {
+        let records = self.store.all::<ClaimRecord>()?;
+        crate::metrics::verdict_gauges(records.iter().map(|(_, r)| r.verdict.as_str()));
+        let queued = records.iter().filter(|(_, r)| matches!(r.verdict.as_str(), "new" | "unverifiable")).count();
+        crate::metrics::set("gavel_traces", &[("state", "queued")], queued as f64);
+        crate::metrics::set("gavel_traces", &[("state", "running")], self.building.load(std::sync::atomic::Ordering::Relaxed) as f64);
+        if let Some(node) = self.p2p() {
+            crate::metrics::set("gavel_p2p_peers", &[], node.peers().await.map_or(0, |p| p.len()) as f64);
+        }
+        let now = self.chain.now().await?;
+        let playing: Vec<u64> = records.iter().filter(|(_, r)| matches!(r.verdict.as_str(), "disputed" | "defending")).map(|(id, _)| *id).collect();
+        crate::metrics::tree_gauges(&self.mirror, self.player.honest.me, &playing, now);
+        crate::metrics::set("gavel_bonds_credited_wei", &[], f64::from(player::credit(&self.chain, &self.cfg.deployment).await?));
+        for (id, r) in &records {
+            self.explorer.set_verdict(*id, &r.verdict);
+            if let Some(t) = self.traces.get(id) {
+                self.explorer.set_labels(*id, t.labels());
+            }
+        }
+        self.explorer.refresh(&self.mirror, &self.chain, self.mirror.next_block().saturating_sub(1), now).await
     }
 
     /// Replays the Court's and the tree's new events; records new claims and keeps the inline
@@ -390,10 +434,13 @@ impl Watchtower {
         trace.confirm_with(slot.clone());
         let (runtime, dir, permits, options) =
             (self.runtime.clone(), self.cfg.state_dir.join("steps"), self.confirmations.clone(), self.cfg.deployment.machine_options());
+        let building = self.building.clone();
         tokio::spawn(async move {
             // One at a time: each takes a core for as long as the run takes the interpreter.
             let Ok(permit) = permits.acquire_owned().await else { return };
+            building.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             build_full_in_background(slot, runtime, model, input, options, dir, move |ok, took| {
+                building.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 drop(permit);
                 emit(serde_json::json!({ "event": "confirmed", "claim": claim, "ok": ok, "ms": took.as_millis() as u64 }));
             });
@@ -588,5 +635,14 @@ impl Watchtower {
         let moves = player::play_turn(&mut self.player, &self.chain, &self.cfg.deployment, &mut self.mirror, claim, trace, now).await?;
         r.moves += moves as u64;
         Ok(moves)
+    }
+}
+
+/// Aborts a task when dropped (the HTTP server stops with the watchtower).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -12,8 +12,10 @@ use gavel_runner::module::GuestModule;
 use gavel_runner::run::{InputArg, TraceMode};
 
 mod bench;
+mod config;
 mod demo;
 mod node;
+mod ops;
 mod output;
 mod sybils;
 
@@ -89,6 +91,14 @@ enum Command {
     /// The watchtower: follow claims, re-run them, dispute wrong ones to the end, collect bonds;
     /// resumes its disputes after a crash.
     Watch(node::WatchArgs),
+    /// Encrypted keystores for the signing commands: make one, read its address.
+    #[command(subcommand)]
+    Key(ops::KeyCommand),
+    /// List the claims the chain (or a running node, `--node`) knows.
+    Claims(ops::ListArgs),
+    /// List the disputes the chain (or a running node, `--node`) knows: each bisection round,
+    /// the executed instruction and the bonds.
+    Disputes(ops::ListArgs),
     /// Build-time operations on the guest module.
     #[command(subcommand)]
     Guest(GuestCommand),
@@ -239,6 +249,9 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Demo(args) => demo::demo(args),
         Command::Devnet(args) => node::devnet(args),
         Command::Watch(args) => node::watch(args),
+        Command::Key(cmd) => ops::key(cmd),
+        Command::Claims(args) => ops::claims(args),
+        Command::Disputes(args) => ops::disputes(args),
         Command::Serve(args) => node::serve(args),
         Command::Guest(GuestCommand::Finalize { raw, out, write_pin, json }) => guest_finalize(&raw, &out, write_pin, json),
         Command::Guest(GuestCommand::Opcodes { module, json }) => guest_opcodes(module, json),

@@ -12,7 +12,9 @@ use gavel_runner::cases::{repo_root, Case};
 use gavel_runner::machine::MachineOptions;
 use serde_json::json;
 
+use crate::config::{self, FileKey, KeyArgs, P2pFile, ServeFile, WatchFile};
 use crate::GuestArgs;
+use alloy::signers::local::PrivateKeySigner;
 
 const ETH: f64 = 1e18;
 
@@ -24,17 +26,21 @@ pub(crate) struct DevnetArgs {
     /// Port for anvil on 127.0.0.1 (default: a free one).
     #[arg(long)]
     port: Option<u16>,
-    /// Deploy through this Ethereum RPC instead of starting anvil (http only in this build).
+    /// Deploy through this Ethereum RPC (http, https, ws or wss) instead of starting anvil.
     #[arg(long)]
     rpc_url: Option<String>,
     /// The guest memory limit the verifier is deployed for (part of the machine's semantics;
     /// every node on the deployment runs with it).
     #[arg(long, default_value_t = gavel_runner::config::DEFAULT_MEMORY_LIMIT_MIB)]
     memory_limit_mib: u64,
-    /// Deployer key (0x-hex); default `GAVEL_PRIVATE_KEY`, else anvil's first dev account (only
-    /// on the local devnet).
+    /// Deployer key; default `GAVEL_PRIVATE_KEY`, else anvil's first dev account (only on the
+    /// local devnet).
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Where to serve the dispute explorer and `/metrics` (default 127.0.0.1:8550, or a free
+    /// port if that one is taken).
     #[arg(long)]
-    private_key: Option<String>,
+    http: Option<std::net::SocketAddr>,
     /// Models to register: cases under tests/data (their ONNX files come from
     /// scripts/fetch-models.sh).
     #[arg(long, value_delimiter = ',', default_value = "silero_vad,ppocr_det,minilm_int8")]
@@ -92,13 +98,8 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
             (Some(a), url)
         }
     };
-    let key = match (&args.private_key, std::env::var("GAVEL_PRIVATE_KEY").ok(), &anvil) {
-        (Some(k), _, _) => k.clone(),
-        (None, Some(k), _) => k,
-        (None, None, Some(_)) => DEV_KEYS[0].to_string(),
-        (None, None, None) => anyhow::bail!("--rpc-url needs a deployer key: --private-key or GAVEL_PRIVATE_KEY"),
-    };
-    let deployer = Chain::connect(&rpc_url, &key).await?;
+    let key = args.key.source(&FileKey::default(), anvil.as_ref().map(|_| DEV_KEYS[0]))?;
+    let deployer = Chain::connect_signer(&rpc_url, gavel_challenger::rpc::signer(&key)?).await?;
     let genesis = runtime.genesis(&MachineOptions { memory_limit_mib: args.memory_limit_mib })?;
     let clock_extension = args.clock_extension.unwrap_or(GameParams::default().clock_extension).min(args.clock_time);
     let counter_bond = match args.counter_bond {
@@ -128,10 +129,13 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
         .await?;
     }
     d.save(&args.deployment)?;
+    // The explorer, reading the chain (not when deploying and leaving at once).
+    let explorer = if args.no_wait { None } else { Some(DevnetExplorer::start(&d, args.http, &runtime).await?) };
+    let url = explorer.as_ref().map(|e| format!("http://{}/", e.addr));
     if args.json {
         println!(
             "{}",
-            json!({ "deployment": args.deployment, "rpc_url": rpc_url, "court": d.court.to_string(), "tree": d.tree.to_string(), "models": d.models })
+            json!({ "deployment": args.deployment, "rpc_url": rpc_url, "court": d.court.to_string(), "tree": d.tree.to_string(), "models": d.models, "explorer": url })
         );
     } else {
         println!("gavel devnet: {} (chain {})", rpc_url, d.chain_id);
@@ -143,6 +147,9 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
             println!("  model {:>2}      {} ({})", m.id, m.name, m.model_root);
         }
         println!("deployment written to {}", args.deployment.display());
+        if let Some(u) = &url {
+            println!("dispute explorer and /metrics at {u}");
+        }
     }
     if let Some(mut a) = anvil {
         if args.no_wait {
@@ -152,6 +159,7 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
             println!("anvil is running; Ctrl-C stops it");
         }
         let mut stop = Stop::new()?;
+        let mut explorer = explorer;
         loop {
             tokio::select! {
                 _ = stop.recv() => break,
@@ -159,12 +167,104 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
                     if let Some(status) = a.exited()? {
                         anyhow::bail!("anvil exited ({status})");
                     }
+                    if let Some(e) = explorer.as_mut() {
+                        if let Err(err) = e.tick(&deployer).await {
+                            tracing::warn!(error = %format!("{err:#}"), "explorer");
+                        }
+                    }
                 }
             }
         }
         drop(a);
+    } else if let Some(mut e) = explorer {
+        // Deployed through --rpc-url: keep the explorer up until stopped.
+        let mut stop = Stop::new()?;
+        loop {
+            tokio::select! {
+                _ = stop.recv() => break,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {
+                    if let Err(err) = e.tick(&deployer).await {
+                        tracing::warn!(error = %format!("{err:#}"), "explorer");
+                    }
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// `gavel devnet`'s explorer: the chain's events, the picture, and the ONNX node of each step
+/// (from a run of the model on the request's inline input, when the model file is here).
+struct DevnetExplorer {
+    addr: std::net::SocketAddr,
+    mirror: gavel_challenger::player::Mirror,
+    explorer: gavel_challenger::explorer::Explorer,
+    deployment: chain::Deployment,
+    runtime: Arc<gavel_runner::machine::Runtime>,
+    /// Claims whose labels were tried (a run each, at most once).
+    labelled: std::collections::HashSet<u64>,
+    _http: tokio::task::JoinHandle<()>,
+}
+
+impl DevnetExplorer {
+    async fn start(d: &chain::Deployment, http: Option<std::net::SocketAddr>, runtime: &gavel_runner::machine::Runtime) -> Result<DevnetExplorer> {
+        gavel_challenger::metrics::start("devnet");
+        let explorer = gavel_challenger::explorer::Explorer::new("devnet", d, None);
+        let app = gavel_challenger::http::router(explorer.shared());
+        let default: std::net::SocketAddr = ([127, 0, 0, 1], 8550).into();
+        let (addr, task) = match http {
+            Some(a) => gavel_challenger::http::spawn(a, app).await?,
+            None => match gavel_challenger::http::spawn(default, app.clone()).await {
+                Ok(x) => x,
+                Err(_) => gavel_challenger::http::spawn(([127, 0, 0, 1], 0).into(), app).await?,
+            },
+        };
+        Ok(DevnetExplorer {
+            addr,
+            mirror: gavel_challenger::player::Mirror::new(d)?,
+            explorer,
+            deployment: d.clone(),
+            runtime: Arc::new(gavel_runner::machine::Runtime::new(runtime.guest.clone())?),
+            labelled: Default::default(),
+            _http: task,
+        })
+    }
+
+    async fn tick(&mut self, chain: &Chain) -> Result<()> {
+        self.mirror.sync(chain).await?;
+        let now = chain.now().await?;
+        for claim in gavel_challenger::explorer::Explorer::stepped_claims(&self.mirror) {
+            if self.explorer.has_labels(claim) || !self.labelled.insert(claim) {
+                continue;
+            }
+            if let Some(labels) = self.labels(claim).await {
+                self.explorer.set_labels(claim, &labels);
+            }
+        }
+        self.explorer.refresh(&self.mirror, chain, self.mirror.next_block().saturating_sub(1), now).await
+    }
+
+    /// The macro-step labels of `claim`'s run, if the model file and the input are at hand.
+    async fn labels(&self, claim: u64) -> Option<Vec<gavel_runner::prove::Label>> {
+        let c = self.mirror.claim(claim)?;
+        let m = self.deployment.model(c.data.modelId)?;
+        let model = Arc::new(std::fs::read(&m.path).ok()?);
+        let request = self.mirror.requests().get(&c.data.requestId)?;
+        if gavel_bisection::state::BlobCommitment::of(&request.input).id() != c.data.inputRoot.0 {
+            return None;
+        }
+        let input = Arc::new(request.input.clone());
+        let (runtime, options) = (self.runtime.clone(), self.deployment.machine_options());
+        let run = tokio::task::spawn_blocking(move || gavel_challenger::fast_trace::FastTrace::open(runtime, model, input, &options));
+        match run.await {
+            Ok(Ok(t)) => Some(t.labels().to_vec()),
+            Ok(Err(e)) => {
+                tracing::warn!(claim, error = %format!("{e:#}"), "labelling the claim's run");
+                None
+            }
+            Err(_) => None,
+        }
+    }
 }
 
 /// SIGTERM or SIGINT (Ctrl-C), registered up front.
@@ -189,24 +289,31 @@ impl Stop {
 
 #[derive(Args)]
 pub(crate) struct WatchArgs {
-    /// The deployment JSON (`gavel devnet` writes it).
-    #[arg(long, default_value = ".gavel/deployment.json")]
-    deployment: PathBuf,
-    /// Use this Ethereum RPC instead of the deployment's.
+    /// TOML file with this command's settings (commented example: docs/ops/watch.example.toml);
+    /// a flag overrides the file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The deployment JSON (`gavel devnet` writes it) [default: .gavel/deployment.json].
+    #[arg(long)]
+    deployment: Option<PathBuf>,
+    /// Use this Ethereum RPC (http, https, ws or wss) instead of the deployment's.
     #[arg(long)]
     rpc_url: Option<String>,
-    /// Signer key (0x-hex); default `GAVEL_PRIVATE_KEY`.
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Database and step caches [default: .gavel/watch].
     #[arg(long)]
-    private_key: Option<String>,
-    /// Database and step caches.
-    #[arg(long, default_value = ".gavel/watch")]
-    state: PathBuf,
-    /// Chain polling interval, milliseconds.
-    #[arg(long, default_value_t = 500)]
-    poll_ms: u64,
+    state: Option<PathBuf>,
+    /// Chain polling interval, milliseconds [default: 500].
+    #[arg(long)]
+    poll_ms: Option<u64>,
     /// Exit once every known claim is agreed with or its dispute is over.
     #[arg(long)]
     once: bool,
+    /// Serve `/metrics` (Prometheus) and the dispute explorer at this address, e.g.
+    /// 127.0.0.1:9100.
+    #[arg(long)]
+    http: Option<std::net::SocketAddr>,
     #[command(flatten)]
     p2p: P2pArgs,
     #[command(flatten)]
@@ -216,8 +323,8 @@ pub(crate) struct WatchArgs {
 /// How a node joins the p2p network.
 #[derive(Args)]
 pub(crate) struct P2pArgs {
-    /// libp2p listen address (repeatable).
-    #[arg(long = "p2p-listen", default_value = "/ip4/127.0.0.1/tcp/0")]
+    /// libp2p listen address (repeatable) [default: /ip4/127.0.0.1/tcp/0].
+    #[arg(long = "p2p-listen")]
     p2p_listen: Vec<gavel_p2p::Multiaddr>,
     /// A peer to dial, e.g. `/ip4/127.0.0.1/tcp/4001/p2p/12D3…` (repeatable; the nodes print
     /// theirs in a `p2p_listening` event).
@@ -229,35 +336,58 @@ pub(crate) struct P2pArgs {
 }
 
 impl P2pArgs {
-    fn options(&self) -> Option<gavel_challenger::net::P2pOptions> {
-        (!self.no_p2p).then(|| gavel_challenger::net::P2pOptions { listen: self.p2p_listen.clone(), peers: self.peers.clone() })
+    /// The flags over the file's `[p2p]` table.
+    fn options(&self, file: Option<&P2pFile>) -> Result<Option<gavel_challenger::net::P2pOptions>> {
+        let empty = P2pFile::default();
+        let file = file.unwrap_or(&empty);
+        if self.no_p2p || file.enabled == Some(false) {
+            return Ok(None);
+        }
+        let listen = match (&self.p2p_listen, &file.listen) {
+            (l, _) if !l.is_empty() => l.clone(),
+            (_, Some(l)) => config::multiaddrs(l, "listen")?,
+            _ => vec!["/ip4/127.0.0.1/tcp/0".parse()?],
+        };
+        let peers = match (&self.peers, &file.peers) {
+            (p, _) if !p.is_empty() => p.clone(),
+            (_, Some(p)) => config::multiaddrs(p, "peers")?,
+            _ => Vec::new(),
+        };
+        Ok(Some(gavel_challenger::net::P2pOptions { listen, peers }))
     }
 }
 
-/// The deployment (with `--rpc-url` applied) and the signer key of a node command.
-fn node_setup(path: &std::path::Path, rpc_url: Option<&str>, key: Option<&str>) -> Result<(chain::Deployment, String)> {
-    let mut deployment = chain::Deployment::load(path)?;
+/// The deployment (with the RPC URL applied) and the signer of a node command.
+fn node_setup(path: Option<PathBuf>, rpc_url: Option<String>, key: &KeyArgs, file_key: &FileKey) -> Result<(chain::Deployment, PrivateKeySigner)> {
+    let path = path.unwrap_or_else(|| PathBuf::from(".gavel/deployment.json"));
+    let mut deployment = chain::Deployment::load(&path)?;
     if let Some(url) = rpc_url {
-        deployment.rpc_url = url.to_string();
+        deployment.rpc_url = url;
     }
-    let key =
-        key.map(str::to_string).or_else(|| std::env::var("GAVEL_PRIVATE_KEY").ok()).context("a signer key is needed: --private-key or GAVEL_PRIVATE_KEY")?;
-    Ok((deployment, key))
+    let signer = gavel_challenger::rpc::signer(&key.source(file_key, None)?)?;
+    Ok((deployment, signer))
+}
+
+/// The guest flag over the file's.
+fn guest_of(flag: &GuestArgs, file: Option<PathBuf>) -> GuestArgs {
+    GuestArgs { guest: flag.guest.clone().or(file) }
 }
 
 /// `gavel watch`: the watchtower daemon (events as JSON lines on stdout).
 pub(crate) fn watch(args: WatchArgs) -> Result<()> {
+    let file: WatchFile = config::load(args.config.as_deref())?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let (deployment, key) = node_setup(&args.deployment, args.rpc_url.as_deref(), args.private_key.as_deref())?;
-        let runtime = Arc::new(args.guest.runtime()?);
+        let (deployment, signer) = node_setup(args.deployment.or(file.deployment), args.rpc_url.or(file.rpc_url), &args.key, &file.key)?;
+        let runtime = Arc::new(guest_of(&args.guest, file.guest).runtime()?);
         let cfg = gavel_challenger::watch::WatchConfig {
             deployment,
-            private_key: key,
-            state_dir: args.state.clone(),
-            poll: std::time::Duration::from_millis(args.poll_ms.max(10)),
-            once: args.once,
-            p2p: args.p2p.options(),
+            signer,
+            http: args.http.or(file.http),
+            state_dir: args.state.or(file.state).unwrap_or_else(|| PathBuf::from(".gavel/watch")),
+            poll: std::time::Duration::from_millis(args.poll_ms.or(file.poll_ms).unwrap_or(500).max(10)),
+            once: args.once || file.once == Some(true),
+            p2p: args.p2p.options(file.p2p.as_ref())?,
         };
         let mut stop = Stop::new()?;
         let tower = gavel_challenger::watch::Watchtower::new(cfg, runtime).await?;
@@ -270,24 +400,28 @@ pub(crate) fn watch(args: WatchArgs) -> Result<()> {
 
 #[derive(Args)]
 pub(crate) struct ServeArgs {
-    /// The deployment JSON (`gavel devnet` writes it).
-    #[arg(long, default_value = ".gavel/deployment.json")]
-    deployment: PathBuf,
-    /// Use this Ethereum RPC instead of the deployment's.
+    /// TOML file with this command's settings (commented example: docs/ops/serve.example.toml);
+    /// a flag overrides the file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The deployment JSON (`gavel devnet` writes it) [default: .gavel/deployment.json].
+    #[arg(long)]
+    deployment: Option<PathBuf>,
+    /// Use this Ethereum RPC (http, https, ws or wss) instead of the deployment's.
     #[arg(long)]
     rpc_url: Option<String>,
-    /// Signer key (0x-hex); default `GAVEL_PRIVATE_KEY`.
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Database and step caches [default: .gavel/serve].
     #[arg(long)]
-    private_key: Option<String>,
-    /// Database and step caches.
-    #[arg(long, default_value = ".gavel/serve")]
-    state: PathBuf,
-    /// HTTP listen address.
-    #[arg(long, default_value = "127.0.0.1:8547")]
-    listen: std::net::SocketAddr,
-    /// Chain polling interval, milliseconds.
-    #[arg(long, default_value_t = 500)]
-    poll_ms: u64,
+    state: Option<PathBuf>,
+    /// HTTP address: the inference API, `/metrics` and the dispute explorer [default:
+    /// 127.0.0.1:8547].
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Chain polling interval, milliseconds [default: 500].
+    #[arg(long)]
+    poll_ms: Option<u64>,
     /// Tests and demos only: corrupt one operator result in this macro-step of every run, so
     /// this server posts wrong claims (and loses every dispute).
     #[arg(long, hide = true)]
@@ -297,12 +431,12 @@ pub(crate) struct ServeArgs {
     /// play a few more rounds, and the step machine runs only for disputed claims).
     #[arg(long)]
     fast_claims: bool,
-    /// Answer on-chain requests paying at least this many wei.
-    #[arg(long, default_value_t = gavel_serve::RequestPolicy::default().min_payment)]
-    min_payment: u128,
-    /// Answer on-chain requests whose callback gas limit is at most this.
-    #[arg(long, default_value_t = gavel_serve::RequestPolicy::default().max_callback_gas)]
-    max_callback_gas: u32,
+    /// Answer on-chain requests paying at least this many wei [default: 10^15].
+    #[arg(long)]
+    min_payment: Option<u128>,
+    /// Answer on-chain requests whose callback gas limit is at most this [default: 500000].
+    #[arg(long)]
+    max_callback_gas: Option<u32>,
     #[command(flatten)]
     p2p: P2pArgs,
     #[command(flatten)]
@@ -312,19 +446,29 @@ pub(crate) struct ServeArgs {
 /// `gavel serve`: the model server (events as JSON lines on stdout).
 pub(crate) fn serve(args: ServeArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let file: ServeFile = config::load(args.config.as_deref())?;
+    let defaults = gavel_serve::RequestPolicy::default();
+    let min_payment = match (args.min_payment, &file.min_payment) {
+        (Some(v), _) => v,
+        (None, Some(w)) => w.get()?,
+        (None, None) => defaults.min_payment,
+    };
     rt.block_on(async move {
-        let (deployment, key) = node_setup(&args.deployment, args.rpc_url.as_deref(), args.private_key.as_deref())?;
-        let runtime = Arc::new(args.guest.runtime()?);
+        let (deployment, signer) = node_setup(args.deployment.or(file.deployment), args.rpc_url.or(file.rpc_url), &args.key, &file.key)?;
+        let runtime = Arc::new(guest_of(&args.guest, file.guest).runtime()?);
         let cfg = gavel_serve::ServeConfig {
             deployment,
-            private_key: key,
-            state_dir: args.state.clone(),
-            listen: args.listen,
-            poll: std::time::Duration::from_millis(args.poll_ms.max(10)),
+            signer,
+            state_dir: args.state.or(file.state).unwrap_or_else(|| PathBuf::from(".gavel/serve")),
+            listen: args.listen.or(file.listen).unwrap_or_else(|| ([127, 0, 0, 1], 8547).into()),
+            poll: std::time::Duration::from_millis(args.poll_ms.or(file.poll_ms).unwrap_or(500).max(10)),
             fault_macro_step: args.fault_macro_step,
-            p2p: args.p2p.options(),
-            fast_claims: args.fast_claims,
-            policy: gavel_serve::RequestPolicy { min_payment: args.min_payment, max_callback_gas: args.max_callback_gas },
+            p2p: args.p2p.options(file.p2p.as_ref())?,
+            fast_claims: args.fast_claims || file.fast_claims == Some(true),
+            policy: gavel_serve::RequestPolicy {
+                min_payment,
+                max_callback_gas: args.max_callback_gas.or(file.max_callback_gas).unwrap_or(defaults.max_callback_gas),
+            },
         };
         let mut stop = Stop::new()?;
         gavel_serve::serve(cfg, runtime, async move { stop.recv().await }).await
@@ -364,7 +508,7 @@ pub(crate) fn bench_serve(case_name: &str, requests: usize, fast_claims: bool, a
         let addr = format!("127.0.0.1:{port}");
         let cfg = gavel_serve::ServeConfig {
             deployment: d,
-            private_key: DEV_KEYS[1].to_string(),
+            signer: DEV_KEYS[1].parse()?,
             state_dir: state.clone(),
             listen: addr.parse()?,
             poll: std::time::Duration::from_millis(200),

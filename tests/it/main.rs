@@ -8,6 +8,7 @@ mod false_claims;
 mod fast_trace;
 mod models;
 mod nodes;
+mod ops;
 mod p2p;
 mod procs;
 mod rpc;

@@ -34,6 +34,7 @@ use gavel_challenger::agent::{self, ClaimFields};
 use gavel_challenger::chain::{parse_word, Chain, Deployment};
 use gavel_challenger::contracts::ICourt;
 use gavel_challenger::emit;
+use gavel_challenger::explorer::Explorer;
 use gavel_challenger::net::{self, ClaimAnnouncement, P2pOptions};
 use gavel_challenger::player::{self, Mirror, Player};
 use gavel_challenger::store::Store;
@@ -48,8 +49,8 @@ use tokio::sync::Mutex;
 pub struct ServeConfig {
     /// The deployment.
     pub deployment: Deployment,
-    /// Signer key.
-    pub private_key: String,
+    /// The signer.
+    pub signer: alloy::signers::local::PrivateKeySigner,
     /// Database and step caches.
     pub state_dir: PathBuf,
     /// HTTP listen address.
@@ -135,6 +136,8 @@ struct Game {
     mirror: Mirror,
     player: Player,
     traces: HashMap<u64, RunTrace>,
+    /// The dispute explorer's picture (served at `/` and `/api/explorer`).
+    explorer: Explorer,
 }
 
 struct Server {
@@ -361,12 +364,57 @@ impl Server {
         game.mirror.sync(&self.chain).await?;
         let now = self.chain.now().await?;
         let me = game.player.honest.me;
+        let result = self.tend_all(&mut game, me, now).await;
+        self.observe(&mut game, now).await?;
+        result
+    }
+
+    /// Sets the gauges and redraws the explorer's picture.
+    async fn observe(&self, game: &mut Game, now: u64) -> Result<()> {
+        let claims = self.store.all::<ServedClaim>()?;
+        let contested = |id: u64| game.mirror.model.nodes_of(id).len() > 1;
+        let verdicts: Vec<(u64, &'static str)> = claims
+            .iter()
+            .map(|(id, r)| {
+                let v = match (r.status.as_str(), contested(*id)) {
+                    ("pending", true) => "defending",
+                    ("pending", false) => "pending",
+                    ("final", true) => "defended",
+                    ("final", false) => "final",
+                    _ => "refuted",
+                };
+                (*id, v)
+            })
+            .collect();
+        gavel_challenger::metrics::verdict_gauges(verdicts.iter().map(|(_, v)| *v));
+        let running = game.traces.len();
+        gavel_challenger::metrics::set("gavel_traces", &[("state", "queued")], 0.0);
+        gavel_challenger::metrics::set("gavel_traces", &[("state", "running")], running as f64);
+        if let Some(node) = &self.p2p {
+            gavel_challenger::metrics::set("gavel_p2p_peers", &[], node.peers().await.map_or(0, |p| p.len()) as f64);
+        }
+        let playing: Vec<u64> = verdicts.iter().filter(|(_, v)| *v == "defending").map(|(id, _)| *id).collect();
+        gavel_challenger::metrics::tree_gauges(&game.mirror, game.player.honest.me, &playing, now);
+        let credit = player::credit(&self.chain, &self.cfg.deployment).await?;
+        gavel_challenger::metrics::set("gavel_bonds_credited_wei", &[], f64::from(credit));
+        let Game { mirror, traces, explorer, .. } = game;
+        for (id, v) in &verdicts {
+            explorer.set_verdict(*id, v);
+            if let Some(t) = traces.get(id) {
+                explorer.set_labels(*id, t.labels());
+            }
+        }
+        explorer.refresh(mirror, &self.chain, mirror.next_block().saturating_sub(1), now).await
+    }
+
+    /// Every pending claim of ours: answers, resolutions, payment.
+    async fn tend_all(&self, game: &mut Game, me: u64, now: u64) -> Result<()> {
         for (id, mut r) in self.store.all::<ServedClaim>()? {
             if r.status != "pending" {
                 continue;
             }
             let before = (r.moves, r.status.clone(), r.paid);
-            if let Err(e) = self.tend(&mut game, id, &mut r, me, now).await {
+            if let Err(e) = self.tend(game, id, &mut r, me, now).await {
                 tracing::warn!(claim = id, error = %format!("{e:#}"), "claim");
                 emit(json!({ "event": "claim_error", "claim": id, "error": format!("{e:#}") }));
             }
@@ -395,7 +443,7 @@ impl Server {
                 emit(json!({ "event": "defending", "claim": id }));
                 slot.insert(trace);
             }
-            let Game { mirror, player, traces } = game;
+            let Game { mirror, player, traces, .. } = game;
             let trace = traces.get_mut(&id).context("trace")?;
             r.moves += player::play_turn(player, &self.chain, d, mirror, id, trace, now).await? as u64;
         } else if !contested && game.mirror.status(id) == Status::Unresolved && now > root.deadline {
@@ -484,7 +532,8 @@ async fn claim(State(s): State<Arc<Server>>, Path(id): Path<String>) -> Result<J
 
 /// Runs the server until `stop` resolves.
 pub async fn serve(cfg: ServeConfig, runtime: Arc<Runtime>, stop: impl std::future::Future<Output = ()>) -> Result<()> {
-    let chain = Chain::connect(&cfg.deployment.rpc_url, &cfg.private_key).await?;
+    let chain = Chain::connect_signer(&cfg.deployment.rpc_url, cfg.signer.clone()).await?;
+    gavel_challenger::metrics::start("server");
     let id = chain.chain_id().await?;
     anyhow::ensure!(id == cfg.deployment.chain_id, "the RPC serves chain {id}, the deployment is on chain {}", cfg.deployment.chain_id);
     let store = Arc::new(Store::open(&cfg.state_dir.join("serve.redb"))?);
@@ -504,10 +553,14 @@ pub async fn serve(cfg: ServeConfig, runtime: Arc<Runtime>, stop: impl std::futu
     let listen = cfg.listen;
     let mut mirror = Mirror::new(&cfg.deployment)?;
     let player = Player::new(&mut mirror, chain.address, true);
-    let game = Mutex::new(Game { mirror, player, traces: HashMap::new() });
+    let explorer = Explorer::new("server", &cfg.deployment, Some(chain.address));
+    let shared = explorer.shared();
+    let game = Mutex::new(Game { mirror, player, traces: HashMap::new(), explorer });
     let server = Arc::new(Server { cfg, chain, store, runtime, p2p, infer_lock: Mutex::new(()), game });
     let app =
         Router::new().route("/health", get(health)).route("/v1/inference", post(inference)).route("/v1/claims/{id}", get(claim)).with_state(server.clone());
+    // The operator's routes on the same address: `/metrics` and the dispute explorer.
+    let app = app.merge(gavel_challenger::http::router(shared));
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
     if let Some(node) = &server.p2p {

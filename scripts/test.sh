@@ -4,6 +4,8 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 GAVEL_SETUP_ALL_TARGETS=1 scripts/setup.sh
+# Headless Chromium for the dispute explorer's test.
+scripts/setup-browser.sh
 # Formatting (rustfmt.toml); the component ships with the toolchain, the add is a no-op then.
 rustup component add rustfmt >/dev/null 2>&1 || true
 # Every package but gavel-codec, which is compiled into the pinned guest: reformatting it moves

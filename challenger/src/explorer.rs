@@ -25,8 +25,9 @@ use crate::player::Mirror;
 /// The latest picture, shared with the HTTP server.
 pub type Shared = Arc<RwLock<Value>>;
 
-/// Transactions whose receipts one refresh fetches at most (the rest come next time).
-const FETCHES_PER_REFRESH: usize = 64;
+/// How long one refresh may spend fetching receipts and transactions (the rest come next time):
+/// a node refreshes between its moves, and a flood of counters must not slow those down.
+const FETCH_BUDGET: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Builds the picture (see the module docs).
 pub struct Explorer {
@@ -133,14 +134,18 @@ impl Explorer {
         wanted.retain(|t| *t != B256::ZERO);
         wanted.sort();
         wanted.dedup();
-        for tx in wanted.into_iter().take(FETCHES_PER_REFRESH) {
+        let started = std::time::Instant::now();
+        for tx in wanted {
+            if started.elapsed() > FETCH_BUDGET {
+                break;
+            }
             if let Some(r) = chain.provider.get_transaction_receipt(tx).await? {
                 self.gas.insert(tx, r.gas_used);
             }
         }
         for s in mirror.trail.steps.values() {
             let tx = s.origin.tx;
-            if tx == B256::ZERO || self.instructions.contains_key(&tx) {
+            if tx == B256::ZERO || self.instructions.contains_key(&tx) || started.elapsed() > FETCH_BUDGET {
                 continue;
             }
             let Some(t) = chain.provider.get_transaction_by_hash(tx).await? else { continue };

@@ -286,6 +286,24 @@ mod tests {
             .collect()
     }
 
+    /// Every series the sample dashboard and alert rules use is one a node exports.
+    #[test]
+    fn dashboard_and_alerts_use_exported_series() {
+        let ops = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ops");
+        for file in ["grafana-dashboard.json", "alerts.yml"] {
+            let text = std::fs::read_to_string(ops.join(file)).unwrap();
+            let mut used = 0;
+            for (i, _) in text.match_indices("gavel_") {
+                let name: String = text[i..].chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_').collect();
+                let family = ["_bucket", "_sum", "_count"].iter().fold(name.as_str(), |n, suffix| n.strip_suffix(suffix).unwrap_or(n));
+                let known = FAMILIES.iter().any(|(f, kind, _)| *f == name || (*f == family && *kind == Kind::Histogram));
+                assert!(known, "{file} uses {name}, which no node exports");
+                used += 1;
+            }
+            assert!(used > 10, "{file} names {used} series");
+        }
+    }
+
     #[test]
     fn text_format_round_trips() {
         start("watchtower");

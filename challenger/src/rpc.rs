@@ -226,8 +226,9 @@ fn check_crypto(c: &serde_json::Value) -> std::result::Result<(), String> {
         Some("scrypt") => {
             let n = p["n"].as_u64().unwrap_or(0);
             let (r, par) = (p["r"].as_u64().unwrap_or(0), p["p"].as_u64().unwrap_or(0));
-            // geth's standard is n = 2^18, r = 8, p = 1; allow up to 2^20 (1 GiB at r = 8).
-            if !n.is_power_of_two() || !(2..=1 << 20).contains(&n) || !(1..=16).contains(&r) || !(1..=16).contains(&par) {
+            // geth's standard is n = 2^18, r = 8, p = 1 (256 MiB); allow up to n = 2^20 at r = 8
+            // (128·r·n bytes: 1 GiB) and p = 4.
+            if !n.is_power_of_two() || !(2..=1 << 20).contains(&n) || !(1..=8).contains(&r) || !(1..=4).contains(&par) {
                 return Err(format!("scrypt parameters n={n} r={r} p={par} are out of range"));
             }
         }

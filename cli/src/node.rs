@@ -66,6 +66,10 @@ pub(crate) struct DevnetArgs {
     /// devnet mines a block a second when idle; a mainnet deployment should use about 256).
     #[arg(long, default_value_t = GameParams::default().reveal_blocks)]
     reveal_blocks: u64,
+    /// The largest level-2 depth a claim may take (a macro-step of up to k^depth
+    /// instructions; `--fast-claims` servers claim at it).
+    #[arg(long, default_value_t = GameParams::default().max_level2_depth)]
+    max_level2_depth: u8,
     /// Deploy, write the file and exit (stops the local anvil again; useful with --rpc-url).
     #[arg(long)]
     no_wait: bool,
@@ -109,7 +113,15 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
     let claim_bond = eth_to_wei(args.claim_bond, "--claim-bond")?;
     anyhow::ensure!(claim_bond >= counter_bond, "--claim-bond must be at least the counter bond ({} ETH)", counter_bond as f64 / ETH);
     anyhow::ensure!(args.reveal_blocks > 0, "--reveal-blocks must be at least 1");
-    let params = GameParams { clock_time: args.clock_time, clock_extension, counter_bond, reveal_blocks: args.reveal_blocks, ..GameParams::default() };
+    anyhow::ensure!((1..=GameParams::default().max_level2_depth).contains(&args.max_level2_depth), "--max-level2-depth must be 1 to 12");
+    let params = GameParams {
+        clock_time: args.clock_time,
+        clock_extension,
+        counter_bond,
+        reveal_blocks: args.reveal_blocks,
+        max_level2_depth: args.max_level2_depth,
+        ..GameParams::default()
+    };
     let mut d = chain::deploy_all(&deployer, &artifacts, genesis, &runtime.guest.blake3, params).await?;
     for name in &args.models {
         let case = Case::load(&repo_root(), name)?;

@@ -4,6 +4,7 @@ mod agreement;
 mod bad_input;
 mod bench;
 mod chain;
+mod explorer;
 mod false_claims;
 mod fast_trace;
 mod models;

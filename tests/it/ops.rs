@@ -14,7 +14,7 @@ use gavel_challenger::chain::DEV_KEYS;
 use gavel_runner::cases::repo_root;
 use gavel_tests::gavel_bin;
 
-use crate::procs::{self, EventLog, Proc};
+use crate::procs::{self, free_addr, strings, EventLog, Proc};
 
 /// A test certificate authority and a server certificate for 127.0.0.1 it signed.
 struct Pki {
@@ -68,10 +68,6 @@ async fn tls_proxy(upstream: u16, pki: &Pki) -> (u16, Arc<AtomicUsize>) {
     (port, handshakes)
 }
 
-fn strings(a: &[&str]) -> Vec<String> {
-    a.iter().map(|s| s.to_string()).collect()
-}
-
 /// `gavel <args>` with `env` and without `GAVEL_PRIVATE_KEY`, waited for.
 fn gavel_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(gavel_bin()).args(args).envs(env.iter().copied()).env_remove("GAVEL_PRIVATE_KEY").current_dir(repo_root()).output().expect("spawn gavel")
@@ -97,11 +93,6 @@ fn one_error_line(out: &Output) -> String {
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error")).collect();
     assert_eq!(lines.len(), 1, "one error line, got:\n{err}");
     lines[0].to_string()
-}
-
-fn free_addr() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    format!("127.0.0.1:{port}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,11 +16,7 @@ use gavel_p2p::rogue::Rogue;
 use gavel_p2p::{BlobRequest, Multiaddr};
 use gavel_runner::cases::{repo_root, Case};
 
-use crate::procs::{self, EventLog, Proc};
-
-fn strings(a: &[&str]) -> Vec<String> {
-    a.iter().map(|s| s.to_string()).collect()
-}
+use crate::procs::{self, strings, EventLog, Proc};
 
 /// A faulty server (one corrupted operator result per run) with p2p on; its events and p2p address.
 fn faulty_server(dep: &Path, work: &Path) -> (Proc, EventLog, String, Multiaddr) {

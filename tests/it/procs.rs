@@ -236,3 +236,14 @@ pub(crate) async fn settle_when_quiet(d: &gavel_challenger::chain::Deployment, c
     chain.warp(last.saturating_sub(now) + 2).await.unwrap();
     count
 }
+
+/// A free 127.0.0.1 address (`IP:PORT`) for a node's HTTP server.
+pub(crate) fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("its address").port();
+    format!("127.0.0.1:{port}")
+}
+
+/// Owned arguments.
+pub(crate) fn strings(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}

@@ -157,12 +157,15 @@ impl Deployment {
         Ok(d)
     }
 
-    /// Writes it as pretty JSON.
+    /// Writes it as pretty JSON, atomically (a temporary file renamed over `path`): a node or a
+    /// script that waits for the file never reads half of it.
     pub fn save(&self, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).ok();
         }
-        std::fs::write(path, serde_json::to_string_pretty(self)? + "\n").with_context(|| format!("cannot write {}", path.display()))
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        std::fs::write(&tmp, serde_json::to_string_pretty(self)? + "\n").with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// The machine options the deployment's verifier was built for (its genesis memory limit):

@@ -188,6 +188,9 @@ impl Explorer {
             let mut bonds = Vec::new();
             let mut gas_total = 0u64;
             let mut step = Value::Null;
+            // The deepest dissection whose parts are single instructions: where the bisection
+            // ended when nobody had to step (the side that could not answer lost by its clock).
+            let mut narrowed: Option<(u8, u64, &gavel_bisection::game::Dissection)> = None;
             for &n in nodes {
                 let Some(x) = model.node(n) else { continue };
                 let s = model.status_of(n);
@@ -210,7 +213,12 @@ impl Explorer {
                 let gas = self.gas.get(&origin.tx).copied();
                 gas_total += gas.unwrap_or(0);
                 let (kind, level, macro_step, start, end) = match &x.kind {
-                    NodeKind::Dissection(d) => ("counter", d.level, d.macro_step, d.start, d.end),
+                    NodeKind::Dissection(d) => {
+                        if d.level == 2 && d.end - d.start == d.parts() && narrowed.is_none_or(|(depth, _, _)| x.depth > depth) {
+                            narrowed = Some((x.depth, n, d));
+                        }
+                        ("counter", d.level, d.macro_step, d.start, d.end)
+                    }
                     NodeKind::Output { .. } => ("output", 0, 0, 0, 0),
                 };
                 rounds.push(json!({
@@ -237,7 +245,16 @@ impl Explorer {
                     });
                 }
             }
-            disputes.push(json!({ "claim": id, "status": status, "rounds": rounds, "step": step, "bonds": bonds, "gas_total": gas_total }));
+            let narrowed = match narrowed {
+                Some((_, node, d)) if step.is_null() => {
+                    let label = self.labels.get(&id).and_then(|l| l.get(d.macro_step as usize));
+                    json!({ "node": node, "macro_step": d.macro_step, "start": d.start, "end": d.end,
+                        "onnx_node": label.map(|l| l.name.clone()), "onnx_op": label.map(|l| l.onnx_op.clone()), "tract_op": label.map(|l| l.op.clone()) })
+                }
+                _ => Value::Null,
+            };
+            disputes
+                .push(json!({ "claim": id, "status": status, "rounds": rounds, "step": step, "narrowed": narrowed, "bonds": bonds, "gas_total": gas_total }));
         }
         let updated_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         json!({

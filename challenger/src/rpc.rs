@@ -269,6 +269,21 @@ pub fn new_keystore(path: &Path, password: &str, key: Option<&PrivateKeySigner>)
 mod tests {
     use super::*;
 
+    /// Every request is counted, and one to an RPC that is not there is an error.
+    #[tokio::test]
+    async fn requests_and_failures_are_counted() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let before =
+            (crate::metrics::value("gavel_rpc_requests_total", &[]).unwrap_or(0.0), crate::metrics::value("gavel_rpc_errors_total", &[]).unwrap_or(0.0));
+        let c = client(&format!("http://127.0.0.1:{port}")).await.unwrap();
+        let r: std::result::Result<alloy::primitives::U64, _> = c.request_noparams("eth_chainId").await;
+        assert!(r.is_err());
+        assert!(crate::metrics::value("gavel_rpc_requests_total", &[]).unwrap_or(0.0) > before.0);
+        assert!(crate::metrics::value("gavel_rpc_errors_total", &[]).unwrap_or(0.0) > before.1);
+        let e = client("ftp://127.0.0.1:1").await.err().unwrap().to_string();
+        assert!(e.contains("scheme ftp"), "{e}");
+    }
+
     #[test]
     fn keystore_round_trip_and_clear_errors() {
         let dir = std::env::temp_dir().join(format!("gavel-keystore-test-{}", std::process::id()));

@@ -338,6 +338,57 @@ async fn the_explorer_and_metrics_follow_a_dispute_in_chromium() {
     std::fs::remove_dir_all(&work).ok();
 }
 
+/// The page draws what the chain and a model say, and both are anyone's to choose (a model's
+/// node names, a claimant's address field as the node reports it): a picture full of markup and
+/// script is shown as text and runs nothing. Served here by a bare HTTP server with the page
+/// and a hostile `/api/explorer`, opened in the same headless Chromium.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_shows_hostile_names_as_text() {
+    let work = std::env::temp_dir().join(format!("gavel-explorer-xss-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let evil = "<img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=2</script>";
+    let picture = json!({
+        "source": { "role": "devnet", "chain_id": 1, "court": evil, "tree": evil, "head_block": 1, "chain_time": 100, "updated_ms": 0 },
+        "claims": [{ "id": 1, "model_id": 1, "model": evil, "claimant": evil, "request": evil, "posted_at": 1, "deadline": 2,
+            "status": evil, "verdict": evil, "macro_steps": 3, "level2_depth": 1, "final_root": evil, "output_root": evil, "counters": 1, "tx": evil }],
+        "disputes": [{ "claim": 1, "status": evil, "gas_total": 5,
+            "rounds": [{ "node": 2, "parent": 1, "depth": 1, "kind": evil, "part": 0, "level": 1, "macro_step": 0, "start": 0, "end": 3, "length": 3,
+                "poster": evil, "side": evil, "status": evil, "bond_wei": evil, "posted_at": 1, "deadline": 2, "gas": 1, "tx": evil, "block": 1 }],
+            "step": { "node": 2, "part": 0, "stepper": evil, "macro_step": 0, "instruction": 0, "opcode": evil, "pc": evil,
+                "onnx_node": evil, "onnx_op": evil, "tract_op": evil, "root_before": evil, "root_after": evil, "gas": 1, "tx": evil },
+            "bonds": [{ "node": 1, "poster": evil, "wei": evil, "outcome": evil, "to": evil }] }],
+    })
+    .to_string();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut s in listener.incoming().map_while(Result::ok) {
+            let mut req = [0u8; 4096];
+            let n = s.read(&mut req).unwrap_or(0);
+            let path = String::from_utf8_lossy(&req[..n]).split_whitespace().nth(1).unwrap_or("/").to_string();
+            let (kind, body) = if path.starts_with("/api/explorer") {
+                ("application/json", picture.clone())
+            } else {
+                ("text/html; charset=utf-8", gavel_challenger::http::EXPLORER_HTML.to_string())
+            };
+            let _ = write!(s, "HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    let browser = Browser::open(&format!("http://{addr}/"), &work);
+    let mut page = browser.page().await;
+    let v = page.until(1, "the hostile picture", Duration::from_secs(30), |v| v["updates"].as_u64() >= Some(2) && !v["dispute"].is_null()).await;
+    let r = page.call("Runtime.evaluate", json!({ "expression": "String(window.__pwned) + '|' + document.body.innerText.includes('<script>window.__pwned=2</script>') + '|' + document.querySelectorAll('img').length", "returnByValue": true })).await;
+    let out = r["result"]["value"].as_str().unwrap().to_string();
+    let parts: Vec<&str> = out.split('|').collect();
+    assert_eq!(parts[0], "undefined", "markup from the picture ran: {out}");
+    assert_eq!(parts[1], "true", "the hostile name is shown as text: {out}");
+    assert_eq!(parts[2], "0", "no element was made from the picture's markup: {out}");
+    assert_eq!(v["dispute"]["step"]["onnx"].as_str(), Some(evil), "{v}");
+    drop(browser);
+    std::fs::remove_dir_all(&work).ok();
+}
+
 /// Standard base64 (the screenshot DevTools sends).
 fn base64_decode(s: &str) -> Vec<u8> {
     let val = |c: u8| -> u32 {

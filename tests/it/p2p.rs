@@ -182,6 +182,16 @@ async fn watchtowers_fetch_blobs_over_libp2p_and_refute_an_off_chain_claim() {
     let chain = Chain::connect(&d.rpc_url, DEV_KEYS[0]).await.unwrap();
     let status = ICourt::new(d.court, &chain.provider).claimStatus(claim).call().await.unwrap();
     assert_eq!(status, 3, "the claim is refuted");
+    // At this claim's level-2 depth the watchtowers made the last, one-instruction dissection:
+    // the liar could step none of it, so no instruction ran on chain. `gavel disputes` shows
+    // where the bisection ended: inside the corrupted macro-step.
+    let out = gavel_tests::gavel(&["disputes", "--deployment", dep.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let disputes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dispute = disputes.as_array().unwrap().iter().find(|x| x["claim"] == claim).unwrap();
+    let n = &dispute["narrowed"];
+    assert!(dispute["step"].is_null() && n["macro_step"].as_u64() == Some(16), "{dispute}");
+    assert_eq!(n["end"].as_u64().unwrap() - n["start"].as_u64().unwrap(), u64::from(d.params.k), "{n}");
 
     // The server survived all of it.
     let (s, v) = procs::http(&http, "GET", "/health", b"");

@@ -191,7 +191,12 @@ pub struct Watchtower {
     building: Arc<std::sync::atomic::AtomicUsize>,
     /// The dispute explorer's picture (served with `/metrics` at `cfg.http`).
     explorer: Explorer,
+    /// When the gauges and the picture were last refreshed.
+    observed: Option<Instant>,
 }
+
+/// How often the gauges and the explorer's picture are refreshed (a few RPC reads each time).
+pub const OBSERVE_EVERY: Duration = Duration::from_secs(1);
 
 impl Watchtower {
     /// Opens the database and connects.
@@ -225,6 +230,7 @@ impl Watchtower {
             at_risk: Default::default(),
             building: Arc::default(),
             explorer,
+            observed: None,
         })
     }
 
@@ -277,10 +283,14 @@ impl Watchtower {
         self.scan().await?;
         self.network().await?;
         let pending = self.work().await?;
-        // Gauges and the explorer's picture: a failure there is counted, never holds the work up.
-        if let Err(e) = self.observe().await {
-            tracing::warn!(error = %format!("{e:#}"), "metrics and explorer");
-            crate::metrics::inc("gavel_errors_total", &[]);
+        // Gauges and the explorer's picture, at most once per OBSERVE_EVERY: a failure there is
+        // counted, never holds the work up.
+        if self.observed.is_none_or(|t| t.elapsed() >= OBSERVE_EVERY) {
+            self.observed = Some(Instant::now());
+            if let Err(e) = self.observe().await {
+                tracing::warn!(error = %format!("{e:#}"), "metrics and explorer");
+                crate::metrics::inc("gavel_errors_total", &[]);
+            }
         }
         Ok(pending)
     }

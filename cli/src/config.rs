@@ -14,8 +14,8 @@ use serde::Deserialize;
 /// Signing key flags shared by every command that sends transactions.
 #[derive(Args, Clone, Default)]
 pub(crate) struct KeyArgs {
-    /// Signer key (0x-hex; for devnets). Default: `--keystore`, then the config file's
-    /// keystore, then `GAVEL_PRIVATE_KEY`.
+    /// Signer key, 0x-hex (devnets). Without it the key comes from `--keystore`, else the
+    /// config file's keystore, else `GAVEL_PRIVATE_KEY`.
     #[arg(long)]
     pub(crate) private_key: Option<String>,
     /// Encrypted JSON keystore (Web3 Secret Storage, as geth and `cast wallet` write; `gavel key

@@ -247,3 +247,41 @@ pub(crate) fn free_addr() -> String {
 pub(crate) fn strings(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
+
+/// GET `path` from `addr`: the body as text.
+pub(crate) fn get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").unwrap();
+    // Read to the end of the body by its length (Chromium's DevTools server keeps the
+    // connection open).
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        out.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&out).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()));
+            if n == 0 || len.is_some_and(|l| body.len() >= l) {
+                assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {}", head.lines().next().unwrap_or(""));
+                return body.to_string();
+            }
+        }
+        assert!(n > 0, "GET {path}: the connection closed mid-response");
+    }
+}
+
+/// The samples of a Prometheus text page: `name{labels}` → value.
+pub(crate) fn scrape(addr: &str) -> std::collections::HashMap<String, f64> {
+    get(addr, "/metrics")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.rsplit_once(' ').map(|(k, v)| (k.to_string(), if v == "+Inf" { f64::INFINITY } else { v.parse().unwrap_or(f64::NAN) })))
+        .collect()
+}
+
+pub(crate) fn metric(m: &std::collections::HashMap<String, f64>, k: &str) -> f64 {
+    m.get(k).copied().unwrap_or(0.0)
+}

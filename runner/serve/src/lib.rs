@@ -138,6 +138,8 @@ struct Game {
     traces: HashMap<u64, RunTrace>,
     /// The dispute explorer's picture (served at `/` and `/api/explorer`).
     explorer: Explorer,
+    /// When the gauges and the picture were last refreshed.
+    observed: Option<std::time::Instant>,
 }
 
 struct Server {
@@ -371,10 +373,14 @@ impl Server {
         let now = self.chain.now().await?;
         let me = game.player.honest.me;
         let result = self.tend_all(&mut game, me, now).await;
-        // Gauges and the explorer's picture: a failure there is counted, never holds the work up.
-        if let Err(e) = self.observe(&mut game, now).await {
-            tracing::warn!(error = %format!("{e:#}"), "metrics and explorer");
-            gavel_challenger::metrics::inc("gavel_errors_total", &[]);
+        // Gauges and the explorer's picture, at most once per OBSERVE_EVERY: a failure there is
+        // counted, never holds the work up.
+        if game.observed.is_none_or(|t| t.elapsed() >= gavel_challenger::watch::OBSERVE_EVERY) {
+            game.observed = Some(std::time::Instant::now());
+            if let Err(e) = self.observe(&mut game, now).await {
+                tracing::warn!(error = %format!("{e:#}"), "metrics and explorer");
+                gavel_challenger::metrics::inc("gavel_errors_total", &[]);
+            }
         }
         result
     }
@@ -565,7 +571,7 @@ pub async fn serve(cfg: ServeConfig, runtime: Arc<Runtime>, stop: impl std::futu
     let player = Player::new(&mut mirror, chain.address, true);
     let explorer = Explorer::new("server", &cfg.deployment, Some(chain.address));
     let shared = explorer.shared();
-    let game = Mutex::new(Game { mirror, player, traces: HashMap::new(), explorer });
+    let game = Mutex::new(Game { mirror, player, traces: HashMap::new(), explorer, observed: None });
     let server = Arc::new(Server { cfg, chain, store, runtime, p2p, infer_lock: Mutex::new(()), game });
     let app =
         Router::new().route("/health", get(health)).route("/v1/inference", post(inference)).route("/v1/claims/{id}", get(claim)).with_state(server.clone());

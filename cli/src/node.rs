@@ -38,7 +38,7 @@ pub(crate) struct DevnetArgs {
     #[command(flatten)]
     key: KeyArgs,
     /// Where to serve the dispute explorer and `/metrics` (default 127.0.0.1:8550, or a free
-    /// port if that one is taken).
+    /// port if that one is taken). With `--rpc-url`, only if given (then it runs until stopped).
     #[arg(long)]
     http: Option<std::net::SocketAddr>,
     /// Models to register: cases under tests/data (their ONNX files come from
@@ -141,8 +141,10 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
         .await?;
     }
     d.save(&args.deployment)?;
-    // The explorer, reading the chain (not when deploying and leaving at once).
-    let explorer = if args.no_wait { None } else { Some(DevnetExplorer::start(&d, args.http, &runtime).await?) };
+    // The explorer, reading the chain: on the local devnet, and after deploying elsewhere only if
+    // --http asks for it (otherwise `--rpc-url` deploys and exits, as it always did).
+    let serve_explorer = !args.no_wait && (anvil.is_some() || args.http.is_some());
+    let explorer = if serve_explorer { Some(DevnetExplorer::start(&d, args.http, &runtime).await?) } else { None };
     let url = explorer.as_ref().map(|e| format!("http://{}/", e.addr));
     if args.json {
         println!(

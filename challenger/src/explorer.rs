@@ -113,6 +113,7 @@ impl Explorer {
     /// Claims whose tree reached a step: the ones whose ONNX node a picture wants.
     pub fn stepped_claims(mirror: &Mirror) -> Vec<u64> {
         let mut v: Vec<u64> = mirror.trail.steps.keys().filter_map(|n| mirror.model.node(*n).map(|x| x.root)).collect();
+        v.sort_unstable();
         v.dedup();
         v
     }
@@ -196,7 +197,7 @@ impl Explorer {
                 let s = model.status_of(n);
                 let wei = if x.depth == 0 { mirror.claim_bond(c.data.modelId) } else { model.bond_at(x.depth) };
                 let to = match s {
-                    Status::Countered => mirror.trail.resolved.get(&n).map_or(Value::Null, |(_, who, _)| json!(who.to_string())),
+                    Status::Countered => mirror.trail.resolved.get(&n).map_or(Value::Null, |who| json!(who.to_string())),
                     Status::Stood => Self::addr(mirror, x.poster),
                     Status::Unresolved => Value::Null,
                 };

@@ -108,6 +108,8 @@ pub struct Mirror {
     court: Address,
     tree: Address,
     accounts: HashMap<Address, Account>,
+    /// `accounts` the other way round.
+    addresses: HashMap<Account, Address>,
     claim_bonds: HashMap<u64, u128>,
     claims: BTreeMap<u64, PostedClaim>,
     opened: Option<(IClaimTree::ClaimOpened, u64)>,
@@ -148,17 +150,15 @@ pub struct StepRecord {
     pub origin: Origin,
 }
 
-/// What the events said beyond the tree's state: origins of nodes, steps, resolutions.
+/// What the events said beyond the tree's state: origins of nodes, steps, who got each reward.
 #[derive(Clone, Debug, Default)]
 pub struct Trail {
     /// Node id (claims included) → the transaction that posted it.
     pub posted: HashMap<u64, Origin>,
     /// Stepped node → its step.
     pub steps: BTreeMap<u64, StepRecord>,
-    /// Resolved node → (status: 1 countered, 2 stood; who received the reward; transaction).
-    pub resolved: HashMap<u64, (u8, Address, Origin)>,
-    /// Output challenges answered with a proof → prover.
-    pub proven: HashMap<u64, Address>,
+    /// Resolved node → who received the reward of its bond (its `counterer`).
+    pub resolved: HashMap<u64, Address>,
 }
 
 impl Mirror {
@@ -181,6 +181,7 @@ impl Mirror {
             model,
             court: d.court,
             tree: d.tree,
+            addresses: accounts.iter().map(|(a, n)| (*n, *a)).collect(),
             accounts,
             claim_bonds: HashMap::new(),
             claims: BTreeMap::new(),
@@ -195,7 +196,9 @@ impl Mirror {
     /// The model's account number of `a` (assigned on first sight).
     pub fn account(&mut self, a: Address) -> Account {
         let next = self.accounts.len() as Account + 1;
-        *self.accounts.entry(a).or_insert(next)
+        let n = *self.accounts.entry(a).or_insert(next);
+        self.addresses.entry(n).or_insert(a);
+        n
     }
 
     /// The model's account number of `a`, if it has acted.
@@ -205,7 +208,13 @@ impl Mirror {
 
     /// The address behind the model's account number `a`.
     pub fn address_of(&self, a: Account) -> Option<Address> {
-        self.accounts.iter().find(|(_, v)| **v == a).map(|(k, _)| *k)
+        self.addresses.get(&a).copied()
+    }
+
+    /// Whether account `me` posted a counter or a step in `claim`'s tree (then it has made its
+    /// first move there, and has a stake to resolve).
+    pub fn has_moved(&self, claim: u64, me: Account) -> bool {
+        self.model.nodes_of(claim).iter().any(|&n| self.model.node(n).is_some_and(|x| x.poster == me && x.depth > 0) || self.model.stepper_of(n) == Some(me))
     }
 
     /// The bond a claim on model `model_id` posts (its registration's), wei.
@@ -396,7 +405,6 @@ impl Mirror {
             self.model
                 .prove_output(prover, e.id, final_root, output_root, &[], &Replayed { after: [0; 32] }, t)
                 .map_err(|err| fail(&format!("output proof of {}", e.id), err))?;
-            self.trail.proven.insert(e.id, e.prover);
         } else if topic == IClaimTree::NodeResolved::SIGNATURE_HASH {
             let e = log.log_decode::<IClaimTree::NodeResolved>()?.inner.data;
             anyhow::ensure!(
@@ -417,7 +425,7 @@ impl Mirror {
                 s => bail!("node {}: unknown status {s}", e.id),
             };
             anyhow::ensure!(done && status == want, "node {}: resolved {want:?} on chain, {status:?} in gavel's model", e.id);
-            self.trail.resolved.insert(e.id, (e.status, e.counterer, origin));
+            self.trail.resolved.insert(e.id, e.counterer);
         }
         Ok(())
     }
@@ -590,12 +598,7 @@ pub async fn play_turn<P>(player: &mut Player, chain: &Chain, d: &Deployment, mi
 where
     P: ClaimTruth + TraceProvider<Error = anyhow::Error>,
 {
-    let me = player.honest.me;
-    let moved_before = mirror
-        .model
-        .nodes_of(claim)
-        .iter()
-        .any(|&n| mirror.model.node(n).is_some_and(|x| x.poster == me && x.depth > 0) || mirror.model.stepper_of(n) == Some(me));
+    let moved_before = mirror.has_moved(claim, player.honest.me);
     let moves = player.play(chain, d, mirror, claim, truth, now).await?;
     if !moved_before && moves.iter().any(|m| m.kind != "resolve") {
         if let Some(c) = mirror.claim(claim) {

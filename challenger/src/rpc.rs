@@ -60,6 +60,16 @@ pub fn tls_config() -> Result<Arc<rustls::ClientConfig>> {
         .map_err(|e| anyhow::anyhow!(e))
 }
 
+/// An HTTP client with gavel's TLS configuration and timeouts (RPC and node APIs alike).
+pub fn http_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured((*tls_config()?).clone())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .context("building the HTTP client")
+}
+
 /// Counts requests and failures (see the module docs).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CountLayer;
@@ -113,13 +123,7 @@ pub async fn client(url: &str) -> Result<RpcClient> {
     let parsed: url::Url = url.parse().with_context(|| format!("bad RPC URL {url:?}"))?;
     match parsed.scheme() {
         "http" | "https" => {
-            let http = reqwest::Client::builder()
-                .tls_backend_preconfigured((*tls_config()?).clone())
-                .connect_timeout(CONNECT_TIMEOUT)
-                .timeout(REQUEST_TIMEOUT)
-                .build()
-                .context("building the HTTP client")?;
-            let transport = alloy::transports::http::Http::with_client(http, parsed);
+            let transport = alloy::transports::http::Http::with_client(http_client()?, parsed);
             let local = transport.guess_local();
             Ok(ClientBuilder::default().layer(CountLayer).transport(transport, local))
         }

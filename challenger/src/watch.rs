@@ -639,12 +639,7 @@ impl Watchtower {
 
     /// Whether we sent anything in `claim`'s tree (then we have a stake to resolve).
     fn has_moves(&self, claim: u64) -> bool {
-        let me = self.player.honest.me;
-        self.mirror
-            .model
-            .nodes_of(claim)
-            .iter()
-            .any(|&n| self.mirror.model.node(n).is_some_and(|x| x.poster == me && x.depth > 0) || self.mirror.model.stepper_of(n) == Some(me))
+        self.mirror.has_moved(claim, self.player.honest.me)
     }
 
     /// Plays every move the honest strategy requires on `claim` now; returns how many landed.

@@ -92,7 +92,7 @@ pub(crate) fn devnet(args: DevnetArgs) -> Result<()> {
 }
 
 async fn devnet_async(args: DevnetArgs) -> Result<()> {
-    let runtime = args.guest.runtime()?;
+    let runtime = Arc::new(args.guest.runtime()?);
     let artifacts = Artifacts::locate()?;
     let (anvil, rpc_url) = match &args.rpc_url {
         Some(url) => (None, url.clone()),
@@ -144,7 +144,7 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
     // The explorer, reading the chain: on the local devnet, and after deploying elsewhere only if
     // --http asks for it (otherwise `--rpc-url` deploys and exits, as it always did).
     let serve_explorer = !args.no_wait && (anvil.is_some() || args.http.is_some());
-    let explorer = if serve_explorer { Some(DevnetExplorer::start(&d, args.http, &runtime).await?) } else { None };
+    let explorer = if serve_explorer { Some(DevnetExplorer::start(&d, args.http, runtime.clone()).await?) } else { None };
     let url = explorer.as_ref().map(|e| format!("http://{}/", e.addr));
     if args.json {
         println!(
@@ -165,38 +165,23 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
             println!("dispute explorer and /metrics at {u}");
         }
     }
-    if let Some(mut a) = anvil {
-        if args.no_wait {
-            return Ok(());
-        }
-        if !args.json {
-            println!("anvil is running; Ctrl-C stops it");
-        }
-        let mut stop = Stop::new()?;
-        let mut explorer = explorer;
-        loop {
-            tokio::select! {
-                _ = stop.recv() => break,
-                _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {
-                    if let Some(status) = a.exited()? {
-                        anyhow::bail!("anvil exited ({status})");
-                    }
-                    if let Some(e) = explorer.as_mut() {
-                        if let Err(err) = e.tick(&deployer).await {
-                            tracing::warn!(error = %format!("{err:#}"), "explorer");
-                        }
-                    }
+    if args.no_wait || (anvil.is_none() && explorer.is_none()) {
+        return Ok(());
+    }
+    if anvil.is_some() && !args.json {
+        println!("anvil is running; Ctrl-C stops it");
+    }
+    // Until stopped: the local anvil (if any) stays up, the explorer (if any) follows the chain.
+    let (mut anvil, mut explorer) = (anvil, explorer);
+    let mut stop = Stop::new()?;
+    loop {
+        tokio::select! {
+            _ = stop.recv() => break,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {
+                if let Some(status) = anvil.as_mut().map(|a| a.exited()).transpose()?.flatten() {
+                    anyhow::bail!("anvil exited ({status})");
                 }
-            }
-        }
-        drop(a);
-    } else if let Some(mut e) = explorer {
-        // Deployed through --rpc-url: keep the explorer up until stopped.
-        let mut stop = Stop::new()?;
-        loop {
-            tokio::select! {
-                _ = stop.recv() => break,
-                _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {
+                if let Some(e) = explorer.as_mut() {
                     if let Err(err) = e.tick(&deployer).await {
                         tracing::warn!(error = %format!("{err:#}"), "explorer");
                     }
@@ -204,6 +189,7 @@ async fn devnet_async(args: DevnetArgs) -> Result<()> {
             }
         }
     }
+    drop(anvil);
     Ok(())
 }
 
@@ -221,7 +207,7 @@ struct DevnetExplorer {
 }
 
 impl DevnetExplorer {
-    async fn start(d: &chain::Deployment, http: Option<std::net::SocketAddr>, runtime: &gavel_runner::machine::Runtime) -> Result<DevnetExplorer> {
+    async fn start(d: &chain::Deployment, http: Option<std::net::SocketAddr>, runtime: Arc<gavel_runner::machine::Runtime>) -> Result<DevnetExplorer> {
         gavel_challenger::metrics::start("devnet");
         let explorer = gavel_challenger::explorer::Explorer::new("devnet", d, None);
         let app = gavel_challenger::http::router(explorer.shared());
@@ -238,7 +224,7 @@ impl DevnetExplorer {
             mirror: gavel_challenger::player::Mirror::new(d)?,
             explorer,
             deployment: d.clone(),
-            runtime: Arc::new(gavel_runner::machine::Runtime::new(runtime.guest.clone())?),
+            runtime,
             labelled: Default::default(),
             _http: task,
         })

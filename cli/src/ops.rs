@@ -98,9 +98,13 @@ fn picture(args: &ListArgs) -> Result<Value> {
     rt.block_on(async {
         if let Some(node) = &args.node {
             let url = format!("{}/api/explorer", node.trim_end_matches('/'));
-            let client =
-                reqwest::Client::builder().tls_backend_preconfigured((*rpc::tls_config()?).clone()).timeout(std::time::Duration::from_secs(30)).build()?;
-            let resp = client.get(&url).send().await.map_err(|e| rpc::explain(e.into())).with_context(|| format!("GET {url}"))?;
+            let resp = rpc::http_client()?
+                .get(&url)
+                .timeout(std::time::Duration::from_secs(30))
+                .send()
+                .await
+                .map_err(|e| rpc::explain(e.into()))
+                .with_context(|| format!("GET {url}"))?;
             anyhow::ensure!(resp.status().is_success(), "GET {url}: HTTP {}", resp.status());
             let bytes = resp.bytes().await.with_context(|| format!("GET {url}"))?;
             return serde_json::from_slice(&bytes).with_context(|| format!("{url} did not answer with the explorer's JSON"));
